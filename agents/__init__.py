@@ -1,0 +1,7 @@
+"""Faust agents, one per module: thin plumbing around the pure logic in ``app``."""
+
+from __future__ import annotations
+
+from agents.process_clicks import attach_process_clicks
+
+__all__ = ["attach_process_clicks"]

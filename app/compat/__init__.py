@@ -1,0 +1,11 @@
+"""Version-checked adjustments to Faust internals (one place, tested)."""
+
+from __future__ import annotations
+
+from app.compat.faust_transport import (
+    FAUST_VERSIONS_SUPPORTED,
+    NudgeflowTransport,
+    fetch_true_highwaters,
+)
+
+__all__ = ["FAUST_VERSIONS_SUPPORTED", "NudgeflowTransport", "fetch_true_highwaters"]

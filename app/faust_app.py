@@ -1,0 +1,113 @@
+"""The Faust application: one ``create_app(settings)`` builds topics, tables, agents and views."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+from faust.types import TransportT
+from prometheus_client import CollectorRegistry
+
+from app.compat import NudgeflowTransport
+from app.delivery import Delivery
+from app.metrics import Metrics
+from app.signals import CATALOGUE
+from app.state import StateLimits
+from app.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, FEEDBACK, INTERVENTIONS
+from config import Settings
+from tables.customer_to_state import declare_customer_table
+
+__all__ = ["NudgeflowApp", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class NudgeflowApp(faust.App):
+    """A Faust app carrying nudgeflow's settings, metrics, topics and delivery channels."""
+
+    settings: Settings
+    metrics: Metrics
+    registry: CollectorRegistry
+    state_limits: StateLimits
+    clicks_topic: faust.TopicT
+    failed_topic: faust.TopicT
+    interventions_topic: faust.TopicT
+    feedback_topic: faust.TopicT
+    customer_to_state: faust.Table
+    delivery: Delivery
+    # Read by app.compat's transport.
+    fetch_max_wait_ms: int
+    tansu_compat: bool
+
+    def _new_transport(self) -> TransportT:
+        return NudgeflowTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> TransportT:
+        return NudgeflowTransport(self.conf.broker_producer, self)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await self.delivery.close()
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> NudgeflowApp:
+    """Build the worker app for ``settings`` (agents and web views included)."""
+    s = settings
+    app = NudgeflowApp(
+        s.app_id,
+        broker=s.broker,
+        store="memory://",
+        autodiscover=False,
+        datadir=s.data_dir,
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=s.topic_replication_factor,
+        topic_allow_declare=True,
+        topic_disable_leader=False,
+        table_standby_replicas=s.table_standby_replicas,
+        broker_session_timeout=s.broker_session_timeout_s,
+        broker_heartbeat_interval=s.broker_heartbeat_interval_s,
+        broker_rebalance_timeout=s.broker_session_timeout_s,
+        broker_request_timeout=max(30.0, s.broker_session_timeout_s * 2),
+        broker_commit_interval=s.broker_commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.0,
+        stream_buffer_maxsize=s.stream_buffer_maxsize,
+        web_enabled=True,
+        web_bind=s.web_bind,
+        web_port=s.web_port,
+        web_host=s.web_host,
+        web_transport=f"tcp://{s.web_bind}:{s.web_port}",
+        logging_config=None,
+    )
+    app.settings = s
+    app.fetch_max_wait_ms = s.fetch_max_wait_ms
+    app.tansu_compat = s.broker_flavour == "tansu"
+    app.registry = registry or CollectorRegistry()
+    app.metrics = Metrics.create(app.registry)
+    app.metrics.announce_interventions(list(CATALOGUE), models=["rules"])
+    app.state_limits = StateLimits(
+        recent_events_max=s.recent_events_max, seen_event_ids_max=s.seen_event_ids_max
+    )
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
+                           "key_serializer": "raw", "value_serializer": "raw"}  # fmt: skip
+    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions, **raw)
+    app.failed_topic = app.topic(CLICKS_FAILED, partitions=s.topic_partitions, **raw)
+    app.interventions_topic = app.topic(INTERVENTIONS, partitions=s.topic_partitions, **raw)
+    app.feedback_topic = app.topic(FEEDBACK, partitions=s.topic_partitions, **raw)
+    app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
+    app.delivery = Delivery(
+        app.interventions_topic,
+        aioredis.from_url(s.redis_url.get_secret_value()),
+        stream_maxlen=s.redis_stream_maxlen,
+        metrics=app.metrics,
+    )
+    app.metrics.active_customers.set_function(lambda: len(app.customer_to_state.data))
+
+    from agents.process_clicks import attach_process_clicks
+    from app.web import attach_views
+
+    attach_process_clicks(app)
+    attach_views(app)
+    return app

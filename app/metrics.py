@@ -1,0 +1,122 @@
+"""The Prometheus metrics of contract §5, in one injectable value."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["KNOWN_REJECT_REASONS", "Metrics"]
+
+# Latency buckets from 1 ms to 10 s: the target is milliseconds end to end, and the
+# tail past a second shows fetch waits or rebalances.
+_LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# One event inside the worker takes tens of microseconds; buckets reach 100 ms for stalls.
+_PROCESSING_BUCKETS_S = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1,
+)  # fmt: skip
+_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+#: Label values shown from the start, so dashboards and ``rate()`` see zeros, not gaps.
+KNOWN_REJECT_REASONS = (
+    "not_an_object", "missing_field", "invalid_field", "unknown_type", "invalid_json",
+    "invalid_body", "too_many_events", "too_large", "internal_error",
+)  # fmt: skip
+
+
+class Metrics(NamedTuple):
+    """Every metric a worker exports; build one with ``Metrics.create``."""
+
+    events_received: Counter
+    events_rejected: Counter
+    events_processed: Counter
+    events_duplicate: Counter
+    interventions: Counter
+    interventions_suppressed: Counter
+    delivery_errors: Counter
+    event_to_intervention: Histogram
+    processing: Histogram
+    event_lag: Gauge
+    active_customers: Gauge
+    model_score: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
+        """Register the metrics on ``registry`` (tests pass a fresh one).
+
+        Examples
+        --------
+        >>> m = Metrics.create(CollectorRegistry())
+        >>> m.events_processed.inc()
+        """
+        p = prefix
+        metrics = cls(
+            events_received=Counter(
+                f"{p}_events_received", "Events that reached the collector or the clicks topic.",
+                ["source"], registry=registry,
+            ),
+            events_rejected=Counter(
+                f"{p}_events_rejected", "Events refused and written to clicks-failed.",
+                ["reason"], registry=registry,
+            ),
+            events_processed=Counter(
+                f"{p}_events_processed", "Events whose customer state was updated.",
+                registry=registry,
+            ),
+            events_duplicate=Counter(
+                f"{p}_events_duplicate", "Exact repeats of an event id, dropped.",
+                registry=registry,
+            ),
+            interventions=Counter(
+                f"{p}_interventions", "Interventions emitted.", ["kind", "reason"],
+                registry=registry,
+            ),
+            interventions_suppressed=Counter(
+                f"{p}_interventions_suppressed", "Interventions decided but not sent.",
+                ["cause"], registry=registry,
+            ),
+            delivery_errors=Counter(
+                f"{p}_delivery_errors", "Interventions a delivery channel failed to take.",
+                ["channel"], registry=registry,
+            ),
+            event_to_intervention=Histogram(
+                f"{p}_event_to_intervention_seconds",
+                "Client event time to intervention emitted.",
+                buckets=_LATENCY_BUCKETS_S, registry=registry,
+            ),
+            processing=Histogram(
+                f"{p}_processing_seconds", "One event's time inside the worker.",
+                buckets=_PROCESSING_BUCKETS_S, registry=registry,
+            ),
+            event_lag=Gauge(
+                f"{p}_event_lag_seconds", "Now minus event time of the newest processed event.",
+                registry=registry,
+            ),
+            active_customers=Gauge(
+                f"{p}_active_customers", "Customers with live state on this worker.",
+                registry=registry,
+            ),
+            model_score=Histogram(
+                f"{p}_model_score", "Scores the models give.", ["model"],
+                buckets=_SCORE_BUCKETS, registry=registry,
+            ),
+        )  # fmt: skip
+        for source in ("http", "kafka"):
+            metrics.events_received.labels(source=source)
+        for reason in KNOWN_REJECT_REASONS:
+            metrics.events_rejected.labels(reason=reason)
+        metrics.interventions_suppressed.labels(cause="cooldown")
+        metrics.delivery_errors.labels(channel="redis")
+        return metrics
+
+    def announce_interventions(
+        self, kinds_and_reasons: list[tuple[str, str]], models: list[str]
+    ) -> None:
+        """Show zero-valued series for every (kind, reason) and model a worker can emit."""
+        for kind, reason in kinds_and_reasons:
+            self.interventions.labels(kind=kind, reason=reason)
+        for model in models:
+            self.model_score.labels(model=model)

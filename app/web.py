@@ -1,0 +1,162 @@
+"""HTTP views: the collector, customer state, health and metrics (contract §1, §4, §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp.web import HTTPRequestEntityTooLarge
+from faust.web import Request, Response, View
+from prometheus_client import generate_latest
+
+from agents.process_clicks import SOURCE_HEADER
+from app.collector import MAX_BODY_BYTES, parse_event_batch
+from app.customer_view import customer_document
+from app.errors import InvalidEvent, PayloadTooLarge
+from app.events import event_to_wire
+from app.failures import failed_event_record
+
+if TYPE_CHECKING:
+    from app.faust_app import NudgeflowApp
+
+__all__ = ["attach_views", "is_ready"]
+
+# What a rejected *body* keeps on clicks-failed: enough to debug, under Kafka's 1 MB limit.
+_FAILED_BODY_KEEP_BYTES = 256 * 1024
+# The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+def is_ready(app: NudgeflowApp) -> tuple[bool, dict[str, Any]]:
+    """Partitions assigned, no rebalance under way, and table recovery finished."""
+    try:
+        assigned = len(app.consumer.assignment())
+    except Exception:  # consumer not started yet
+        assigned = 0
+    recovered = app.tables.recovery.completed.is_set()
+    detail = {"assigned_partitions": assigned, "rebalancing": app.rebalancing,
+              "tables_recovered": recovered}  # fmt: skip
+    return assigned > 0 and recovered and not app.rebalancing, detail
+
+
+def attach_views(app: NudgeflowApp) -> None:
+    """Register every HTTP view on ``app``."""
+    settings = app.settings
+    allowed_origins = set(settings.cors_origins)
+    api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
+
+    def json_response(view: View, body: object, status: int, request: Request) -> Response:
+        return view.bytes(orjson.dumps(body), content_type="application/json", status=status,
+                          headers=_cors_headers(request, allowed_origins))  # fmt: skip
+
+    def authorized(request: Request) -> bool:
+        if not api_keys:
+            return True
+        given = request.headers.get("X-Api-Key", "").encode()
+        return any(hmac.compare_digest(given, key) for key in api_keys)
+
+    async def keep_failed_body(reason: str, error: str, body: bytes) -> None:
+        app.metrics.events_rejected.labels(reason=reason).inc()
+        kept = body[:_FAILED_BODY_KEEP_BYTES]
+        record = failed_event_record(
+            reason=reason, error=error, payload=kept, source="http",
+            received_ts_ms=_now_ms(),
+            origin={"body_bytes": len(body), "truncated": len(kept) < len(body)},
+        )  # fmt: skip
+        await app.failed_topic.send(value=record)
+
+    @app.page("/v1/events")
+    class Events(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def post(self, request: Request) -> Response:
+            if not authorized(request):
+                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            too_large = {"error": f"body: larger than {MAX_BODY_BYTES} bytes (1 MiB)"}
+            if (request.content_length or 0) > MAX_BODY_BYTES:
+                await keep_failed_body("too_large", too_large["error"], b"")
+                return json_response(self, too_large, 413, request)
+            try:
+                body = await request.read()
+                result = parse_event_batch(body)
+            except HTTPRequestEntityTooLarge:
+                await keep_failed_body("too_large", too_large["error"], b"")
+                return json_response(self, too_large, 413, request)
+            except PayloadTooLarge as exc:
+                await keep_failed_body(exc.reason, str(exc), body)
+                return json_response(self, too_large, 413, request)
+            except InvalidEvent as exc:
+                await keep_failed_body(exc.reason, str(exc), body)
+                return json_response(self, {"error": str(exc)}, 400, request)
+
+            metrics = app.metrics
+            metrics.events_received.labels(source="http").inc(
+                len(result.accepted) + len(result.rejected)
+            )
+            pending = []
+            for rejection in result.rejected:
+                metrics.events_rejected.labels(reason=rejection.reason).inc()
+                record = failed_event_record(
+                    reason=rejection.reason, error=rejection.error, payload=rejection.payload,
+                    source="http", received_ts_ms=_now_ms(), origin={"index": rejection.index},
+                )  # fmt: skip
+                pending.append(await app.failed_topic.send(value=record))
+            for event in result.accepted:
+                pending.append(
+                    await app.clicks_topic.send(
+                        key=event.customer_id.encode(),
+                        value=orjson.dumps(event_to_wire(event)),
+                        headers=[(SOURCE_HEADER, b"http")],
+                    )
+                )
+            await asyncio.gather(*pending)  # 202 means: on the broker
+            return json_response(self, result.response_body(), result.status, request)
+
+    @app.page("/v1/customers/{customer_id}")
+    class Customer(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        @app.table_route(table=app.customer_to_state, match_info="customer_id")
+        async def get(self, request: Request, customer_id: str) -> Response:
+            state = app.customer_to_state.get(customer_id)
+            if state is None:
+                return json_response(self, {"error": "customer not found"}, 404, request)
+            return json_response(self, customer_document(state), 200, request)
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive"})
+
+    @app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready, detail = is_ready(app)
+            return self.json({"ready": ready, **detail}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+def _cors_headers(request: Request, allowed: set[str]) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    if origin is None or not ("*" in allowed or origin in allowed):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Last-Event-ID",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

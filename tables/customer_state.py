@@ -1,0 +1,131 @@
+"""The per-customer state kept in the ``customer_to_state`` table, and its codec.
+
+Plain slotted dataclasses rather than ``faust.Record``: the pure logic in
+``app/`` works on them without importing Faust, and the orjson codec below is
+about ten times faster than Record (de)serialisation on the changelog hot path.
+The encoded form is versioned (``"v"``) so a rolling upgrade can read old values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "CustomerProfile",
+    "CustomerState",
+    "RecentEvent",
+    "SessionState",
+    "SignalRecord",
+    "decode_state",
+    "encode_state",
+]
+
+_CODEC_VERSION = 1
+
+
+@dataclass(slots=True)
+class RecentEvent:
+    """The few fields of a past event that the detectors look back at."""
+
+    ts_ms: int
+    type: str
+    element: str | None = None
+    x: float | None = None
+    y: float | None = None
+    step: str | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class SessionState:
+    """The live visit: where the customer is and what happened recently, in event time."""
+
+    session_id: str
+    started_ts_ms: int
+    last_ts_ms: int
+    event_count: int = 0
+    page: str | None = None
+    product_id: str | None = None
+    step: str | None = None
+    cart_value: float = 0.0
+    # Sorted by ts_ms, oldest first; bounded by the recent-event window setting.
+    recent: list[RecentEvent] = field(default_factory=list)
+    failed_payment_attempts: int = 0
+    # Reasons already acted on in this session (one intervention per reason per session).
+    fired_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CustomerProfile:
+    """Lifetime facts about a customer."""
+
+    first_seen_ts_ms: int
+    last_seen_ts_ms: int
+    visits: int = 0
+    events: int = 0
+    purchases: int = 0
+
+
+@dataclass(slots=True)
+class SignalRecord:
+    """A signal that fired, kept for the customer view."""
+
+    name: str
+    score: float
+    ts_ms: int
+    event_id: str
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything nudgeflow keeps about one customer, partitioned with ``clicks``."""
+
+    customer_id: str
+    profile: CustomerProfile
+    session: SessionState | None = None
+    segment: str = "new"
+    scores: dict[str, float] = field(default_factory=dict)
+    # Oldest first; bounded. Exact repeats of these ids are dropped (senders retry).
+    seen_event_ids: list[str] = field(default_factory=list)
+    signals: list[SignalRecord] = field(default_factory=list)
+    # Newest first; bounded. Each is the intervention object as sent.
+    interventions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def encode_state(state: CustomerState) -> bytes:
+    """Serialise a state for the table changelog.
+
+    Examples
+    --------
+    >>> s = CustomerState("c1", CustomerProfile(first_seen_ts_ms=1, last_seen_ts_ms=2))
+    >>> decode_state(encode_state(s)) == s
+    True
+    """
+    return orjson.dumps({"v": _CODEC_VERSION, "s": state})
+
+
+def decode_state(data: bytes) -> CustomerState:
+    """Read a state written by ``encode_state``."""
+    raw = orjson.loads(data)
+    if raw.get("v") != _CODEC_VERSION:
+        raise ValueError(f"unknown customer state version {raw.get('v')!r}")
+    s = raw["s"]
+    session = s["session"]
+    return CustomerState(
+        customer_id=s["customer_id"],
+        profile=CustomerProfile(**s["profile"]),
+        session=None
+        if session is None
+        else SessionState(
+            **{k: v for k, v in session.items() if k != "recent"},
+            recent=[RecentEvent(**e) for e in session["recent"]],
+        ),
+        segment=s["segment"],
+        scores=s["scores"],
+        seen_event_ids=s["seen_event_ids"],
+        signals=[SignalRecord(**r) for r in s["signals"]],
+        interventions=s["interventions"],
+    )
