@@ -124,3 +124,7 @@ async def _print_interventions(settings: Settings, count: int, follow: bool) -> 
                     print(fields[b"data"].decode(), flush=True)
     finally:
         await client.aclose()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import orjson
+
 from app.events import ClickEvent
 from app.signals.signal import Signal
 from tables.customer_state import CustomerState
@@ -25,7 +27,7 @@ def intervention_id(customer_id: str, reason: str, event_id: str) -> str:
     >>> len(intervention_id("c1", "rage_click", "e7"))
     32
     """
-    key = f"{customer_id}\x1f{reason}\x1f{event_id}".encode()
+    key = orjson.dumps([customer_id, reason, event_id])  # unambiguous, unlike a separator
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 

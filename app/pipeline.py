@@ -66,5 +66,5 @@ def process_event(
             state.interventions.insert(0, intervention)
             del state.interventions[limits.interventions_max :]
             outcome.interventions.append(intervention)
-    close_session(state, event)
+    close_session(state, event, limits)
     return outcome

@@ -35,6 +35,7 @@ class StateLimits:
 
     recent_events_max: int = 64
     seen_event_ids_max: int = 256
+    seen_session_ids_max: int = 16
     signals_max: int = 20
     interventions_max: int = 10
 
@@ -75,7 +76,7 @@ def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits)
     """
     if state is None:
         state = new_state(event)
-    _remember_id(state, event.event_id, limits.seen_event_ids_max)
+    _remember(state.seen_event_ids, event.event_id, limits.seen_event_ids_max)
     profile = state.profile
     profile.events += 1
     profile.first_seen_ts_ms = min(profile.first_seen_ts_ms, event.ts_ms)
@@ -85,18 +86,23 @@ def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits)
 
     session = state.session
     if session is None or session.session_id != event.session_id:
-        if session is not None and event.ts_ms < session.started_ts_ms:
+        if event.session_id in state.ended_session_ids or (
+            session is not None and event.ts_ms < session.started_ts_ms
+        ):
             return state  # a straggler from an earlier visit: counted, not replayed
+        # One live session per customer: switching devices starts a fresh window.
         session = SessionState(event.session_id, event.ts_ms, event.ts_ms)
         state.session = session
-        profile.visits += 1
-        state.segment = "returning" if profile.visits > 1 else "new"
+        if event.session_id not in state.seen_session_ids:
+            _remember(state.seen_session_ids, event.session_id, limits.seen_session_ids_max)
+            profile.visits += 1
+            state.segment = "returning" if profile.visits > 1 else "new"
 
     _update_session(session, event, limits.recent_events_max)
     return state
 
 
-def close_session(state: CustomerState, event: ClickEvent) -> None:
+def close_session(state: CustomerState, event: ClickEvent, limits: StateLimits) -> None:
     """End the live session once a ``session_end`` event has been looked at."""
     session = state.session
     if (
@@ -105,6 +111,7 @@ def close_session(state: CustomerState, event: ClickEvent) -> None:
         and session.session_id == event.session_id
     ):
         state.session = None
+        _remember(state.ended_session_ids, event.session_id, limits.seen_session_ids_max)
 
 
 def record_signal(
@@ -118,9 +125,8 @@ def record_signal(
         state.session.fired_reasons.append(name)
 
 
-def _remember_id(state: CustomerState, event_id: str, max_ids: int) -> None:
-    ids = state.seen_event_ids
-    ids.append(event_id)
+def _remember(ids: list[str], new_id: str, max_ids: int) -> None:
+    ids.append(new_id)
     if len(ids) > max_ids:
         del ids[: len(ids) - max_ids]
 
@@ -138,7 +144,7 @@ def _update_session(session: SessionState, event: ClickEvent, recent_max: int) -
             session.product_id = event.product_id
         if event.step is not None:
             session.step = event.step
-    _update_cart(session, event)
+    _update_cart(session, event, is_newest)
     if event.type == "payment_failed" or (
         event.type == "payment_attempt" and event.error is not None
     ):
@@ -155,7 +161,7 @@ def _update_session(session: SessionState, event: ClickEvent, recent_max: int) -
         del recent[: len(recent) - recent_max]
 
 
-def _update_cart(session: SessionState, event: ClickEvent) -> None:
+def _update_cart(session: SessionState, event: ClickEvent, is_newest: bool) -> None:
     if event.value is None:
         if event.type == "purchase":
             session.cart_value = 0.0
@@ -164,7 +170,7 @@ def _update_cart(session: SessionState, event: ClickEvent) -> None:
         session.cart_value += event.value
     elif event.type == "remove_from_cart":
         session.cart_value = max(0.0, session.cart_value - event.value)
-    elif event.type in ("checkout_step", "payment_attempt", "payment_failed"):
+    elif event.type in ("checkout_step", "payment_attempt", "payment_failed") and is_newest:
         session.cart_value = event.value  # the order total as the shop reports it
     elif event.type == "purchase":
         session.cart_value = 0.0

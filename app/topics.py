@@ -65,9 +65,15 @@ def topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
 
 
 def bootstrap_servers(broker_url: str) -> list[str]:
-    """``kafka://h1:9092;h2:9092`` → ``["h1:9092", "h2:9092"]``."""
-    hosts = broker_url.split("://", 1)[-1]
-    return [h.strip() for h in hosts.replace(",", ";").split(";") if h.strip()]
+    """``kafka://h1:9092;kafka://h2:9092`` → ``["h1:9092", "h2:9092"]``.
+
+    Examples
+    --------
+    >>> bootstrap_servers("kafka://h1:9092;h2:9092")
+    ['h1:9092', 'h2:9092']
+    """
+    hosts = (h.strip() for h in broker_url.replace(",", ";").split(";"))
+    return [h.split("://", 1)[-1] for h in hosts if h]
 
 
 async def declare_topics(

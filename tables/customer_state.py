@@ -90,6 +90,10 @@ class CustomerState:
     scores: dict[str, float] = field(default_factory=dict)
     # Oldest first; bounded. Exact repeats of these ids are dropped (senders retry).
     seen_event_ids: list[str] = field(default_factory=list)
+    # Oldest first; bounded. A session seen before is not a new visit, and late
+    # events of an ended one only count in the profile.
+    seen_session_ids: list[str] = field(default_factory=list)
+    ended_session_ids: list[str] = field(default_factory=list)
     signals: list[SignalRecord] = field(default_factory=list)
     # Newest first; bounded. Each is the intervention object as sent.
     interventions: list[dict[str, Any]] = field(default_factory=list)
@@ -110,8 +114,9 @@ def encode_state(state: CustomerState) -> bytes:
 def decode_state(data: bytes) -> CustomerState:
     """Read a state written by ``encode_state``."""
     raw = orjson.loads(data)
-    if raw.get("v") != _CODEC_VERSION:
-        raise ValueError(f"unknown customer state version {raw.get('v')!r}")
+    if not isinstance(raw, dict) or raw.get("v") != _CODEC_VERSION:
+        version = raw.get("v") if isinstance(raw, dict) else None
+        raise ValueError(f"not a customer state of version {_CODEC_VERSION} (found {version!r})")
     s = raw["s"]
     session = s["session"]
     return CustomerState(
@@ -126,6 +131,8 @@ def decode_state(data: bytes) -> CustomerState:
         segment=s["segment"],
         scores=s["scores"],
         seen_event_ids=s["seen_event_ids"],
+        seen_session_ids=s["seen_session_ids"],
+        ended_session_ids=s["ended_session_ids"],
         signals=[SignalRecord(**r) for r in s["signals"]],
         interventions=s["interventions"],
     )

@@ -23,16 +23,35 @@ class CustomerStateCodec(codecs.Codec):
 
 
 def declare_customer_table(app: faust.App, name: str, partitions: int) -> faust.Table:
-    """Declare the per-customer state table, co-partitioned with ``clicks``."""
+    """Declare the per-customer state table, co-partitioned with ``clicks``.
+
+    Faust derives a table's serializers from its key and value types (JSON
+    here) and bakes them into the changelog topic when the table is created,
+    so the changelog topic is declared here with our codec, the way Faust's
+    ``Table._new_changelog_topic`` would, and the table encodes writes with it.
+    """
+    codec = CustomerStateCodec()
+    changelog = app.topic(
+        f"{app.conf.id}-{name}-changelog",
+        key_type=str,
+        key_serializer="raw",
+        value_serializer=codec,
+        partitions=partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
+        maxsize=131_072,  # Faust's own buffer size for changelog streams
+        allow_empty=True,
+    )
     table = app.Table(
         name,
         default=None,
         partitions=partitions,
         key_type=str,
+        changelog_topic=changelog,
         help="Per-customer session, profile and recent signals.",
     )
-    # Faust derives serializers from key/value types; set ours before the
-    # changelog topic (created lazily) picks them up.
     table.key_serializer = "raw"
-    table.value_serializer = CustomerStateCodec()
+    table.value_serializer = codec
     return table

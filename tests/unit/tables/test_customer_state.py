@@ -1,0 +1,129 @@
+"""The versioned changelog codec of ``CustomerState``."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+
+from app.pipeline import process_event
+from app.signals import SignalThresholds
+from app.state import StateLimits, new_state
+from tables.customer_state import (
+    CustomerProfile,
+    CustomerState,
+    RecentEvent,
+    SessionState,
+    SignalRecord,
+    decode_state,
+    encode_state,
+)
+from tests.factories import T0_MS, click
+
+
+def rich_state() -> CustomerState:
+    """A state built by the pipeline: a past visit, a live session, signals, interventions."""
+    state = None
+    for event in [
+        click(type="page_view", session_id="s0", page="/", ts_ms=T0_MS - 50_000),
+        click(type="purchase", session_id="s0", value=10.0, ts_ms=T0_MS - 40_000),
+        click(type="add_to_cart", product_id="sku-1", value=19.99, ts_ms=T0_MS),
+        click(type="checkout_step", step="payment", page="/checkout", ts_ms=T0_MS + 1),
+        click(type="payment_attempt", error="declined", ts_ms=T0_MS + 2),
+        click(type="payment_failed", error="declined", ts_ms=T0_MS + 3),
+        *[click(element="#pay", x=10.5, y=-3, ts_ms=T0_MS + 10 + i) for i in range(3)],
+        click(type="scroll", scroll_pct=50.0, ts_ms=T0_MS + 5),
+    ]:
+        state = process_event(state, event, SignalThresholds(), StateLimits(), T0_MS + 99).state
+    assert state is not None
+    assert state.session is not None
+    assert state.session.recent and state.signals and state.interventions
+    return state
+
+
+HAND_BUILT = CustomerState(
+    customer_id="ü-☕",
+    profile=CustomerProfile(first_seen_ts_ms=0, last_seen_ts_ms=2**53, visits=3, events=9),
+    session=SessionState(
+        session_id="s",
+        started_ts_ms=1,
+        last_ts_ms=2,
+        event_count=2,
+        page="/a",
+        product_id=None,
+        step="cart",
+        cart_value=0.1 + 0.2,
+        recent=[RecentEvent(1, "click", "#x", 1, 2.5), RecentEvent(2, "error", error="boom")],
+        failed_payment_attempts=1,
+        fired_reasons=["rage_click"],
+    ),
+    segment="returning",
+    scores={"rage_click": 0.7},
+    seen_event_ids=["e1", "e2"],
+    signals=[SignalRecord("rage_click", 0.7, 1, "e1")],
+    interventions=[{"intervention_id": "x", "context": {"cart_value": 1.5}, "signals": {}}],
+)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(rich_state(), id="pipeline"),
+        pytest.param(HAND_BUILT, id="hand-built"),
+        pytest.param(new_state(click()), id="fresh"),
+        pytest.param(CustomerState("c", CustomerProfile(1, 2)), id="minimal"),
+    ],
+)
+def test_round_trip(state: CustomerState) -> None:
+    decoded = decode_state(encode_state(state))
+
+    assert decoded == state
+    assert encode_state(decoded) == encode_state(state)
+
+
+def test_round_trip_keeps_the_types() -> None:
+    decoded = decode_state(encode_state(HAND_BUILT))
+
+    assert decoded.session is not None
+    assert all(isinstance(e, RecentEvent) for e in decoded.session.recent)
+    assert all(isinstance(s, SignalRecord) for s in decoded.signals)
+    assert isinstance(decoded.profile, CustomerProfile)
+    assert isinstance(decoded.session.cart_value, float)
+    assert decoded.session.cart_value == 0.1 + 0.2
+
+
+def test_decoded_state_does_not_share_lists_with_the_original() -> None:
+    state = rich_state()
+    before = copy.deepcopy(state)
+
+    decoded = decode_state(encode_state(state))
+    assert decoded.session is not None
+    decoded.session.recent.clear()
+    decoded.interventions.clear()
+
+    assert state == before
+
+
+def test_encoded_form_is_versioned_json() -> None:
+    raw = orjson.loads(encode_state(HAND_BUILT))
+
+    assert raw["v"] == 1
+    assert raw["s"]["customer_id"] == "ü-☕"
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_unknown_version_raises_value_error(version: object) -> None:
+    raw = orjson.loads(encode_state(HAND_BUILT))
+    raw["v"] = version
+
+    with pytest.raises(ValueError, match="not a customer state of version 1"):
+        decode_state(orjson.dumps(raw))
+
+
+def test_missing_version_raises_value_error() -> None:
+    raw = orjson.loads(encode_state(HAND_BUILT))
+    del raw["v"]
+
+    with pytest.raises(ValueError, match="not a customer state of version 1 \\(found None\\)"):
+        decode_state(orjson.dumps(raw))
