@@ -31,7 +31,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
     @app.agent(app.clicks_topic, name="process_clicks")
     async def process_clicks(stream: faust.StreamT[bytes]) -> None:
-        event: EventT
+        event: EventT[bytes]
         async for event in stream.events():
             await handle_click(app, event.message)
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 
@@ -111,14 +112,20 @@ async def _print_interventions(settings: Settings, count: int, follow: bool) -> 
 
     client = aioredis.from_url(settings.redis_url.get_secret_value())
     try:
-        entries = await client.xrevrange(REDIS_INTERVENTIONS_STREAM, count=count)
+        # redis types stream replies loosely; without decode_responses they hold bytes.
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await client.xrevrange(REDIS_INTERVENTIONS_STREAM, count=count),
+        )
         last_id = entries[0][0] if entries else b"$"
         for _, fields in reversed(entries):
             print(fields[b"data"].decode(), flush=True)
         while follow:
-            for _, stream_entries in await client.xread(
-                {REDIS_INTERVENTIONS_STREAM: last_id}, block=1000
-            ):
+            replies = cast(
+                "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]",
+                await client.xread({REDIS_INTERVENTIONS_STREAM: last_id}, block=1000),
+            )
+            for _, stream_entries in replies:
                 for entry_id, fields in stream_entries:
                     last_id = entry_id
                     print(fields[b"data"].decode(), flush=True)

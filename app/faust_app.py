@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 import redis.asyncio as aioredis
@@ -18,6 +18,9 @@ from app.state import StateLimits
 from app.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, FEEDBACK, INTERVENTIONS
 from config import Settings
 from tables.customer_to_state import declare_customer_table
+
+if TYPE_CHECKING:
+    from tables.customer_state import CustomerState
 
 __all__ = ["NudgeflowApp", "create_app"]
 
@@ -35,7 +38,7 @@ class NudgeflowApp(faust.App):
     failed_topic: faust.TopicT
     interventions_topic: faust.TopicT
     feedback_topic: faust.TopicT
-    customer_to_state: faust.Table
+    customer_to_state: faust.Table[str, CustomerState | None]
     delivery: Delivery
     # Read by app.compat's transport.
     fetch_max_wait_ms: int

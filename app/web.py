@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp.web import HTTPRequestEntityTooLarge
@@ -20,6 +20,8 @@ from app.events import event_to_wire
 from app.failures import failed_event_record
 
 if TYPE_CHECKING:
+    from faust.tables.manager import TableManager
+
     from app.faust_app import NudgeflowApp
 
 __all__ = ["attach_views", "is_ready"]
@@ -36,7 +38,8 @@ def is_ready(app: NudgeflowApp) -> tuple[bool, dict[str, Any]]:
         assigned = len(app.consumer.assignment())
     except Exception:  # consumer not started yet
         assigned = 0
-    recovered = app.tables.recovery.completed.is_set()
+    # ``TableManagerT`` does not declare ``recovery``; the app's manager is a ``TableManager``.
+    recovered = cast("TableManager", app.tables).recovery.completed.is_set()
     detail = {"assigned_partitions": assigned, "rebalancing": app.rebalancing,
               "tables_recovered": recovered}  # fmt: skip
     return assigned > 0 and recovered and not app.rebalancing, detail
@@ -77,7 +80,8 @@ def attach_views(app: NudgeflowApp) -> None:
             if not authorized(request):
                 return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
             too_large = {"error": f"body: larger than {MAX_BODY_BYTES} bytes (1 MiB)"}
-            if (request.content_length or 0) > MAX_BODY_BYTES:
+            # faust.web.Request is abstract; at runtime it is aiohttp's, which has content_length.
+            if (request.content_length or 0) > MAX_BODY_BYTES:  # type: ignore[attr-defined]
                 await keep_failed_body("too_large", too_large["error"], b"")
                 return json_response(self, too_large, 413, request)
             try:
@@ -121,7 +125,8 @@ def attach_views(app: NudgeflowApp) -> None:
         async def options(self, request: Request) -> Response:
             return json_response(self, {}, 204, request)
 
-        @app.table_route(table=app.customer_to_state, match_info="customer_id")
+        # faust's ViewHandlerFun has no form for handlers taking match_info as keyword args.
+        @app.table_route(table=app.customer_to_state, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
             state = app.customer_to_state.get(customer_id)
             if state is None:

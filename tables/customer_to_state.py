@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.serializers import codecs
@@ -22,7 +22,9 @@ class CustomerStateCodec(codecs.Codec):
         return decode_state(s)
 
 
-def declare_customer_table(app: faust.App, name: str, partitions: int) -> faust.Table:
+def declare_customer_table(
+    app: faust.App, name: str, partitions: int
+) -> faust.Table[str, CustomerState | None]:
     """Declare the per-customer state table, co-partitioned with ``clicks``.
 
     Faust derives a table's serializers from its key and value types (JSON
@@ -44,13 +46,17 @@ def declare_customer_table(app: faust.App, name: str, partitions: int) -> faust.
         maxsize=131_072,  # Faust's own buffer size for changelog streams
         allow_empty=True,
     )
-    table = app.Table(
-        name,
-        default=None,
-        partitions=partitions,
-        key_type=str,
-        changelog_topic=changelog,
-        help="Per-customer session, profile and recent signals.",
+    # ``App.Table`` is annotated as returning ``TableT``; it builds a ``faust.Table``.
+    table = cast(
+        "faust.Table[str, CustomerState | None]",
+        app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            key_type=str,
+            changelog_topic=changelog,
+            help="Per-customer session, profile and recent signals.",
+        ),
     )
     table.key_serializer = "raw"
     table.value_serializer = codec

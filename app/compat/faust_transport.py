@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -87,7 +87,11 @@ class _Consumer(faust_aiokafka.Consumer):
             return reported
         # Runs on the app's loop: a second consumer inside Faust's consumer thread stalls.
         fetched = await fetch_true_highwaters(
-            faust_aiokafka.server_list(self.transport.url, self.transport.default_port),
+            faust_aiokafka.server_list(
+                self.transport.url,
+                # ``TransportT`` does not declare ``default_port``; the aiokafka Transport has it.
+                cast(faust_aiokafka.Transport, self.transport).default_port,
+            ),
             partitions,
         )
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
