@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit integration lint typecheck clean
+.PHONY: install run test unit integration lint clean
 
 install: $(STAMP)
 
@@ -32,8 +32,6 @@ integration: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-typecheck: install
 	$(BIN)/mypy --strict app config
 
 clean:

@@ -11,6 +11,7 @@ from typing import cast
 
 from pydantic import ValidationError
 
+from app.errors import NudgeflowError
 from config import Settings
 
 __all__ = ["main"]
@@ -42,12 +43,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as exc:
         sys.exit(f"nudgeflow: bad settings:\n{exc}")
-    if args.command == "up":
-        _up(settings, args.web_port, args.broker_port, args.redis_port)
-    elif args.command == "worker":
-        _run_worker(settings)
-    else:
-        asyncio.run(_print_interventions(settings, args.count, args.follow))
+    try:
+        if args.command == "up":
+            _up(settings, args.web_port, args.broker_port, args.redis_port)
+        elif args.command == "worker":
+            _run_worker(settings)
+        else:
+            asyncio.run(_print_interventions(settings, args.count, args.follow))
+    except NudgeflowError as exc:
+        sys.exit(f"nudgeflow: {exc}")
 
 
 def _up(settings: Settings, web_port: int | None, broker_port: int, redis_port: int) -> None:
@@ -55,20 +59,23 @@ def _up(settings: Settings, web_port: int | None, broker_port: int, redis_port: 
 
     stack = EmbeddedStack.start(broker_port, redis_port, Path(settings.data_dir) / "embedded")
     try:
-        overrides: dict[str, object] = {
-            "broker": stack.broker_url,
-            "redis_url": stack.redis_url,
-            "web_host": "127.0.0.1",
+        # Embedded defaults apply unless the environment chose otherwise.
+        embedded_defaults = {
+            "broker_flavour": "tansu",
+            "broker_session_timeout_s": _EMBEDDED_SESSION_TIMEOUT_S,
+            "broker_heartbeat_interval_s": _EMBEDDED_HEARTBEAT_S,
         }
-        if web_port is not None:
-            overrides["web_port"] = web_port
-        if "broker_flavour" not in settings.model_fields_set:
-            overrides["broker_flavour"] = "tansu"
-        if "broker_session_timeout_s" not in settings.model_fields_set:
-            overrides["broker_session_timeout_s"] = _EMBEDDED_SESSION_TIMEOUT_S
-        if "broker_heartbeat_interval_s" not in settings.model_fields_set:
-            overrides["broker_heartbeat_interval_s"] = _EMBEDDED_HEARTBEAT_S
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
+        chosen = settings.model_dump(include=settings.model_fields_set)
+        settings = Settings.model_validate(
+            {
+                **{k: v for k, v in embedded_defaults.items() if k not in chosen},
+                **chosen,
+                "broker": stack.broker_url,
+                "redis_url": stack.redis_url,
+                "web_host": "127.0.0.1",
+                "web_port": web_port if web_port is not None else settings.web_port,
+            }
+        )
         print(
             f"nudgeflow up\n"
             f"  collector  http://127.0.0.1:{settings.web_port}/v1/events\n"

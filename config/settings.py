@@ -57,7 +57,10 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How often processed offsets are committed."
     )
     fetch_max_wait_ms: int = Field(
-        20, ge=0, le=5000, description="Longest wait of one fetch for new data."
+        500,
+        ge=0,
+        le=5000,
+        description="Longest wait of one fetch for new data (default 20 with the tansu flavour).",
     )
 
     # --- HTTP collector ---------------------------------------------------------------------
@@ -99,6 +102,15 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_fetch_wait_on_tansu(cls, data: object) -> object:
+        # Tansu never answers a long-poll fetch early, so the wait is pure latency there;
+        # Apache Kafka answers as soon as data arrives, so its usual 500 ms costs nothing.
+        if isinstance(data, dict) and data.get("broker_flavour") == "tansu":
+            data.setdefault("fetch_max_wait_ms", 20)
+        return data
 
     @model_validator(mode="after")
     def _check_timing(self) -> Settings:
