@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.types import EventT, Message
 
+from app.compat import event_batches
 from app.errors import InvalidEvent
 from app.events import decode_event
 from app.failures import failed_event_record
@@ -18,7 +19,7 @@ from app.pipeline import process_event
 if TYPE_CHECKING:
     from app.faust_app import NudgeflowApp
 
-__all__ = ["SOURCE_HEADER", "attach_process_clicks", "handle_click"]
+__all__ = ["SOURCE_HEADER", "attach_process_clicks", "handle_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -31,48 +32,63 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
     @app.agent(app.clicks_topic, name="process_clicks")
     async def process_clicks(stream: faust.StreamT[bytes]) -> None:
-        event: EventT[bytes]
-        async for event in stream.events():
-            await handle_click(app, event.message)
+        async for batch in event_batches(stream, app.settings.batch_max_events):
+            async with app.batch_lock:
+                await handle_batch(app, batch)
 
 
-async def handle_click(app: NudgeflowApp, message: Message) -> None:
-    """Decode → advance → write the table → send → count, for one message."""
-    started = time.perf_counter()
-    metrics = app.metrics
-    if _source(message) != "http":
-        metrics.events_received.labels(source="kafka").inc()
-    try:
-        event = decode_event(message.value)
-    except InvalidEvent as exc:
-        await _reject(app, message, exc.reason, str(exc))
-        return
-    try:
-        table = app.customer_to_state
-        now_ms = int(time.time() * 1000)
-        outcome = process_event(
-            table.get(event.customer_id), event,
-            app.settings.signal_thresholds, app.state_limits, now_ms,
-        )  # fmt: skip
-        if outcome.duplicate:
-            metrics.events_duplicate.inc()
-            return
-        table[event.customer_id] = outcome.state
-        for _signal, cause in outcome.suppressed:
-            metrics.interventions_suppressed.labels(cause=cause).inc()
-        for intervention in outcome.interventions:
-            await app.delivery.send(intervention)
-            metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
-            metrics.model_score.labels(model="rules").observe(intervention["score"])
-            metrics.event_to_intervention.observe((now_ms - event.ts_ms) / 1000)
-        metrics.events_processed.inc()
-        metrics.event_lag.set(time.time() - event.ts_ms / 1000)
-    except Exception as exc:  # a bug must not stall the partition: keep the event, go on
-        log.exception("internal error on %s[%s]@%s", message.topic, message.partition,
-                      message.offset)  # fmt: skip
-        await _reject(app, message, "internal_error", f"internal error: {exc!r}")
-    finally:
-        metrics.processing.observe(time.perf_counter() - started)
+async def handle_batch(app: NudgeflowApp, events: list[EventT[Any]]) -> None:
+    """Decode → advance → keep the state → detect, per event; then send, count and ack."""
+    metrics, customers = app.metrics, app.customers
+    thresholds, limits = app.settings.signal_thresholds, app.state_limits
+    interventions: list[dict[str, Any]] = []
+    rejected: list[tuple[Message, str, str]] = []
+    from_kafka = processed = duplicates = 0
+    newest_ts_ms = 0
+    for event in events:
+        started = time.perf_counter()
+        message = event.message
+        from_kafka += _source(message) == "kafka"
+        try:
+            click = decode_event(message.value)
+        except InvalidEvent as exc:
+            rejected.append((message, exc.reason, str(exc)))
+            continue
+        try:
+            outcome = process_event(customers.get(click.customer_id), click, thresholds, limits,
+                                    int(time.time() * 1000))  # fmt: skip
+            if outcome.duplicate:
+                duplicates += 1
+                continue
+            customers.put(click.customer_id, outcome.state, message.partition)  # type: ignore[arg-type]
+            interventions.extend(outcome.interventions)
+            for _signal, cause in outcome.suppressed:
+                metrics.interventions_suppressed.labels(cause=cause).inc()
+            processed += 1
+            newest_ts_ms = max(newest_ts_ms, click.ts_ms)
+        except Exception as exc:  # a bug must not stall the partition: keep the event, go on
+            log.exception("internal error on %s[%s]@%s", message.topic, message.partition,
+                          message.offset)  # fmt: skip
+            rejected.append((message, "internal_error", f"internal error: {exc!r}"))
+        finally:
+            metrics.processing.observe(time.perf_counter() - started)
+
+    await app.delivery.send(interventions)
+    for message, reason, error in rejected:
+        await _reject(app, message, reason, error)
+    for event in events:
+        event.ack()
+
+    now_s = time.time()
+    for intervention in interventions:
+        metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
+        metrics.model_score.labels(model="rules").observe(intervention["score"])
+        metrics.event_to_intervention.observe(max(0.0, now_s - intervention["event_ts"] / 1000))
+    metrics.events_received.labels(source="kafka").inc(from_kafka)
+    metrics.events_processed.inc(processed)
+    metrics.events_duplicate.inc(duplicates)
+    if newest_ts_ms:
+        metrics.event_lag.set(now_s - newest_ts_ms / 1000)
 
 
 async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) -> None:

@@ -12,6 +12,7 @@ from typing import cast
 from pydantic import ValidationError
 
 from app.errors import NudgeflowError
+from app.simulator import command as simulate_command
 from config import Settings
 
 __all__ = ["main"]
@@ -34,10 +35,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     up.add_argument("--broker-port", type=int, default=9092, help="Kafka-protocol port")
     up.add_argument("--redis-port", type=int, default=6379, help="Redis port")
     sub.add_parser("worker", help="run one worker against the configured broker and Redis")
+    simulate_command.add_parser(sub)
     tail = sub.add_parser("interventions", help="print interventions from the Redis stream")
     tail.add_argument("--follow", "-f", action="store_true", help="keep waiting for new ones")
     tail.add_argument("--count", type=int, default=20, help="how many recent ones to print")
     args = parser.parse_args(argv)
+    if args.command == "simulate":  # needs no deployment settings
+        sys.exit(simulate_command.run(args))
 
     try:
         settings = Settings()

@@ -20,9 +20,13 @@ def customer_document(state: CustomerState) -> dict[str, Any]:
     >>> sorted(doc)
     ['customer_id', 'interventions', 'profile', 'scores', 'segment', 'session', 'signals']
     """
+    session = None
+    if state.session is not None:
+        session = asdict(state.session)
+        session["recent"] = [event._asdict() for event in state.session.recent]
     return {
         "customer_id": state.customer_id,
-        "session": None if state.session is None else asdict(state.session),
+        "session": session,
         "profile": asdict(state.profile),
         "segment": state.segment,
         "scores": dict(state.scores),

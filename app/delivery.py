@@ -34,25 +34,32 @@ class Delivery:
         self.stream_maxlen = stream_maxlen
         self.metrics = metrics
 
-    async def send(self, intervention: dict[str, Any]) -> None:
-        """Produce to ``interventions`` and XADD to ``nudgeflow:interventions``.
+    async def send(self, interventions: list[dict[str, Any]]) -> None:
+        """Produce each to ``interventions`` and XADD each to ``nudgeflow:interventions``.
 
-        A Redis outage must not stall the click stream: the Kafka topic stays
-        complete, and the failure is logged and counted in
-        ``nudgeflow_delivery_errors_total{channel="redis"}``.
+        The Redis entries of one call go in one pipeline. A Redis outage must not
+        stall the click stream: the Kafka topic stays complete, and the failure is
+        logged and counted in ``nudgeflow_delivery_errors_total{channel="redis"}``.
         """
-        payload = orjson.dumps(intervention)
-        await self.topic.send(key=intervention["customer_id"].encode(), value=payload)
+        if not interventions:
+            return
+        payloads = [orjson.dumps(intervention) for intervention in interventions]
+        for intervention, payload in zip(interventions, payloads, strict=True):
+            await self.topic.send(key=intervention["customer_id"].encode(), value=payload)
         try:
-            await self.redis.xadd(
-                REDIS_INTERVENTIONS_STREAM,
-                {"data": payload},
-                maxlen=self.stream_maxlen,
-                approximate=True,
-            )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.xadd(
+                        REDIS_INTERVENTIONS_STREAM,
+                        {"data": payload},
+                        maxlen=self.stream_maxlen,
+                        approximate=True,
+                    )
+                await pipe.execute()
         except (RedisError, OSError) as exc:
-            self.metrics.delivery_errors.labels(channel="redis").inc()
-            log.error("redis delivery of %s failed: %r", intervention["intervention_id"], exc)
+            self.metrics.delivery_errors.labels(channel="redis").inc(len(payloads))
+            ids = [i["intervention_id"] for i in interventions]
+            log.error("redis delivery of %s failed: %r", ids, exc)
 
     async def close(self) -> None:
         """Close the Redis connection pool."""

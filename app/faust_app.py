@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +11,14 @@ import redis.asyncio as aioredis
 from faust.types import TransportT
 from prometheus_client import CollectorRegistry
 
-from app.compat import NudgeflowTransport
+from app.compat import NudgeflowTransport, raw_producer
 from app.delivery import Delivery
 from app.metrics import Metrics
 from app.signals import CATALOGUE
 from app.state import StateLimits
 from app.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, FEEDBACK, INTERVENTIONS
 from config import Settings
-from tables.customer_to_state import declare_customer_table
+from tables.customer_to_state import CustomerStore, declare_customer_table
 
 if TYPE_CHECKING:
     from tables.customer_state import CustomerState
@@ -39,10 +40,21 @@ class NudgeflowApp(faust.App):
     interventions_topic: faust.TopicT
     feedback_topic: faust.TopicT
     customer_to_state: faust.Table[str, CustomerState | None]
+    customers: CustomerStore
     delivery: Delivery
+    # Held by the agent while a batch is folded, delivered and acked, and by
+    # ``before_commit``: a commit never sees a state ahead of the acked offsets.
+    batch_lock: asyncio.Lock
     # Read by app.compat's transport.
     fetch_max_wait_ms: int
     tansu_compat: bool
+
+    async def before_commit(self) -> None:
+        """Put every changed customer state on the changelog, before offsets are committed."""
+        async with self.batch_lock:
+            pending = await self.customers.flush_changelog(raw_producer(self))
+        if pending:
+            await asyncio.gather(*pending)  # a failed changelog write must stop the commit
 
     def _new_transport(self) -> TransportT:
         return NudgeflowTransport(self.conf.broker_consumer, self)
@@ -76,6 +88,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         broker_commit_interval=s.broker_commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_linger=0.0,
+        # Changelog states go out as whole record batches (tables/customer_to_state.py).
+        producer_max_batch_size=512 * 1024,
         stream_buffer_maxsize=s.stream_buffer_maxsize,
         web_enabled=True,
         web_bind=s.web_bind,
@@ -100,13 +114,15 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.interventions_topic = app.topic(INTERVENTIONS, partitions=s.topic_partitions, **raw)
     app.feedback_topic = app.topic(FEEDBACK, partitions=s.topic_partitions, **raw)
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
+    app.customers = CustomerStore(app.customer_to_state)
+    app.batch_lock = asyncio.Lock()
     app.delivery = Delivery(
         app.interventions_topic,
         aioredis.from_url(s.redis_url.get_secret_value()),
         stream_maxlen=s.redis_stream_maxlen,
         metrics=app.metrics,
     )
-    app.metrics.active_customers.set_function(lambda: len(app.customer_to_state.data))
+    app.metrics.active_customers.set_function(lambda: len(app.customers))
 
     from agents.process_clicks import attach_process_clicks
     from app.web import attach_views

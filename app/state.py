@@ -33,8 +33,8 @@ __all__ = [
 class StateLimits:
     """Bounds that keep one customer's state small."""
 
-    recent_events_max: int = 64
-    seen_event_ids_max: int = 256
+    recent_events_max: int = 32
+    seen_event_ids_max: int = 64
     seen_session_ids_max: int = 16
     signals_max: int = 20
     interventions_max: int = 10

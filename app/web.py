@@ -128,7 +128,7 @@ def attach_views(app: NudgeflowApp) -> None:
         # faust's ViewHandlerFun has no form for handlers taking match_info as keyword args.
         @app.table_route(table=app.customer_to_state, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
-            state = app.customer_to_state.get(customer_id)
+            state = app.customers.get(customer_id)
             if state is None:
                 return json_response(self, {"error": "customer not found"}, 404, request)
             return json_response(self, customer_document(state), 200, request)

@@ -44,7 +44,13 @@ class Settings(BaseSettings):
         0, ge=0, description="Standby copies of each table partition on other workers."
     )
     stream_buffer_maxsize: int = Field(
-        4096, ge=1, description="Events buffered per partition ahead of the agent."
+        65536, ge=1, description="Events buffered per partition ahead of the agent."
+    )
+    batch_max_events: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Most events the agent folds before it delivers and acks.",
     )
     data_dir: str = Field(".nudgeflow", description="Worker data directory (table stores).")
 
@@ -79,10 +85,10 @@ class Settings(BaseSettings):
 
     # --- per-customer state -----------------------------------------------------------------
     recent_events_max: int = Field(
-        64, ge=8, le=1024, description="Events kept in each customer's recent-event window."
+        32, ge=8, le=1024, description="Events kept in each customer's recent-event window."
     )
     seen_event_ids_max: int = Field(
-        256, ge=16, le=8192, description="Event ids remembered per customer to drop repeats."
+        64, ge=16, le=8192, description="Event ids remembered per customer to drop repeats."
     )
 
     # --- signal thresholds ------------------------------------------------------------------

@@ -9,7 +9,7 @@ The encoded form is versioned (``"v"``) so a rolling upgrade can read old values
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,9 +26,12 @@ __all__ = [
 _CODEC_VERSION = 1
 
 
-@dataclass(slots=True)
-class RecentEvent:
-    """The few fields of a past event that the detectors look back at."""
+class RecentEvent(NamedTuple):
+    """The few fields of a past event that the detectors look back at.
+
+    A tuple, stored as a JSON array: the recent-event window is most of a
+    state's size, in memory and on the changelog.
+    """
 
     ts_ms: int
     type: str
@@ -108,7 +111,7 @@ def encode_state(state: CustomerState) -> bytes:
     >>> decode_state(encode_state(s)) == s
     True
     """
-    return orjson.dumps({"v": _CODEC_VERSION, "s": state})
+    return orjson.dumps({"v": _CODEC_VERSION, "s": state}, default=_tuple_as_list)
 
 
 def decode_state(data: bytes) -> CustomerState:
@@ -126,7 +129,7 @@ def decode_state(data: bytes) -> CustomerState:
         if session is None
         else SessionState(
             **{k: v for k, v in session.items() if k != "recent"},
-            recent=[RecentEvent(**e) for e in session["recent"]],
+            recent=[RecentEvent(*e) for e in session["recent"]],
         ),
         segment=s["segment"],
         scores=s["scores"],
@@ -136,3 +139,9 @@ def decode_state(data: bytes) -> CustomerState:
         signals=[SignalRecord(**r) for r in s["signals"]],
         interventions=s["interventions"],
     )
+
+
+def _tuple_as_list(value: object) -> list[Any]:
+    if isinstance(value, tuple):  # NamedTuples, which orjson leaves to us
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} in a customer state")

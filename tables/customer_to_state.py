@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
 
 from tables.customer_state import CustomerState, decode_state, encode_state
 
-__all__ = ["CustomerStateCodec", "declare_customer_table"]
+__all__ = ["CustomerStateCodec", "CustomerStore", "declare_customer_table"]
 
 
 class CustomerStateCodec(codecs.Codec):
@@ -61,3 +63,66 @@ def declare_customer_table(
     table.key_serializer = "raw"
     table.value_serializer = codec
     return table
+
+
+class CustomerStore:
+    """Reads and writes of ``customer_to_state`` on the hot path.
+
+    Writes go straight into the table's in-memory store, and the changed states
+    are sent to the changelog in bulk by ``flush_changelog`` (one record per
+    changed customer, at most once per commit interval) instead of one produce
+    per event (~200 µs each through Faust's table API). The changelog stays the
+    source of truth: the consumer flushes before every offset commit, so no
+    offset is committed before the state that folded it in is on the broker.
+    """
+
+    def __init__(self, table: faust.Table[str, CustomerState | None]) -> None:
+        self.table = table
+        self._dirty: dict[str, tuple[int, CustomerState]] = {}
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        """The customer's state on this worker, or None."""
+        return cast("CustomerState | None", self._store.data.get(customer_id))
+
+    def put(self, customer_id: str, state: CustomerState, partition: int) -> None:
+        """Keep ``state``; its changelog record goes to ``partition`` (the event's)."""
+        store = self._store
+        store.data[customer_id] = state
+        store._key_partition[customer_id] = partition  # lets Faust drop revoked keys
+        self._dirty[customer_id] = (partition, state)
+
+    def __len__(self) -> int:
+        return len(self._store.data)
+
+    async def flush_changelog(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
+        """Send every changed state, one record batch per changelog partition.
+
+        Returns the batches' delivery futures. ``producer`` is the raw aiokafka
+        producer: building record batches directly costs a few µs a record, where
+        one ``send`` per record costs tens.
+        """
+        if not self._dirty:
+            return []
+        dirty, self._dirty = self._dirty, {}
+        topic = self.table.changelog_topic.get_topic_name()
+        by_partition: dict[int, list[tuple[str, CustomerState]]] = {}
+        for key, (partition, state) in dirty.items():
+            by_partition.setdefault(partition, []).append((key, state))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, state in items:
+                record = (key.encode(), encode_state(state))
+                if batch.append(key=record[0], value=record[1], timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=record[0], value=record[1], timestamp=None) is None:
+                        raise ValueError(f"state of {key!r} is larger than a producer batch")
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+    @property
+    def _store(self) -> Any:
+        # The memory store: a dict in ``.data`` and the key → partition map Faust
+        # uses to drop the keys of partitions this worker no longer owns.
+        return self.table.data

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from app.compat.streams import event_batches
 from app.compat.faust_transport import (
     FAUST_VERSIONS_SUPPORTED,
     NudgeflowTransport,
     fetch_true_highwaters,
+    raw_producer,
 )
 
-__all__ = ["FAUST_VERSIONS_SUPPORTED", "NudgeflowTransport", "fetch_true_highwaters"]
+__all__ = [
+    "FAUST_VERSIONS_SUPPORTED",
+    "NudgeflowTransport",
+    "event_batches",
+    "fetch_true_highwaters",
+    "raw_producer",
+]

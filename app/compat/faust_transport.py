@@ -17,15 +17,22 @@ checked at import so a Faust upgrade fails loudly instead of silently.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types import TP, Message
+from mode import Service, ServiceT
 
-__all__ = ["FAUST_VERSIONS_SUPPORTED", "NudgeflowTransport", "fetch_true_highwaters"]
+__all__ = [
+    "FAUST_VERSIONS_SUPPORTED",
+    "NudgeflowTransport",
+    "fetch_true_highwaters",
+    "raw_producer",
+]
 
 FAUST_VERSIONS_SUPPORTED = ("0.15.",)
 
@@ -81,6 +88,72 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _commit_tps(self, tps: Iterable[TP], start_new_transaction: bool) -> bool:
+        # Offsets may only be committed once the table writes of the acked events are on
+        # the producer: the app writes its changelog in bulk and hands it over here.
+        await self.app.before_commit()  # type: ignore[attr-defined]
+        return bool(await super()._commit_tps(tps, start_new_transaction))
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
+        # Faust's loop, with one change: it wraps every message in
+        # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
+        # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
+        # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        suspended = self.suspend_flow.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        yield_every = 100
+        num_since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(AsyncIterator[tuple[TP, Message]], getmany(timeout=1.0))
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await asyncio.sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            if suspended():
+                                await self.wait_first(callback(message), self.suspend_flow.wait())
+                            else:
+                                await callback(message)
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
         reported = await super().highwaters(*partitions)
         if not self.app.tansu_compat:  # type: ignore[attr-defined]
@@ -95,6 +168,11 @@ class _Consumer(faust_aiokafka.Consumer):
             partitions,
         )
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
+
+
+def raw_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer under Faust's, for sending prebuilt record batches."""
+    return cast(AIOKafkaProducer, cast(faust_aiokafka.Producer, app.producer)._ensure_producer())
 
 
 class NudgeflowTransport(faust_aiokafka.Transport):

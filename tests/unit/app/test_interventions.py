@@ -11,7 +11,7 @@ from app.events import ClickEvent
 from app.interventions import build_intervention, intervention_id
 from app.signals import InterventionKind, Signal
 from app.state import new_state
-from tables.customer_state import CustomerState
+from tables.customer_state import CustomerState, encode_state
 from tests.factories import T0_MS, click, fold
 
 CONTRACT_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -201,10 +201,10 @@ def test_does_not_mutate_state_or_signal() -> None:
     state = fold([click(page="/p")])
     evidence = {"clicks": 3.0}
     signal = Signal("rage_click", "assist", 0.7, evidence, "x")
-    before = orjson.dumps(state)
+    before = encode_state(state)
 
     intervention = build_intervention(state, click(), signal, T0_MS)
     intervention["signals"]["clicks"] = 99.0
 
-    assert orjson.dumps(state) == before
+    assert encode_state(state) == before
     assert evidence == {"clicks": 3.0}
