@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from app.compat.streams import event_batches
 from app.compat.faust_transport import (
     FAUST_VERSIONS_SUPPORTED,
     NudgeflowTransport,
     fetch_true_highwaters,
     raw_producer,
 )
+from app.compat.streams import event_batches
 
 __all__ = [
     "FAUST_VERSIONS_SUPPORTED",
