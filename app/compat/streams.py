@@ -18,7 +18,9 @@ from faust.types import EventT
 __all__ = ["event_batches"]
 
 
-async def event_batches(stream: faust.StreamT[Any], max_events: int) -> AsyncIterator[list[EventT]]:
+async def event_batches(
+    stream: faust.StreamT[Any], max_events: int
+) -> AsyncIterator[list[EventT[Any]]]:
     """Yield lists of up to ``max_events`` events as soon as at least one is there.
 
     The caller must ``ack()`` every event it receives (after its effects are handed
@@ -27,7 +29,7 @@ async def event_batches(stream: faust.StreamT[Any], max_events: int) -> AsyncIte
     queue = stream.channel.queue  # type: ignore[attr-defined]
     get, get_nowait = queue.get, queue.get_nowait
     while True:
-        batch: list[EventT] = [await get()]
+        batch: list[EventT[Any]] = [await get()]
         while len(batch) < max_events:
             try:
                 batch.append(get_nowait())
