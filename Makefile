@@ -29,6 +29,13 @@ unit: install
 integration: install
 	$(BIN)/python -m pytest tests/integration
 
+.PHONY: bench eval
+bench: install
+	$(BIN)/python -m benchmarks
+
+eval: install
+	$(BIN)/nudgeflow eval
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -11,6 +11,7 @@ from typing import cast
 
 from pydantic import ValidationError
 
+from app import eval_command, replay
 from app.errors import NudgeflowError
 from app.simulator import command as simulate_command
 from config import Settings
@@ -36,12 +37,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     up.add_argument("--redis-port", type=int, default=6379, help="Redis port")
     sub.add_parser("worker", help="run one worker against the configured broker and Redis")
     simulate_command.add_parser(sub)
+    replay.add_parser(sub)
+    eval_command.add_parser(sub)
     tail = sub.add_parser("interventions", help="print interventions from the Redis stream")
     tail.add_argument("--follow", "-f", action="store_true", help="keep waiting for new ones")
     tail.add_argument("--count", type=int, default=20, help="how many recent ones to print")
     args = parser.parse_args(argv)
-    if args.command == "simulate":  # needs no deployment settings
+    # These talk only to the endpoints they are given: no deployment settings.
+    if args.command == "simulate":
         sys.exit(simulate_command.run(args))
+    if args.command == "replay":
+        sys.exit(replay.run(args))
+    if args.command == "eval":
+        sys.exit(eval_command.run(args))
 
     try:
         settings = Settings()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from app.events import ClickEvent
 from app.signals.signal import InterventionKind, Signal
 from app.signals.thresholds import SignalThresholds
-from tables.customer_state import SessionState
+from tables.customer_state import RecentEvent, SessionState
 
 __all__ = ["KIND", "REASON", "detect_rage_click"]
 
@@ -37,12 +39,14 @@ def detect_rage_click(
         return None
     window_ms = thresholds.rage_click_window_ms
     radius_sq = thresholds.rage_click_radius_px**2
+    recent = session.recent  # sorted by event time: look only within the window
+    first = bisect_left(recent, event.ts_ms - window_ms, key=_ts)
+    last = bisect_right(recent, event.ts_ms + window_ms, key=_ts)
     times = [
         past.ts_ms
-        for past in session.recent
+        for past in recent[first:last]
         if past.type == "click"
         and past.element == event.element
-        and abs(past.ts_ms - event.ts_ms) <= window_ms
         and _near(past.x, past.y, event.x, event.y, radius_sq)
     ]
     # ``times`` is sorted (the window is); find the densest run that includes the event.
@@ -65,6 +69,10 @@ def detect_rage_click(
             f"{window_ms / 1000:g} s, which usually means it is not responding as expected."
         ),
     )
+
+
+def _ts(event: RecentEvent) -> int:
+    return event.ts_ms
 
 
 def _near(
