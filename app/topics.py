@@ -104,9 +104,14 @@ async def declare_topics(
                 for s in specs
             ]
         )
-        existing = [
-            name for name, code, *_ in response.topic_errors if code == _TOPIC_ALREADY_EXISTS
-        ]
+        existing, failed = [], []
+        for name, code, *rest in response.topic_errors:
+            if code == _TOPIC_ALREADY_EXISTS:
+                existing.append(name)
+            elif code:
+                failed.append(f"{name}: error {code} {rest[0] if rest else ''}".strip())
+        if failed:
+            raise ConfigError("could not create topics: " + "; ".join(failed))
         if existing:
             await _check_partitions(admin, {s.name: s.partitions for s in specs}, existing)
     finally:

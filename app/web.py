@@ -11,6 +11,7 @@ import orjson
 from aiohttp.web import HTTPRequestEntityTooLarge
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
+from yarl import URL
 
 from agents.process_clicks import SOURCE_HEADER
 from app.collector import MAX_BODY_BYTES, parse_event_batch
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
     from app.faust_app import NudgeflowApp
 
-__all__ = ["attach_views", "is_ready"]
+__all__ = ["ROUTED_HEADER", "attach_views", "is_ready"]
 
+#: Set on a request one worker forwards to another: the receiver answers it itself.
+ROUTED_HEADER = "X-Nudgeflow-Routed"
 # What a rejected *body* keeps on clicks-failed: enough to debug, under Kafka's 1 MB limit.
 _FAILED_BODY_KEEP_BYTES = 256 * 1024
 # The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
@@ -125,9 +128,16 @@ def attach_views(app: NudgeflowApp) -> None:
         async def options(self, request: Request) -> Response:
             return json_response(self, {}, 204, request)
 
-        # faust's ViewHandlerFun has no form for handlers taking match_info as keyword args.
-        @app.table_route(table=app.customer_to_state, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
+            if ROUTED_HEADER not in request.headers:
+                owner = _owner_url(app, customer_id)
+                if owner is None:
+                    return json_response(self, {"error": "partition owner unknown, retry"},
+                                         503, request)  # fmt: skip
+                if owner != _url_ident(app.conf.canonical_url):
+                    body, status = await _forward(app, request, owner)
+                    return self.bytes(body, content_type="application/json", status=status,
+                                      headers=_cors_headers(request, allowed_origins))  # fmt: skip
             state = app.customers.get(customer_id)
             if state is None:
                 return json_response(self, {"error": "customer not found"}, 404, request)
@@ -148,6 +158,29 @@ def attach_views(app: NudgeflowApp) -> None:
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:
+    try:
+        return _url_ident(app.router.key_store(app.customer_to_state.name, customer_id))
+    except KeyError:  # no assignment yet, or a rebalance is under way
+        return None
+
+
+async def _forward(
+    app: NudgeflowApp, request: Request, owner: tuple[str, int]
+) -> tuple[bytes, int]:
+    """Ask the worker that owns the key, once: the routed header stops any loop
+    (Faust's own ``table_route`` has no hop limit, and workers that disagree on
+    the assignment, e.g. mid-rebalance, would bounce a request between them)."""
+    url = request.url.with_host(owner[0]).with_port(owner[1])
+    headers = {**request.headers, ROUTED_HEADER: "1"}
+    async with app.http_client.get(url, headers=headers) as response:
+        return await response.read(), response.status
+
+
+def _url_ident(url: URL) -> tuple[str, int]:
+    return (url.host or "localhost", url.port or 80)
 
 
 def _cors_headers(request: Request, allowed: set[str]) -> dict[str, str]:

@@ -1,0 +1,45 @@
+"""Two workers in one consumer group: partitions split, state exact, any worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from tests.integration.clients import event, get, post, unique, wait_for_customer
+
+pytestmark = pytest.mark.integration
+
+
+async def test_second_worker_joins_under_load_and_state_stays_exact(private_stack, worker_factory):
+    first = worker_factory(private_stack)
+    customers = [unique("scale") for _ in range(60)]
+    start = int(time.time() * 1000)
+    rounds = 8
+
+    async def send_rounds(worker_url: str, first_round: int, last_round: int) -> None:
+        for r in range(first_round, last_round):
+            batch = [event(c, "page_view", page=f"/r{r}", ts=start + r, event_id=f"{c}-{r}")
+                     for c in customers]  # fmt: skip
+            status, _ = await post(f"{worker_url}/v1/events", {"events": batch})
+            assert status == 202
+            await asyncio.sleep(0.2)
+
+    sending = asyncio.create_task(send_rounds(first.web_url, 0, rounds // 2))
+    second = await asyncio.to_thread(worker_factory, private_stack)  # joins: a rebalance
+    await sending
+    await send_rounds(second.web_url, rounds // 2, rounds)
+
+    for worker in (first, second):
+        _, body, _ = await get(f"{worker.web_url}/readyz")
+        assert orjson.loads(body)["assigned_partitions"] > 0
+    for customer in customers:
+        # Re-processing around the rebalance must not count an event twice.
+        for worker in (first, second):
+            state = await wait_for_customer(
+                worker.web_url, customer, lambda s: s["profile"]["events"] >= rounds, timeout_s=20
+            )
+            assert state["profile"]["events"] == rounds, (customer, worker.web_url)
+            assert state["session"]["page"] == f"/r{rounds - 1}"
