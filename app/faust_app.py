@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from faust.types import TransportT
 from prometheus_client import CollectorRegistry
 
-from app.compat import NudgeflowTransport, raw_producer
+from app.compat import NudgeflowTransport, RawSchema, raw_producer
 from app.delivery import Delivery
 from app.metrics import Metrics
 from app.signals import CATALOGUE
@@ -109,7 +109,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                            "key_serializer": "raw", "value_serializer": "raw"}  # fmt: skip
-    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions, **raw)
+    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions, schema=RawSchema())
     app.failed_topic = app.topic(CLICKS_FAILED, partitions=s.topic_partitions, **raw)
     app.interventions_topic = app.topic(INTERVENTIONS, partitions=s.topic_partitions, **raw)
     app.feedback_topic = app.topic(FEEDBACK, partitions=s.topic_partitions, **raw)

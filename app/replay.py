@@ -256,10 +256,12 @@ class _HttpSender:
         await self._queues[batch.lane].put(batch)
 
     async def close(self) -> None:
-        for queue in self._queues:
-            await queue.put(None)
-        await asyncio.gather(*self._tasks)
-        await self._session.close()
+        try:
+            for queue in self._queues:
+                await queue.put(None)
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self._session.close()
         if self._crash is not None:
             raise self._crash
 
@@ -470,6 +472,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--to",
         default=DEFAULT_TARGET,
         type=_target_arg,
+        metavar="URL",
         help=f"http://host:port (collector) or kafka://host:port (default {DEFAULT_TARGET})",
     )
     pace = parser.add_mutually_exclusive_group()
@@ -489,7 +492,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="N",
         help=f"events per request, 1 to {MAX_BATCH_EVENTS} (default {DEFAULT_BATCH_EVENTS})",
     )
-    parser.add_argument("--api-key", default=None, help="X-Api-Key for the collector")
+    parser.add_argument(
+        "--api-key", default=None, metavar="KEY", help="X-Api-Key for the collector"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -536,13 +541,17 @@ def run(args: argparse.Namespace) -> int:
         def show_bad_line(line: ParsedLine) -> None:
             bar.console.print(f"line {line.line_no}: {line.error}", markup=False, highlight=False)
 
-        summary = asyncio.run(
-            replay(
-                source, args.to, Pacing(args.rate, args.speed),
-                shift_to_now=args.shift_to_now, batch_size=args.batch, api_key=args.api_key,
-                on_progress=show, on_bad_line=show_bad_line,
-            )
-        )  # fmt: skip
+        try:
+            summary = asyncio.run(
+                replay(
+                    source, args.to, Pacing(args.rate, args.speed),
+                    shift_to_now=args.shift_to_now, batch_size=args.batch, api_key=args.api_key,
+                    on_progress=show, on_bad_line=show_bad_line,
+                )
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            print("nudgeflow replay: interrupted", file=sys.stderr)
+            return 130
         if summary.stopped is None:
             bar.update(task, completed=total_lines)
     print(summary.render())

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, Message
 
-__all__ = ["event_batches"]
+__all__ = ["RawSchema", "event_batches"]
 
 
 async def event_batches(
@@ -36,3 +36,19 @@ async def event_batches(
             except asyncio.QueueEmpty:
                 break
         yield batch
+
+
+class RawSchema(faust.Schema):  # type: ignore[type-arg]  # generic only in stubs
+    """Bytes in, bytes out: events carry the message's key and value as they are.
+
+    Faust's schema decodes each message through its codec registry even for
+    ``raw``; topics whose consumer decodes the value itself skip that work.
+    """
+
+    def compile(self, app: faust.types.AppT, **_: Any) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Message, *, propagate: bool = False) -> EventT[bytes]:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
