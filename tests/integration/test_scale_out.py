@@ -35,6 +35,9 @@ async def test_second_worker_joins_under_load_and_state_stays_exact(private_stac
     for worker in (first, second):
         _, body, _ = await get(f"{worker.web_url}/readyz")
         assert orjson.loads(body)["assigned_partitions"] > 0
+    # Each customer lives on exactly one worker: the first dropped what it handed over.
+    holding = [await _active_customers(worker.web_url) for worker in (first, second)]
+    assert sum(holding) == len(customers) and min(holding) > 0, holding
     for customer in customers:
         # Re-processing around the rebalance must not count an event twice.
         for worker in (first, second):
@@ -43,3 +46,11 @@ async def test_second_worker_joins_under_load_and_state_stays_exact(private_stac
             )
             assert state["profile"]["events"] == rounds, (customer, worker.web_url)
             assert state["session"]["page"] == f"/r{rounds - 1}"
+
+
+async def _active_customers(web_url: str) -> int:
+    _, body, _ = await get(f"{web_url}/metrics")
+    line = next(
+        x for x in body.decode().splitlines() if x.startswith("nudgeflow_active_customers ")
+    )
+    return int(float(line.split()[1]))

@@ -1,0 +1,114 @@
+"""Every benchmark at a tiny scale, through its module API, so none of them rots.
+
+The figures at this scale mean nothing; the test only checks that each benchmark
+runs end to end on the real embedded stack and returns sane numbers, and that the
+report and its plots can be written from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import reduce
+from operator import getitem
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import BENCHMARKS, Outcome, write_report
+
+pytestmark = pytest.mark.integration
+
+SCALE = 0.005
+
+_LR = "StandardScaler | LogisticRegression"
+_HST = "HalfSpaceTrees(n_trees=10, height=8, window_size=250)"
+
+#: Figures that must be positive numbers, as key paths into each benchmark's result.
+POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
+    "throughput": [("events",), ("raw_events_per_s",), ("worker_events_per_s",),
+                   ("worker_steady_events_per_s",), ("worker_to_raw",)],
+    "collector": [("requests",), ("accepted_events",), ("accepted_events_per_s",),
+                  ("latency_ms", "p50"), ("latency_ms", "p99")],
+    "latency": [("rates", rate, *figure) for rate in ("1000", "5000")
+                for figure in (("received",), ("achieved_rate",), ("latency_ms", "p50"),
+                               ("latency_ms", "p99"), ("latency_ms", "max"),
+                               ("processing_us", "p50"))],
+    "memory": [("rss_before_bytes",), ("rss_after_bytes",), ("active_customers",),
+               ("bytes_per_customer",)],
+    "models": [("models", model, figure) for model in (_LR, _HST)
+               for figure in ("us_per_event", "pickled_bytes")],
+    "scaleout": [("combined_events_per_s",), ("combined_steady_events_per_s",),
+                 ("workers", 0, "processed"), ("workers", 1, "processed")],
+}  # fmt: skip
+
+#: Figures that must be true: complete runs, every worker used.
+TRUE: dict[str, list[tuple[str | int, ...]]] = {
+    "throughput": [("worker_complete",)],
+    "collector": [],
+    "latency": [],
+    "memory": [("complete",)],
+    "models": [],
+    "scaleout": [("complete",), ("all_assigned",)],
+}
+
+
+def _figure(result: dict[str, Any], path: tuple[str | int, ...]) -> Any:
+    return reduce(getitem, path, result)
+
+
+@pytest.fixture(scope="module")
+def run_benchmark(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], dict[str, Any]]:
+    """Each benchmark runs once per module; the report test reuses the results."""
+    results: dict[str, dict[str, Any]] = {}
+
+    def _run(name: str) -> dict[str, Any]:
+        if name not in results:
+            results[name] = BENCHMARKS[name].run(SCALE, tmp_path_factory.mktemp(name))
+        return results[name]
+
+    return _run
+
+
+def test_every_benchmark_is_checked() -> None:
+    assert set(POSITIVE) == set(TRUE) == set(BENCHMARKS)
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_benchmark_returns_sane_figures(
+    name: str, run_benchmark: Callable[[str], dict[str, Any]]
+) -> None:
+    result = run_benchmark(name)
+    for path in POSITIVE[name]:
+        value = _figure(result, path)
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (path, value)
+    for path in TRUE[name]:
+        assert _figure(result, path) is True, path
+
+
+def test_latency_receives_every_intervention(
+    run_benchmark: Callable[[str], dict[str, Any]],
+) -> None:
+    for phase in run_benchmark("latency")["rates"].values():
+        assert phase["missing"] == 0 and phase["received"] == phase["triggers"] > 0
+
+
+def test_report_and_plots_are_written(
+    run_benchmark: Callable[[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    outcomes = {name: Outcome(run_benchmark(name), None, (1.0, 1.0, 1.0), 1.0)
+                for name in BENCHMARKS}  # fmt: skip
+    outcomes["models"] = Outcome(None, "RuntimeError: broke", (1.0, 1.0, 1.0), 1.0)
+    out = tmp_path / "RESULTS.md"
+    rows = write_report(outcomes, BENCHMARKS, out, "python -m benchmarks --scale 0.005")
+    text = out.read_text()
+    assert {row.benchmark for row in rows} == {"throughput", "collector", "latency", "memory",
+                                               "models", "scale-out"}  # fmt: skip
+    assert ("models", "ERROR") in {(row.benchmark, row.result) for row in rows}
+    assert "## Summary" in text and "Tansu" in text and "RuntimeError: broke" in text
+    for png in ("throughput.png", "latency_cdf.png"):
+        assert f"]({png})" in text
+        assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")

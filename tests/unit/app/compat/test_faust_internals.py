@@ -1,0 +1,85 @@
+"""The Faust internals app/compat overrides or reads, pinned down.
+
+Each test names one assumption; when a Faust upgrade breaks it, re-read the
+upstream code next to app/compat before changing the test.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import faust
+import pytest
+from faust.stores.memory import Store as MemoryStore
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from app.compat import FAUST_VERSIONS_SUPPORTED
+from app.compat.faust_transport import _Consumer, _ConsumerThread
+
+
+def _source(obj: object) -> str:
+    return inspect.getsource(obj)  # type: ignore[arg-type]
+
+
+def test_faust_version_is_one_the_compat_layer_was_written_for():
+    assert faust.__version__.startswith(FAUST_VERSIONS_SUPPORTED)
+
+
+def test_upstream_drain_still_races_each_message_against_suspend_flow():
+    # Our _drain_messages is upstream's with that one wait_first removed; if upstream
+    # changed the loop, ours must be re-derived from it.
+    upstream = _source(faust_consumer.Consumer._drain_messages)
+    assert "callback(message), self.suspend_flow.wait()" in upstream
+    ours = _source(_Consumer._drain_messages)
+    for shared in ("_add_gap(tp, r_offset + 1, offset)", "set_read_offset(tp, offset)",
+                   "self._n_acked = 0", "consumer_stopped_errors"):  # fmt: skip
+        assert shared in upstream and shared in ours, shared
+
+
+def test_commit_goes_through_commit_tps_and_flushes_the_producer_before_committing():
+    assert list(inspect.signature(faust_consumer.Consumer._commit_tps).parameters) == [
+        "self", "tps", "start_new_transaction",
+    ]  # fmt: skip
+    commit_offsets = _source(faust_consumer.Consumer._commit_offsets)
+    assert commit_offsets.index("await self.app.producer.flush()") < commit_offsets.index(
+        "did_commit = await self._commit(committable_offsets)"
+    )
+    assert "self._commit_tps(" in _source(faust_consumer.Consumer.force_commit)
+
+
+def test_worker_consumer_still_hard_codes_the_fetch_wait_we_replace():
+    assert "fetch_max_wait_ms=1500" in _source(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    )
+    assert "_create_worker_consumer" in _ConsumerThread.__dict__
+
+
+def test_recovery_ends_at_the_consumers_highwaters():
+    from faust.tables.recovery import Recovery
+
+    assert "consumer.highwaters(*tps)" in _source(Recovery._build_highwaters)
+
+
+def test_memory_store_drops_keys_by_the_partition_map_we_fill():
+    assert "_key_partition" in _source(MemoryStore.on_recovery_completed)
+    assert (
+        "_key_partition" in MemoryStore.__init__.__code__.co_names
+        or "_key_partition" in _source(MemoryStore)
+    )
+
+
+def test_channel_decode_is_what_raw_schema_compiles():
+    from faust.serializers.schemas import Schema
+
+    assert list(inspect.signature(Schema.compile).parameters)[:2] == ["self", "app"]
+    from faust.topics import Topic
+
+    assert "self.decode = self.schema.compile(" in _source(Topic._compile_decode)
+
+
+@pytest.mark.parametrize("name", ["create_batch", "send_batch"])
+def test_aiokafka_producer_has_the_batch_api(name):
+    from aiokafka import AIOKafkaProducer
+
+    assert callable(getattr(AIOKafkaProducer, name))
