@@ -24,12 +24,13 @@ def customer_document(state: CustomerState) -> dict[str, Any]:
     if state.session is not None:
         session = asdict(state.session)
         session["recent"] = [event._asdict() for event in state.session.recent]
+        session["fired_reasons"] = list(state.session.fired_reasons)
     return {
         "customer_id": state.customer_id,
         "session": session,
         "profile": asdict(state.profile),
         "segment": state.segment,
-        "scores": dict(state.scores),
+        "scores": state.scores,
         "signals": [asdict(s) for s in state.signals],
         "interventions": list(state.interventions),
     }

@@ -63,8 +63,7 @@ def process_event(
                 continue
             record_signal(state, signal.reason, signal.score, event, limits)
             intervention = build_intervention(state, event, signal, now_ms)
-            state.interventions.insert(0, intervention)
-            del state.interventions[limits.interventions_max :]
+            state.interventions = (intervention, *state.interventions)[: limits.interventions_max]
             outcome.interventions.append(intervention)
     close_session(state, event, limits)
     return outcome

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import insort
 from dataclasses import dataclass
+from hashlib import blake2b
 
 from app.events import ClickEvent
 from tables.customer_state import (
@@ -23,6 +24,7 @@ __all__ = [
     "StateLimits",
     "advance",
     "close_session",
+    "event_digest",
     "is_duplicate",
     "new_state",
     "record_signal",
@@ -56,9 +58,20 @@ def new_state(event: ClickEvent) -> CustomerState:
     )
 
 
+def event_digest(event_id: str) -> int:
+    """A stable 64-bit digest of an event id (Python's ``hash`` differs per process).
+
+    Examples
+    --------
+    >>> event_digest("e-1") == event_digest("e-1") != event_digest("e-2")
+    True
+    """
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
 def is_duplicate(state: CustomerState | None, event: ClickEvent) -> bool:
     """True if this exact event id was already folded into the state (a sender retry)."""
-    return state is not None and event.event_id in state.seen_event_ids
+    return state is not None and event_digest(event.event_id) in state.seen_event_digests
 
 
 def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits) -> CustomerState:
@@ -71,12 +84,15 @@ def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits)
     --------
     >>> from app.events import ClickEvent
     >>> s = advance(None, ClickEvent("e1", "c1", "s1", "page_view", 1000, page="/"), StateLimits())
-    >>> (s.session.session_id, s.session.page, s.profile.visits, s.seen_event_ids)
-    ('s1', '/', 1, ['e1'])
+    >>> (s.session.session_id, s.session.page, s.profile.visits, len(s.seen_event_digests))
+    ('s1', '/', 1, 1)
     """
     if state is None:
         state = new_state(event)
-    _remember(state.seen_event_ids, event.event_id, limits.seen_event_ids_max)
+    digests = state.seen_event_digests
+    digests.append(event_digest(event.event_id))
+    if len(digests) > limits.seen_event_ids_max:
+        del digests[: len(digests) - limits.seen_event_ids_max]
     profile = state.profile
     profile.events += 1
     profile.first_seen_ts_ms = min(profile.first_seen_ts_ms, event.ts_ms)
@@ -94,7 +110,9 @@ def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits)
         session = SessionState(event.session_id, event.ts_ms, event.ts_ms)
         state.session = session
         if event.session_id not in state.seen_session_ids:
-            _remember(state.seen_session_ids, event.session_id, limits.seen_session_ids_max)
+            state.seen_session_ids = _remembered(
+                state.seen_session_ids, event.session_id, limits.seen_session_ids_max
+            )
             profile.visits += 1
             state.segment = "returning" if profile.visits > 1 else "new"
 
@@ -111,24 +129,23 @@ def close_session(state: CustomerState, event: ClickEvent, limits: StateLimits) 
         and session.session_id == event.session_id
     ):
         state.session = None
-        _remember(state.ended_session_ids, event.session_id, limits.seen_session_ids_max)
+        state.ended_session_ids = _remembered(
+            state.ended_session_ids, event.session_id, limits.seen_session_ids_max
+        )
 
 
 def record_signal(
     state: CustomerState, name: str, score: float, event: ClickEvent, limits: StateLimits
 ) -> None:
     """Keep a fired signal for the customer view and mark its reason as acted on."""
-    state.scores[name] = score
-    state.signals.insert(0, SignalRecord(name, score, event.ts_ms, event.event_id))
-    del state.signals[limits.signals_max :]
+    record = SignalRecord(name, score, event.ts_ms, event.event_id)
+    state.signals = ((record, *state.signals))[: limits.signals_max]
     if state.session is not None and name not in state.session.fired_reasons:
-        state.session.fired_reasons.append(name)
+        state.session.fired_reasons += (name,)
 
 
-def _remember(ids: list[str], new_id: str, max_ids: int) -> None:
-    ids.append(new_id)
-    if len(ids) > max_ids:
-        del ids[: len(ids) - max_ids]
+def _remembered(ids: tuple[str, ...], new_id: str, max_ids: int) -> tuple[str, ...]:
+    return (*ids, new_id)[-max_ids:]
 
 
 def _update_session(session: SessionState, event: ClickEvent, recent_max: int) -> None:

@@ -8,6 +8,7 @@ The encoded form is versioned (``"v"``) so a rolling upgrade can read old values
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -58,7 +59,7 @@ class SessionState:
     recent: list[RecentEvent] = field(default_factory=list)
     failed_payment_attempts: int = 0
     # Reasons already acted on in this session (one intervention per reason per session).
-    fired_reasons: list[str] = field(default_factory=list)
+    fired_reasons: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -84,22 +85,36 @@ class SignalRecord:
 
 @dataclass(slots=True)
 class CustomerState:
-    """Everything nudgeflow keeps about one customer, partitioned with ``clicks``."""
+    """Everything nudgeflow keeps about one customer, partitioned with ``clicks``.
+
+    Memory is the bound on how many customers a worker holds, so fields that
+    change rarely are tuples (the empty one is shared) and remembered event ids
+    are 64-bit digests in an array rather than strings.
+    """
 
     customer_id: str
     profile: CustomerProfile
     session: SessionState | None = None
     segment: str = "new"
-    scores: dict[str, float] = field(default_factory=dict)
-    # Oldest first; bounded. Exact repeats of these ids are dropped (senders retry).
-    seen_event_ids: list[str] = field(default_factory=list)
+    # Oldest first; bounded. Digests (``app.state.event_digest``) of the last event
+    # ids: exact repeats are dropped, since senders retry.
+    seen_event_digests: array[int] = field(default_factory=lambda: array("Q"))
     # Oldest first; bounded. A session seen before is not a new visit, and late
     # events of an ended one only count in the profile.
-    seen_session_ids: list[str] = field(default_factory=list)
-    ended_session_ids: list[str] = field(default_factory=list)
-    signals: list[SignalRecord] = field(default_factory=list)
+    seen_session_ids: tuple[str, ...] = ()
+    ended_session_ids: tuple[str, ...] = ()
+    # Newest first; bounded.
+    signals: tuple[SignalRecord, ...] = ()
     # Newest first; bounded. Each is the intervention object as sent.
-    interventions: list[dict[str, Any]] = field(default_factory=list)
+    interventions: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """The latest score of each signal still remembered in ``signals``."""
+        scores: dict[str, float] = {}
+        for signal in self.signals:
+            scores.setdefault(signal.name, signal.score)
+        return scores
 
 
 def encode_state(state: CustomerState) -> bytes:
@@ -128,20 +143,22 @@ def decode_state(data: bytes) -> CustomerState:
         session=None
         if session is None
         else SessionState(
-            **{k: v for k, v in session.items() if k != "recent"},
+            **{k: v for k, v in session.items() if k not in ("recent", "fired_reasons")},
             recent=[RecentEvent(*e) for e in session["recent"]],
+            fired_reasons=tuple(session["fired_reasons"]),
         ),
         segment=s["segment"],
-        scores=s["scores"],
-        seen_event_ids=s["seen_event_ids"],
-        seen_session_ids=s["seen_session_ids"],
-        ended_session_ids=s["ended_session_ids"],
-        signals=[SignalRecord(**r) for r in s["signals"]],
-        interventions=s["interventions"],
+        seen_event_digests=array("Q", s["seen_event_digests"]),
+        seen_session_ids=tuple(s["seen_session_ids"]),
+        ended_session_ids=tuple(s["ended_session_ids"]),
+        signals=tuple(SignalRecord(**r) for r in s["signals"]),
+        interventions=tuple(s["interventions"]),
     )
 
 
 def _tuple_as_list(value: object) -> list[Any]:
     if isinstance(value, tuple):  # NamedTuples, which orjson leaves to us
         return list(value)
+    if isinstance(value, array):
+        return value.tolist()
     raise TypeError(f"cannot encode {type(value).__name__} in a customer state")

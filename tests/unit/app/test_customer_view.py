@@ -70,7 +70,7 @@ def test_document_of_a_busy_customer() -> None:
     assert [s["name"] for s in doc["signals"]] == ["rage_click", "payment_failure"]
     assert {"name", "score", "ts_ms", "event_id"} <= set(doc["signals"][0])
     assert [i["reason"] for i in doc["interventions"]] == ["rage_click", "payment_failure"]
-    assert doc["interventions"] == state.interventions
+    assert doc["interventions"] == list(state.interventions)
 
 
 def test_document_is_json() -> None:

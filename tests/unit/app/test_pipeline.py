@@ -165,7 +165,7 @@ def test_fired_signal_is_recorded_on_the_state() -> None:
 
     assert state is not None
     assert state.session is not None
-    assert state.session.fired_reasons == ["rage_click"]
+    assert state.session.fired_reasons == ("rage_click",)
     assert state.scores == {"rage_click": pytest.approx(0.7)}
     assert [(s.name, s.event_id) for s in state.signals] == [
         ("rage_click", outcomes[-1].interventions[0]["event_id"])
@@ -189,7 +189,7 @@ def test_straggler_from_an_earlier_session_triggers_nothing() -> None:
 
     assert reasons(outcomes) == [[], []]
     assert state is not None
-    assert state.interventions == []
+    assert state.interventions == ()
 
 
 def test_thresholds_are_passed_to_the_detectors() -> None:
@@ -265,7 +265,7 @@ def test_interventions_stored_newest_first_and_bounded(
 
     assert state is not None
     sent = [o.interventions[0] for o in outcomes]
-    assert state.interventions == sent[::-1][:interventions_max]
+    assert state.interventions == tuple(sent[::-1][:interventions_max])
 
 
 def test_late_events_of_an_ended_session_do_not_fire_the_same_reason_again() -> None:

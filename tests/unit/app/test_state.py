@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.state import StateLimits, advance, close_session, is_duplicate, new_state, record_signal
+from app.state import (
+    StateLimits,
+    advance,
+    close_session,
+    event_digest,
+    is_duplicate,
+    new_state,
+    record_signal,
+)
 from tables.customer_state import RecentEvent
 from tests.factories import T0_MS, click, fold
 
@@ -21,7 +29,7 @@ def test_first_event_creates_customer_profile_and_session() -> None:
     assert state.segment == "new"
     assert (state.profile.visits, state.profile.events, state.profile.purchases) == (1, 1, 0)
     assert (state.profile.first_seen_ts_ms, state.profile.last_seen_ts_ms) == (T0_MS, T0_MS)
-    assert state.seen_event_ids == [event.event_id]
+    assert list(state.seen_event_digests) == [event_digest(event.event_id)]
     session = state.session
     assert session is not None
     assert (session.session_id, session.started_ts_ms, session.last_ts_ms) == ("s1", T0_MS, T0_MS)
@@ -31,7 +39,7 @@ def test_first_event_creates_customer_profile_and_session() -> None:
     assert (session.cart_value, session.failed_payment_attempts, session.fired_reasons) == (
         0.0,
         0,
-        [],
+        (),
     )
 
 
@@ -160,7 +168,7 @@ def test_straggler_from_an_earlier_session_only_counts_in_the_profile() -> None:
     assert state.profile.visits == 2
     assert state.profile.events == 3
     assert state.profile.purchases == 1
-    assert straggler.event_id in state.seen_event_ids
+    assert event_digest(straggler.event_id) in state.seen_event_digests
 
 
 def test_straggler_older_than_everything_moves_first_seen() -> None:
@@ -255,7 +263,7 @@ def test_seen_event_ids_keep_the_latest_arrivals(ids_max: int, n_events: int) ->
 
     state = fold(events, limits)
 
-    assert state.seen_event_ids == [e.event_id for e in events][-ids_max:]
+    assert list(state.seen_event_digests) == [event_digest(e.event_id) for e in events][-ids_max:]
 
 
 # --- cart value ------------------------------------------------------------------------------
@@ -463,7 +471,7 @@ def test_record_signal_keeps_score_signal_and_marks_the_reason() -> None:
         ("rage_click", 0.7, T0_MS + 5, event.event_id)
     ]
     assert state.session is not None
-    assert state.session.fired_reasons == ["rage_click"]
+    assert state.session.fired_reasons == ("rage_click",)
 
 
 def test_record_signal_keeps_signals_newest_first_and_bounded() -> None:
@@ -474,7 +482,8 @@ def test_record_signal_keeps_signals_newest_first_and_bounded() -> None:
         record_signal(state, f"r{i}", i / 10, click(), limits)
 
     assert [r.name for r in state.signals] == ["r4", "r3", "r2"]
-    assert state.scores == {f"r{i}": i / 10 for i in range(5)}
+    # Scores are derived from the remembered signals: evicted names go with them.
+    assert state.scores == {"r4": 0.4, "r3": 0.3, "r2": 0.2}
 
 
 def test_record_signal_marks_each_reason_once_and_keeps_the_latest_score() -> None:
@@ -485,7 +494,7 @@ def test_record_signal_marks_each_reason_once_and_keeps_the_latest_score() -> No
     record_signal(state, "step_loop", 0.6, click(), StateLimits())
 
     assert state.session is not None
-    assert state.session.fired_reasons == ["rage_click", "step_loop"]
+    assert state.session.fired_reasons == ("rage_click", "step_loop")
     assert state.scores == {"rage_click": 0.9, "step_loop": 0.6}
     assert [r.name for r in state.signals] == ["step_loop", "rage_click", "rage_click"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from array import array
 
 import orjson
 import pytest
@@ -56,13 +57,14 @@ HAND_BUILT = CustomerState(
         cart_value=0.1 + 0.2,
         recent=[RecentEvent(1, "click", "#x", 1, 2.5), RecentEvent(2, "error", error="boom")],
         failed_payment_attempts=1,
-        fired_reasons=["rage_click"],
+        fired_reasons=("rage_click",),
     ),
     segment="returning",
-    scores={"rage_click": 0.7},
-    seen_event_ids=["e1", "e2"],
-    signals=[SignalRecord("rage_click", 0.7, 1, "e1")],
-    interventions=[{"intervention_id": "x", "context": {"cart_value": 1.5}, "signals": {}}],
+    seen_event_digests=array("Q", [1, 2**64 - 1]),
+    seen_session_ids=("s",),
+    ended_session_ids=("s0",),
+    signals=(SignalRecord("rage_click", 0.7, 1, "e1"),),
+    interventions=({"intervention_id": "x", "context": {"cart_value": 1.5}, "signals": {}},),
 )
 
 
@@ -99,8 +101,11 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 
     decoded = decode_state(encode_state(state))
     assert decoded.session is not None
+    assert state.seen_event_digests
     decoded.session.recent.clear()
-    decoded.interventions.clear()
+    del decoded.seen_event_digests[:]
+    decoded.seen_event_digests.append(0)
+    decoded.interventions[0].clear()
 
     assert state == before
 
