@@ -29,7 +29,10 @@ async def event_batches(
     queue = stream.channel.queue  # type: ignore[attr-defined]
     get, get_nowait = queue.get, queue.get_nowait
     while True:
-        batch: list[EventT[Any]] = [await get()]
+        try:
+            batch: list[EventT[Any]] = [await get()]
+        except StopAsyncIteration:  # Faust throws this into the queue when the agent stops
+            return
         while len(batch) < max_events:
             try:
                 batch.append(get_nowait())

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import BENCHMARKS, Outcome, write_report
+from benchmarks import BENCHMARKS, Outcome, bench_scaleout, write_report
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +101,7 @@ def test_report_and_plots_are_written(
 ) -> None:
     outcomes = {name: Outcome(run_benchmark(name), None, (1.0, 1.0, 1.0), 1.0)
                 for name in BENCHMARKS}  # fmt: skip
+    bench_scaleout.compare(run_benchmark("scaleout"), run_benchmark("throughput"))
     outcomes["models"] = Outcome(None, "RuntimeError: broke", (1.0, 1.0, 1.0), 1.0)
     out = tmp_path / "RESULTS.md"
     rows = write_report(outcomes, BENCHMARKS, out, "python -m benchmarks --scale 0.005")
@@ -109,6 +110,7 @@ def test_report_and_plots_are_written(
                                                "models", "scale-out"}  # fmt: skip
     assert ("models", "ERROR") in {(row.benchmark, row.result) for row in rows}
     assert "## Summary" in text and "Tansu" in text and "RuntimeError: broke" in text
+    assert "x one worker" in text
     for png in ("throughput.png", "latency_cdf.png"):
         assert f"]({png})" in text
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")

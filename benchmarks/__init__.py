@@ -1,0 +1,33 @@
+"""nudgeflow's benchmarks: ``python -m benchmarks`` (``make bench``) writes ``RESULTS.md``.
+
+Each ``bench_<name>`` module has ``run(scale, workdir) -> dict``, which starts and stops
+everything it needs, and ``summary(result)`` / ``details(result)`` for the report.
+pytest does not collect this package; ``tests/integration/test_benchmarks_smoke.py``
+runs every benchmark at a tiny scale so none of them rots.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from benchmarks import (
+    bench_collector,
+    bench_latency,
+    bench_memory,
+    bench_models,
+    bench_scaleout,
+    bench_throughput,
+)
+from benchmarks._report import Outcome, write_report
+
+__all__ = ["BENCHMARKS", "Outcome", "write_report"]
+
+#: In running order: scale-out compares itself with the throughput benchmark's worker.
+BENCHMARKS: dict[str, ModuleType] = {
+    "throughput": bench_throughput,
+    "collector": bench_collector,
+    "latency": bench_latency,
+    "memory": bench_memory,
+    "models": bench_models,
+    "scaleout": bench_scaleout,
+}

@@ -1,0 +1,111 @@
+"""Memory: the worker's resident memory per active customer.
+
+One worker, idle and ready, then one short visit (page view, product view and half
+the time a scroll) for each of ~100 000 distinct customers, produced straight to
+``clicks``. RSS (``psutil``) is read before the first event and once all are
+processed; the difference over the customers is what one customer's live state
+costs, table store, Python objects and allocator slack included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from benchmarks._common import (
+    EventFactory,
+    bench_worker_env,
+    embedded_stack,
+    produce_events,
+    running_workers,
+    scaled,
+    scrape,
+    watch_progress,
+    web_url,
+)
+from benchmarks._report import Row, num, verdict
+
+__all__ = ["TARGET_BYTES_PER_CUSTOMER", "details", "run", "summary"]
+
+TARGET_BYTES_PER_CUSTOMER = 2048
+
+
+def run(scale: float, workdir: Path) -> dict[str, Any]:
+    """Grow one worker to ~100 000 x ``scale`` customers; bytes of RSS per customer."""
+    return asyncio.run(_run(scale, workdir))
+
+
+async def _run(scale: float, workdir: Path) -> dict[str, Any]:
+    customers = int(scaled(100_000, scale, 2_000))
+    events = EventFactory(seed=4, customers=customers).visits(
+        customers, ts_ms=int(time.time() * 1000) - 60_000
+    )
+    async with embedded_stack(workdir) as stack:
+        services = stack.services
+        env = bench_worker_env(services, workdir)
+        url = web_url(env)
+        async with running_workers([env]) as [worker]:
+            process = psutil.Process(worker.process.pid)
+            await asyncio.sleep(2.0)  # let start-up allocations settle
+            rss_before = process.memory_info().rss
+            watching = asyncio.create_task(
+                watch_progress([url], len(events), timeout_s=max(60.0, len(events) / 1_000))
+            )
+            try:
+                await produce_events(services.bootstrap, events)
+                progress = await watching
+            finally:
+                watching.cancel()
+            await asyncio.sleep(1.0)
+            rss_after = process.memory_info().rss
+            async with aiohttp.ClientSession() as session:
+                active = (await scrape(session, url)).total("nudgeflow_active_customers")
+    per_customer = (rss_after - rss_before) / customers
+    return {
+        "customers": customers,
+        "events": len(events),
+        "handled": progress.handled,
+        "complete": progress.complete,
+        "active_customers": active,
+        "rss_before_bytes": rss_before,
+        "rss_after_bytes": rss_after,
+        "bytes_per_customer": per_customer,
+        "target_bytes_per_customer": TARGET_BYTES_PER_CUSTOMER,
+        "passed": progress.complete and per_customer <= TARGET_BYTES_PER_CUSTOMER,
+    }
+
+
+def summary(result: dict[str, Any]) -> list[Row]:
+    return [
+        Row("memory", f"worker RSS per active customer ({num(result['customers'])} customers)",
+            f"{num(result['bytes_per_customer'])} B", "≤ 2 KiB", verdict(result["passed"])),
+    ]  # fmt: skip
+
+
+def details(result: dict[str, Any]) -> str:
+    mib = 1024 * 1024
+    complete = (
+        "" if result["complete"]
+        else f"\n**Only {num(result['handled'])} events were handled before the time-out.**\n"
+    )  # fmt: skip
+    return f"""\
+One worker; {num(result["events"])} events, one short visit for each of
+{num(result["customers"])} distinct customers, produced to `clicks` once the worker is ready.
+{complete}
+| figure | value |
+|---|---|
+| RSS ready and idle | {result["rss_before_bytes"] / mib:.1f} MiB |
+| RSS after all events are processed | {result["rss_after_bytes"] / mib:.1f} MiB |
+| `nudgeflow_active_customers` | {num(result["active_customers"])} |
+| RSS growth per customer | {num(result["bytes_per_customer"])} B |
+
+Target: ≤ 2 KiB per active customer: **{verdict(result["passed"])}**. The growth includes
+everything the worker holds because of these events (table store, Python objects, allocator
+slack, consumer and producer buffers not yet returned to the OS), so it is an upper bound on
+the state itself.
+"""
