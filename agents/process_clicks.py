@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.types import EventT, Message
+from faust.types import Message
 
-from app.compat import event_batches
+from app.compat import raw_producer
 from app.errors import InvalidEvent
 from app.events import decode_event
 from app.failures import failed_event_record
 from app.pipeline import process_event
+from app.topics import CLICKS_FAILED
 
 if TYPE_CHECKING:
     from app.faust_app import NudgeflowApp
@@ -32,12 +33,14 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
     @app.agent(app.clicks_topic, name="process_clicks")
     async def process_clicks(stream: faust.StreamT[bytes]) -> None:
-        async for batch in event_batches(stream, app.settings.batch_max_events):
+        # The consumer hands this topic's messages to ``app.clicks_queue`` directly
+        # (app.compat.streams), so the stream Faust passes in stays empty.
+        async for batch in app.clicks_queue.batches(app.settings.batch_max_events):
             async with app.batch_lock:
                 await handle_batch(app, batch)
 
 
-async def handle_batch(app: NudgeflowApp, events: list[EventT[Any]]) -> None:
+async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     """Decode → advance → keep the state → detect, per event; then send, count and ack."""
     metrics, customers = app.metrics, app.customers
     thresholds, limits = app.settings.signal_thresholds, app.state_limits
@@ -45,9 +48,8 @@ async def handle_batch(app: NudgeflowApp, events: list[EventT[Any]]) -> None:
     rejected: list[tuple[Message, str, str]] = []
     from_kafka = processed = duplicates = 0
     newest_ts_ms = 0
-    for event in events:
+    for message in messages:
         started = time.perf_counter()
-        message = event.message
         from_kafka += _source(message) == "kafka"
         try:
             click = decode_event(message.value)
@@ -76,8 +78,7 @@ async def handle_batch(app: NudgeflowApp, events: list[EventT[Any]]) -> None:
     await app.delivery.send(interventions)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
-    for event in events:
-        event.ack()
+    app.clicks_queue.ack(messages)
 
     now_s = time.time()
     for intervention in interventions:
@@ -102,7 +103,7 @@ async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) 
         received_ts_ms=int(time.time() * 1000),
         origin={"topic": message.topic, "partition": message.partition, "offset": message.offset},
     )
-    await app.failed_topic.send(key=message.key, value=record)
+    await raw_producer(app).send(CLICKS_FAILED, record, key=message.key)
 
 
 def _source(message: Message) -> str:

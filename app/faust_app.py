@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import faust
 import redis.asyncio as aioredis
 from faust.types import TransportT
 from prometheus_client import CollectorRegistry
 
-from app.compat import NudgeflowTransport, RawSchema, raw_producer
+from app.compat import DirectQueue, NudgeflowTransport, raw_producer
 from app.delivery import Delivery
 from app.metrics import Metrics
 from app.signals import CATALOGUE
 from app.state import StateLimits
-from app.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, FEEDBACK, INTERVENTIONS
+from app.topics import CLICKS, CUSTOMER_TABLE
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
 
@@ -36,9 +36,9 @@ class NudgeflowApp(faust.App):
     registry: CollectorRegistry
     state_limits: StateLimits
     clicks_topic: faust.TopicT
-    failed_topic: faust.TopicT
-    interventions_topic: faust.TopicT
-    feedback_topic: faust.TopicT
+    # Messages of these topics bypass Faust's events (app.compat.streams).
+    clicks_queue: DirectQueue
+    direct_queues: dict[str, DirectQueue]
     customer_to_state: faust.Table[str, CustomerState | None]
     customers: CustomerStore
     delivery: Delivery
@@ -107,17 +107,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.state_limits = StateLimits(
         recent_events_max=s.recent_events_max, seen_event_ids_max=s.seen_event_ids_max
     )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
-                           "key_serializer": "raw", "value_serializer": "raw"}  # fmt: skip
-    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions, schema=RawSchema())
-    app.failed_topic = app.topic(CLICKS_FAILED, partitions=s.topic_partitions, **raw)
-    app.interventions_topic = app.topic(INTERVENTIONS, partitions=s.topic_partitions, **raw)
-    app.feedback_topic = app.topic(FEEDBACK, partitions=s.topic_partitions, **raw)
+    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions)
+    app.clicks_queue = DirectQueue(app, CLICKS, s.stream_buffer_maxsize)
+    app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
     app.batch_lock = asyncio.Lock()
     app.delivery = Delivery(
-        app.interventions_topic,
+        lambda: raw_producer(app),
         aioredis.from_url(s.redis_url.get_secret_value()),
         stream_maxlen=s.redis_stream_maxlen,
         metrics=app.metrics,

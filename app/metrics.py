@@ -109,7 +109,8 @@ class Metrics(NamedTuple):
         for reason in KNOWN_REJECT_REASONS:
             metrics.events_rejected.labels(reason=reason)
         metrics.interventions_suppressed.labels(cause="cooldown")
-        metrics.delivery_errors.labels(channel="redis")
+        for channel in ("kafka", "redis"):
+            metrics.delivery_errors.labels(channel=channel)
         return metrics
 
     def announce_interventions(

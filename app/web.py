@@ -75,7 +75,7 @@ def attach_views(app: NudgeflowApp) -> None:
             received_ts_ms=_now_ms(),
             origin={"body_bytes": len(body), "truncated": len(kept) < len(body)},
         )  # fmt: skip
-        await app.failed_topic.send(value=record)
+        await (await raw_producer(app).send(CLICKS_FAILED, record))
 
     @app.page("/v1/events")
     class Events(View):

@@ -8,13 +8,12 @@ from app.compat.faust_transport import (
     fetch_true_highwaters,
     raw_producer,
 )
-from app.compat.streams import RawSchema, event_batches
+from app.compat.streams import DirectQueue
 
 __all__ = [
     "FAUST_VERSIONS_SUPPORTED",
+    "DirectQueue",
     "NudgeflowTransport",
-    "RawSchema",
-    "event_batches",
     "fetch_true_highwaters",
     "raw_producer",
 ]

@@ -95,11 +95,15 @@ class _Consumer(faust_aiokafka.Consumer):
         return bool(await super()._commit_tps(tps, start_new_transaction))
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        # Faust's loop, with one change: it wraps every message in
+        # Faust's loop, with two changes. Faust wraps every message in
         # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
         # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
         # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
+        # And messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
+        # straight onto it, skipping the conductor's per-message ``Event``; while flow
+        # is suspended (a rebalance) they are dropped, to be fetched again.
         callback = self.callback
+        direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
@@ -132,8 +136,14 @@ class _Consumer(faust_aiokafka.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
+                            direct = direct_queues.get(tp.topic)
                             if suspended():
-                                await self.wait_first(callback(message), self.suspend_flow.wait())
+                                if direct is None:
+                                    await self.wait_first(
+                                        callback(message), self.suspend_flow.wait()
+                                    )
+                            elif direct is not None:
+                                await direct.put(message)
                             else:
                                 await callback(message)
                             set_read_offset(tp, offset)

@@ -1,57 +1,62 @@
-"""Reading an agent's events in batches.
+"""Handing one topic's messages straight from the consumer to one agent, in batches.
 
-Faust's ``Stream`` hands out one event per ``__anext__`` with a handshake of
-several awaits (and ``take()`` adds a buffer task on top): ~100 µs per event.
-An agent that processes whole batches reads its channel's queue directly and
-acknowledges each event itself once the batch is done.
+Faust turns every message into an ``Event`` (schema decode, event object,
+refcounts, a stream handshake of several awaits per ``__anext__``): most of a
+worker's CPU at 20 k events/s goes there. The ``clicks`` agent decodes the
+value itself and works on whole batches, so its messages skip all of that:
+the consumer's drain loop (``app.compat.faust_transport``) puts them on a
+``DirectQueue`` and the agent acknowledges each message itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import faust
-from faust.types import EventT, Message
+from faust.types import Message
+from mode.utils.queues import FlowControlQueue
 
-__all__ = ["RawSchema", "event_batches"]
-
-
-async def event_batches(
-    stream: faust.StreamT[Any], max_events: int
-) -> AsyncIterator[list[EventT[Any]]]:
-    """Yield lists of up to ``max_events`` events as soon as at least one is there.
-
-    The caller must ``ack()`` every event it receives (after its effects are handed
-    to the producer), or the offsets are never committed.
-    """
-    queue = stream.channel.queue  # type: ignore[attr-defined]
-    get, get_nowait = queue.get, queue.get_nowait
-    while True:
-        try:
-            batch: list[EventT[Any]] = [await get()]
-        except StopAsyncIteration:  # Faust throws this into the queue when the agent stops
-            return
-        while len(batch) < max_events:
-            try:
-                batch.append(get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        yield batch
+__all__ = ["DirectQueue"]
 
 
-class RawSchema(faust.Schema[bytes, bytes]):
-    """Bytes in, bytes out: events carry the message's key and value as they are.
+class DirectQueue:
+    """A bounded queue of raw messages for one topic, cleared at every rebalance.
 
-    Faust's schema decodes each message through its codec registry even for
-    ``raw``; topics whose consumer decodes the value itself skip that work.
+    Like the queues of Faust's own streams it is managed by the app's flow
+    control, so messages fetched before a rebalance are dropped with it (they
+    are fetched again from the committed offsets).
     """
 
-    def compile(self, app: faust.types.AppT, **_: Any) -> Any:
-        create_event = app.create_event
+    def __init__(self, app: faust.App, topic: str, maxsize: int) -> None:
+        self.app = app
+        self.topic = topic
+        self._queue: FlowControlQueue[Message] = FlowControlQueue(
+            maxsize, flow_control=app.flow_control, clear_on_resume=True
+        )
 
-        async def decode(message: Message, *, propagate: bool = False) -> EventT[bytes]:
-            return create_event(message.key, message.value, message.headers, message)
+    async def put(self, message: Message) -> None:
+        """Called by the consumer for each message of ``topic``; waits while full."""
+        await self._queue.put(message)
 
-        return decode
+    async def batches(self, max_messages: int) -> AsyncIterator[list[Message]]:
+        """Lists of up to ``max_messages`` messages, as soon as at least one is there."""
+        queue = self._queue
+        get, get_nowait = queue.get, queue.get_nowait
+        while True:
+            batch = [await get()]
+            while len(batch) < max_messages:
+                try:
+                    batch.append(get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            yield batch
+
+    def ack(self, messages: list[Message]) -> None:
+        """Mark the messages processed: their offsets may now be committed."""
+        ack = self.app.consumer.ack
+        for message in messages:
+            ack(message)
+
+    def __repr__(self) -> str:
+        return f"<DirectQueue {self.topic} size={self._queue.qsize()}: {self._queue!r}>"

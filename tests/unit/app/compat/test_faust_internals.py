@@ -69,13 +69,17 @@ def test_memory_store_drops_keys_by_the_partition_map_we_fill():
     )
 
 
-def test_channel_decode_is_what_raw_schema_compiles():
-    from faust.serializers.schemas import Schema
+def test_direct_queue_relies_on_a_rebalance_clearing_managed_queues():
+    from faust.app.base import App
+    from mode.utils.queues import FlowControlEvent
 
-    assert list(inspect.signature(Schema.compile).parameters)[:2] == ["self", "app"]
-    from faust.topics import Topic
+    assert "for queue in self._queues" in _source(FlowControlEvent.clear)
+    assert "T(self.flow_control.clear)()" in _source(App._on_partitions_revoked)
 
-    assert "self.decode = self.schema.compile(" in _source(Topic._compile_decode)
+
+def test_consumer_ack_marks_an_offset_committable_without_an_event():
+    assert list(inspect.signature(faust_consumer.Consumer.ack).parameters) == ["self", "message"]
+    assert "acked_for_tp.append(offset)" in _source(faust_consumer.Consumer.ack)
 
 
 @pytest.mark.parametrize("name", ["create_batch", "send_batch"])
