@@ -16,7 +16,7 @@ from app.delivery import Delivery
 from app.metrics import Metrics
 from app.signals import CATALOGUE
 from app.state import StateLimits
-from app.topics import CLICKS, CUSTOMER_TABLE
+from app.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
 
@@ -48,6 +48,15 @@ class NudgeflowApp(faust.App):
     # Read by app.compat's transport.
     fetch_max_wait_ms: int
     tansu_compat: bool
+
+    async def on_started(self) -> None:
+        # Fetch the metadata of every topic the worker writes to before it reports
+        # ready: otherwise the first intervention waits ~100 ms for it.
+        producer = raw_producer(self)
+        for topic in (CLICKS, CLICKS_FAILED, INTERVENTIONS,
+                      self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
+            await producer.partitions_for(topic)
+        await super().on_started()
 
     async def before_commit(self) -> None:
         """Put every changed customer state on the changelog, before offsets are committed."""
