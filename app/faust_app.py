@@ -101,6 +101,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_max_batch_size=512 * 1024,
         stream_buffer_maxsize=s.stream_buffer_maxsize,
         web_enabled=True,
+        # Faust's own /table and /router pages would serve raw table values and the
+        # assignment beside the contract's API; nudgeflow serves only its own views.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         web_bind=s.web_bind,
         web_port=s.web_port,
         web_host=s.web_host,
