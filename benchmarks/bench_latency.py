@@ -314,8 +314,10 @@ traffic, not measured (producer metadata, connections, first commits).
 {result["burst_share"]:.0%} of the events belong to rage-click bursts of fresh customers
 (three clicks on `#pay`, 200 ms apart in event time, sent at the stream's rate); the rest is
 the browsing mix of the throughput benchmark. The producer lingers 5 ms, a Kafka client's
-default since Kafka 4.0. Latency runs from the producer's `send()` of a to the arrival of its intervention at a consumer of `interventions`
-(`fetch_max_wait_ms=5`); producer and consumer share this process, and broker, worker and clients share the machine's cores.
+default since Kafka 4.0. Latency runs from the producer's `send()` of a burst's third click
+to the arrival of its intervention at a consumer of `interventions` (`fetch_max_wait_ms=5`);
+producer and consumer share this process, and broker, worker and clients share the machine's
+cores.
 
 {chr(10).join(end_to_end)}
 
