@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING
 
 import faust
@@ -24,9 +23,6 @@ if TYPE_CHECKING:
     from tables.customer_state import CustomerState
 
 __all__ = ["NudgeflowApp", "create_app"]
-
-log = logging.getLogger(__name__)
-
 
 class NudgeflowApp(faust.App):
     """A Faust app carrying nudgeflow's settings, metrics, topics and delivery channels."""
@@ -51,7 +47,7 @@ class NudgeflowApp(faust.App):
 
     async def on_started(self) -> None:
         # Fetch the metadata of every topic the worker writes to before it reports
-        # ready: otherwise the first intervention waits ~100 ms for it.
+        # ready, rather than on the first record sent to each.
         producer = raw_producer(self)
         for topic in (CLICKS, CLICKS_FAILED, INTERVENTIONS,
                       self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
