@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NudgeflowApp", "create_app"]
 
+
 class NudgeflowApp(faust.App):
     """A Faust app carrying nudgeflow's settings, metrics, topics and delivery channels."""
 
