@@ -10,12 +10,9 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.types import Message
 
-from app.compat import raw_producer
 from app.errors import InvalidEvent
 from app.events import decode_event
-from app.failures import failed_event_record
 from app.pipeline import process_event
-from app.topics import CLICKS_FAILED
 
 if TYPE_CHECKING:
     from app.faust_app import NudgeflowApp
@@ -94,16 +91,9 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
 
 async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) -> None:
     log.warning("rejected %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
-    app.metrics.events_rejected.labels(reason=reason).inc()
-    record = failed_event_record(
-        reason=reason,
-        error=error,
-        payload=message.value,
-        source=_source(message),
-        received_ts_ms=int(time.time() * 1000),
-        origin={"topic": message.topic, "partition": message.partition, "offset": message.offset},
-    )
-    await raw_producer(app).send(CLICKS_FAILED, record, key=message.key)
+    origin = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+    await app.keep_failed(reason=reason, error=error, payload=message.value,
+                          source=_source(message), origin=origin, key=message.key)  # fmt: skip
 
 
 def _source(message: Message) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import redis.asyncio as aioredis
@@ -12,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from app.compat import DirectQueue, NudgeflowTransport, raw_producer
 from app.delivery import Delivery
+from app.failures import failed_event_record
 from app.metrics import Metrics
 from app.signals import CATALOGUE
 from app.state import StateLimits
@@ -54,6 +56,26 @@ class NudgeflowApp(faust.App):
                       self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         await super().on_started()
+
+    async def keep_failed(
+        self,
+        *,
+        reason: str,
+        error: str,
+        payload: object,
+        source: str,
+        origin: dict[str, Any],
+        key: bytes | None = None,
+    ) -> asyncio.Future[Any]:
+        """Count a rejected event and put it on ``clicks-failed``; returns the delivery future."""
+        self.metrics.events_rejected.labels(reason=reason).inc()
+        record = failed_event_record(
+            reason=reason, error=error, payload=payload, source=source,
+            received_ts_ms=int(time.time() * 1000), origin=origin,
+        )  # fmt: skip
+        return cast(
+            "asyncio.Future[Any]", await raw_producer(self).send(CLICKS_FAILED, record, key=key)
+        )
 
     async def before_commit(self) -> None:
         """Put every changed customer state on the changelog, before offsets are committed."""

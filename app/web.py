@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -19,8 +18,7 @@ from app.compat import raw_producer
 from app.customer_view import customer_document
 from app.errors import InvalidEvent, PayloadTooLarge
 from app.events import event_to_wire
-from app.failures import failed_event_record
-from app.topics import CLICKS, CLICKS_FAILED
+from app.topics import CLICKS
 
 if TYPE_CHECKING:
     from faust.tables.manager import TableManager
@@ -68,14 +66,10 @@ def attach_views(app: NudgeflowApp) -> None:
         return any(hmac.compare_digest(given, key) for key in api_keys)
 
     async def keep_failed_body(reason: str, error: str, body: bytes) -> None:
-        app.metrics.events_rejected.labels(reason=reason).inc()
         kept = body[:_FAILED_BODY_KEEP_BYTES]
-        record = failed_event_record(
-            reason=reason, error=error, payload=kept, source="http",
-            received_ts_ms=_now_ms(),
-            origin={"body_bytes": len(body), "truncated": len(kept) < len(body)},
-        )  # fmt: skip
-        await (await raw_producer(app).send(CLICKS_FAILED, record))
+        origin = {"body_bytes": len(body), "truncated": len(kept) < len(body)}
+        await (await app.keep_failed(reason=reason, error=error, payload=kept, source="http",
+                                     origin=origin))  # fmt: skip
 
     @app.page("/v1/events")
     class Events(View):
@@ -111,12 +105,10 @@ def attach_views(app: NudgeflowApp) -> None:
             send = raw_producer(app).send
             pending = []
             for rejection in result.rejected:
-                metrics.events_rejected.labels(reason=rejection.reason).inc()
-                record = failed_event_record(
+                pending.append(await app.keep_failed(
                     reason=rejection.reason, error=rejection.error, payload=rejection.payload,
-                    source="http", received_ts_ms=_now_ms(), origin={"index": rejection.index},
-                )  # fmt: skip
-                pending.append(await send(CLICKS_FAILED, record))
+                    source="http", origin={"index": rejection.index},
+                ))  # fmt: skip
             for event in result.accepted:
                 value = orjson.dumps(event_to_wire(event))
                 pending.append(await send(CLICKS, value, key=event.customer_id.encode(),
@@ -195,7 +187,3 @@ def _cors_headers(request: Request, allowed: set[str]) -> dict[str, str]:
         "Access-Control-Max-Age": "600",
         "Vary": "Origin",
     }
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
