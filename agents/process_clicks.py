@@ -45,6 +45,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     rejected: list[tuple[Message, str, str]] = []
     from_kafka = processed = duplicates = 0
     newest_ts_ms = 0
+    now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
     for message in messages:
         started = time.perf_counter()
         from_kafka += _source(message) == "kafka"
@@ -55,7 +56,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             continue
         try:
             outcome = process_event(customers.get(click.customer_id), click, thresholds, limits,
-                                    int(time.time() * 1000))  # fmt: skip
+                                    now_ms)  # fmt: skip
             if outcome.duplicate:
                 duplicates += 1
                 continue
