@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from benchmarks import (
+    bench_broker,
     bench_collector,
     bench_latency,
     bench_memory,
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "throughput": bench_throughput,
     "collector": bench_collector,
     "latency": bench_latency,
+    "broker": bench_broker,
     "memory": bench_memory,
     "models": bench_models,
     "scaleout": bench_scaleout,
