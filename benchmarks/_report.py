@@ -243,21 +243,23 @@ def _plot_latency_cdf(latency: dict[str, Any], path: Path) -> None:
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for phase in latency["rates"].values():
-        values = phase["latencies_ms"]
-        if values:
-            fraction = np.arange(1, len(values) + 1) / len(values)
-            ax.step(values, fraction, where="post",
-                    label=f"{num(phase['rate'])} events/s (n={num(len(values))})")  # fmt: skip
+    lines = [("nudgeflow", "-", latency["rates"]), ("bare relay", "--", latency["relay"])]
+    for who, style, phases in lines:
+        for color, phase in zip(("#1f77b4", "#ff7f0e"), phases.values(), strict=False):
+            values = phase["latencies_ms"]
+            if values:
+                label = f"{who}, {num(phase['rate'])} events/s (n={num(len(values))})"
+                fraction = np.arange(1, len(values) + 1) / len(values)
+                ax.step(values, fraction, where="post", linestyle=style, color=color, label=label)
     target = latency["target_p99_ms"]
-    ax.axvline(target, color="#d62728", linestyle="--", linewidth=1)
+    ax.axvline(target, color="#d62728", linestyle=":", linewidth=1)
     ax.axhline(0.99, color="#9e9e9e", linestyle=":", linewidth=1)
     ax.annotate(f"target p99 ≤ {target:g} ms", (target, 0.05), color="#d62728", fontsize=8,
                 xytext=(4, 0), textcoords="offset points")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("event produced → intervention received (ms, log scale)")
     ax.set_ylabel("fraction of interventions")
-    ax.set_title("Event → intervention latency, one worker (one run per rate)")
+    ax.set_title("Event → intervention latency: one worker and a bare relay (one run each)")
     ax.legend(loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

@@ -4,26 +4,38 @@ One worker; a producer sends a steady stream (1 000 and then 5 000 events/s) of
 browsing events in which some customers rage-click: three clicks on one button,
 200 ms apart in event time but sent at the stream's rate. The send time of each
 burst's third click (the one that triggers the intervention) is remembered; a
-consumer of ``interventions``, started before the producer, timestamps each
-intervention as it arrives. Both clients share this process's event loop, so their
-own scheduling delay is part of the figures (as it would be for a chatbot).
+consumer of ``interventions`` and a reader of the Redis stream, started before the
+producer, timestamp each intervention as it arrives. The clients share this
+process's event loop, so their own scheduling delay is part of the figures (as it
+would be for a chatbot).
+
+The same traffic then runs, on a fresh broker, through a bare relay instead of the
+worker: a process with the worker's consumer settings that forwards each third
+``#pay`` click of a customer to ``interventions`` and does nothing else. It is the
+broker's own floor for a consume → produce hop, so the two can be compared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.testing import Services
-from app.topics import CLICKS, INTERVENTIONS
+from app.topics import CLICKS, INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
 from benchmarks._common import (
     PARTITIONS,
     CpuMeter,
@@ -41,6 +53,7 @@ from benchmarks._common import (
     web_url,
 )
 from benchmarks._report import Row, num, verdict
+from config.settings import Settings
 
 __all__ = ["RATES", "TARGET_P99_MS", "details", "run", "summary"]
 
@@ -49,6 +62,8 @@ TARGET_P99_MS = 10.0
 # A tenth of the events belong to rage-click bursts: ~33 interventions/s at 1 000 events/s.
 _BURST_SHARE = 0.1
 _WARMUP_S = 2.0
+# p99 per window of this many seconds of send time: does latency drift as the topic fills?
+_WINDOW_S = 5.0
 # Event-time offsets of a burst's clicks: the third one, the trigger, happens "now".
 _BURST_OFFSETS_MS = (-400, -200, 0)
 _PROCESSING = "nudgeflow_processing_seconds"
@@ -63,27 +78,38 @@ _WORKER_COUNTS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
-    """Idle CPU for ~10 s x ``scale``, then ~20 s x ``scale`` at each rate of ``RATES``."""
+    """Idle CPU for ~10 s x ``scale``, then ~20 s x ``scale`` at each rate of ``RATES``,
+    through the worker and then through the bare relay."""
     return asyncio.run(_run(scale, workdir))
 
 
 async def _run(scale: float, workdir: Path) -> dict[str, Any]:
     duration_s = scaled(20.0, scale, 1.0)
-    factory = EventFactory(seed=3, customers=10_000)
-    async with embedded_stack(workdir) as stack:
+    idle_s = scaled(10.0, scale, 1.0)
+    async with embedded_stack(workdir / "nudgeflow") as stack:
         services = stack.services
         env = bench_worker_env(services, workdir)
         async with running_workers([env]) as [worker]:
             cpu = CpuMeter(
                 {"worker": worker.process.pid, "broker": stack.broker_pid, "clients": os.getpid()}
             )
-            idle_s = scaled(10.0, scale, 1.0)
             await asyncio.sleep(1.0)  # let start-up work (first commits, metadata) settle
             cpu.reset()
             await asyncio.sleep(idle_s)
             idle_cpu = cpu.read()
+            factory = EventFactory(seed=3, customers=10_000)
             phases = {
-                str(rate): await _phase(services, web_url(env), factory, rate, duration_s, cpu)
+                str(rate): await _phase(services, factory, rate, duration_s, cpu, web_url(env))
+                for rate in RATES
+            }
+    # The same traffic (same seed) through a bare relay on a broker of its own.
+    async with embedded_stack(workdir / "relay") as stack:
+        fetch_max_wait_ms = Settings(broker_flavour="tansu").fetch_max_wait_ms
+        async with _running_relay(stack.services.bootstrap, fetch_max_wait_ms) as relay_pid:
+            cpu = CpuMeter({"relay": relay_pid, "broker": stack.broker_pid, "clients": os.getpid()})
+            factory = EventFactory(seed=3, customers=10_000)
+            relay = {
+                str(rate): await _phase(stack.services, factory, rate, duration_s, cpu)
                 for rate in RATES
             }
     first = phases[str(RATES[0])]
@@ -94,6 +120,8 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         "idle_broker_cpu_percent": idle_cpu["broker"],
         "burst_share": _BURST_SHARE,
         "rates": phases,
+        "relay": relay,
+        "relay_fetch_max_wait_ms": fetch_max_wait_ms,
         "target_p99_ms": TARGET_P99_MS,
         "passed": first["missing"] == 0 and first["latency_ms"]["p99"] <= TARGET_P99_MS,
     }
@@ -119,17 +147,24 @@ def _schedule(
 
 async def _phase(
     services: Services,
-    url: str,
     factory: EventFactory,
     rate: int,
     duration_s: float,
     cpu: CpuMeter,
+    worker_url: str | None = None,
 ) -> dict[str, Any]:
+    """One rate: warm up, send steadily, wait for the interventions, summarise.
+
+    With ``worker_url`` (a nudgeflow worker) the worker's metrics are read before and
+    after, and the Redis stream is read too; without it the reader is the bare relay.
+    """
     schedule = _schedule(factory, rate, duration_s)
     triggers = sum(1 for *_, trigger in schedule if trigger)
     sent_ns: dict[str, int] = {}
     arrivals: dict[str, _Arrival] = {}
+    redis_ns: dict[str, int] = {}
     consumer = await _interventions_consumer(services.bootstrap)
+    redis = aioredis.from_url(services.redis_url)
     # linger 5 ms: what a Kafka client does by default since Kafka 4.0 (KIP-1030); sending
     # each event in a request of its own made the broker, not the worker, the bottleneck.
     producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=5)
@@ -139,46 +174,95 @@ async def _phase(
         # steady state the target speaks of: send it unmeasured.
         warmup = _schedule(factory, rate, _WARMUP_S, prefix="warmup")
         await _send_steadily(producer, warmup, rate, {})
-        receiving = asyncio.create_task(_receive(consumer, sent_ns, arrivals))
+        receiving = [asyncio.create_task(_receive(consumer, sent_ns, arrivals))]
+        if worker_url:
+            last = await redis.xrevrange(REDIS_INTERVENTIONS_STREAM, count=1)
+            after_id = last[0][0] if last else b"0-0"
+            receiving.append(asyncio.create_task(
+                _receive_redis(redis, after_id, sent_ns, redis_ns)
+            ))  # fmt: skip
         try:
-            before = await _scrape(url)
+            before = await _scrape(worker_url) if worker_url else None
             cpu.reset()
+            started_ns = time.perf_counter_ns()
             elapsed_s = await _send_steadily(producer, schedule, rate, sent_ns)
             busy = cpu.read()
             deadline = time.perf_counter() + max(10.0, duration_s)
-            while len(arrivals) < triggers and time.perf_counter() < deadline:
+            while time.perf_counter() < deadline and (
+                len(arrivals) < triggers or (worker_url and len(redis_ns) < triggers)
+            ):
                 await asyncio.sleep(0.05)
-            after = await _scrape(url)
+            after = await _scrape(worker_url) if worker_url else None
         finally:
-            receiving.cancel()
+            for task in receiving:
+                task.cancel()
     finally:
         await producer.stop()
         await consumer.stop()
-    processing = bucket_delta(before.buckets(_PROCESSING), after.buckets(_PROCESSING))
-    latencies_ms = sorted(a.latency_ns / 1e6 for a in arrivals.values())
-    return {
+        await redis.aclose()
+    phase: dict[str, Any] = {
         "rate": rate,
         "sent": len(schedule),
         "achieved_rate": len(schedule) / elapsed_s,
         "triggers": triggers,
+        **_path_figures(
+            {e: a.latency_ns for e, a in arrivals.items()}, sent_ns, started_ns, triggers
+        ),
+        "worker_ms": percentiles([a.worker_ms for a in arrivals.values()], (50, 99)),
+        "delivery_ms": percentiles([a.delivery_ms for a in arrivals.values()], (50, 99)),
+        "cpu_percent": busy,
+    }
+    if before is not None and after is not None:
+        processing = bucket_delta(before.buckets(_PROCESSING), after.buckets(_PROCESSING))
+        phase |= {
+            "redis": _path_figures(
+                {e: arrived - sent_ns[e] for e, arrived in redis_ns.items()},
+                sent_ns,
+                started_ns,
+                triggers,
+            ),
+            "processing_us": {
+                q: histogram_quantile(float(q[1:]) / 100, processing) * 1e6 for q in ("p50", "p99")
+            },
+            "worker_counts": {
+                name: after.total(metric, **labels) - before.total(metric, **labels)
+                for name, (metric, labels) in _WORKER_COUNTS.items()
+            },
+        }
+    return phase
+
+
+def _path_figures(
+    latency_ns: dict[str, int], sent_ns: dict[str, int], started_ns: int, triggers: int
+) -> dict[str, Any]:
+    """Counts, percentiles, p99 per window and every latency (ms, sorted) of one path."""
+    latencies_ms = sorted(ns / 1e6 for ns in latency_ns.values())
+    return {
         "received": len(latencies_ms),
         "missing": triggers - len(latencies_ms),
         "latency_ms": {
             **percentiles(latencies_ms, (50, 99, 99.9)),
             "max": max(latencies_ms, default=float("nan")),
         },
-        "worker_ms": percentiles([a.worker_ms for a in arrivals.values()], (50, 99)),
-        "delivery_ms": percentiles([a.delivery_ms for a in arrivals.values()], (50, 99)),
-        "processing_us": {
-            q: histogram_quantile(float(q[1:]) / 100, processing) * 1e6 for q in ("p50", "p99")
-        },
-        "worker_counts": {
-            name: after.total(metric, **labels) - before.total(metric, **labels)
-            for name, (metric, labels) in _WORKER_COUNTS.items()
-        },
-        "cpu_percent": busy,
+        "window_p99_ms": _window_p99_ms(
+            [(sent_ns[event_id] - started_ns, ns) for event_id, ns in latency_ns.items()]
+        ),
         "latencies_ms": latencies_ms,
     }
+
+
+def _window_p99_ms(sent_and_latency_ns: list[tuple[int, int]]) -> list[float]:
+    """p99 latency (ms) of the triggers sent in each ``_WINDOW_S`` of the phase, in order.
+
+    Examples
+    --------
+    >>> _window_p99_ms([(0, 1_000_000), (6_000_000_000, 3_000_000)])
+    [1.0, 3.0]
+    """
+    windows: dict[int, list[float]] = {}
+    for sent, latency in sent_and_latency_ns:
+        windows.setdefault(int(sent / 1e9 // _WINDOW_S), []).append(latency / 1e6)
+    return [percentiles(windows[w], (99,))["p99"] for w in sorted(windows)]
 
 
 async def _scrape(url: str) -> MetricsSnapshot:
@@ -231,6 +315,23 @@ async def _receive(
                     )
 
 
+async def _receive_redis(
+    redis: aioredis.Redis, after_id: Any, sent_ns: dict[str, int], arrivals_ns: dict[str, int]
+) -> None:
+    """Read the Redis stream of interventions as a chatbot would (XREAD, blocking)."""
+    while True:
+        answer: Any = await redis.xread(
+            {REDIS_INTERVENTIONS_STREAM: after_id}, count=1000, block=1000
+        )
+        arrived_ns = time.perf_counter_ns()
+        for _stream, entries in answer:
+            for entry_id, fields in entries:
+                after_id = entry_id
+                event_id = orjson.loads(fields[b"data"])["event_id"]
+                if event_id in sent_ns and event_id not in arrivals_ns:
+                    arrivals_ns[event_id] = arrived_ns
+
+
 async def _send_steadily(
     producer: AIOKafkaProducer,
     schedule: list[tuple[dict[str, Any], int, bool]],
@@ -257,6 +358,74 @@ async def _send_steadily(
     return elapsed_s
 
 
+@asynccontextmanager
+async def _running_relay(bootstrap: str, fetch_max_wait_ms: int) -> AsyncIterator[int]:
+    """Run the bare relay in a process of its own (as the worker is); yield its pid."""
+    context = multiprocessing.get_context("spawn")
+    ready, stop = context.Event(), context.Event()
+    process = context.Process(
+        target=_relay_main, args=(bootstrap, fetch_max_wait_ms, ready, stop), daemon=True
+    )
+    process.start()
+    try:
+        if not await asyncio.to_thread(ready.wait, 30.0):
+            raise RuntimeError("the relay did not get ready in 30 s")
+        assert process.pid is not None
+        yield process.pid
+    finally:
+        stop.set()
+        await asyncio.to_thread(process.join, 10.0)
+        if process.is_alive():
+            process.kill()
+            await asyncio.to_thread(process.join, 5.0)
+
+
+def _relay_main(
+    bootstrap: str, fetch_max_wait_ms: int, ready: ProcessEvent, stop: ProcessEvent
+) -> None:
+    asyncio.run(_relay(bootstrap, fetch_max_wait_ms, ready, stop))
+
+
+async def _relay(
+    bootstrap: str, fetch_max_wait_ms: int, ready: ProcessEvent, stop: ProcessEvent
+) -> None:
+    """Forward each customer's third ``#pay`` click to ``interventions``; nothing else.
+
+    It reads ``clicks`` with the worker's fetch wait and produces like the worker's
+    producer (no linger, sends not awaited one by one): the broker's own cost of the
+    two hops an intervention takes, with no state, changelog, Redis or Faust.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_max_wait_ms
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = [TopicPartition(CLICKS, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)
+        ready.set()
+        pay_clicks: Counter[str] = Counter()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=100)
+            for records in batches.values():
+                for record in records:
+                    event = orjson.loads(record.value)
+                    if event.get("element") != "#pay":
+                        continue
+                    pay_clicks[event["customer_id"]] += 1
+                    if pay_clicks[event["customer_id"]] == 3:
+                        forwarded = {"event_id": event["event_id"], "event_ts": event["ts"],
+                                     "emitted_ts": int(time.time() * 1000)}  # fmt: skip
+                        await producer.send(INTERVENTIONS, orjson.dumps(forwarded), key=record.key)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
 def summary(result: dict[str, Any]) -> list[Row]:
     rows = []
     for i, phase in enumerate(result["rates"].values()):
@@ -266,67 +435,107 @@ def summary(result: dict[str, Any]) -> list[Row]:
         figure = f"event → intervention p99 at {num(phase['rate'])} events/s"
         target = (f"≤ {TARGET_P99_MS:g} ms", verdict(result["passed"])) if i == 0 else ()
         rows.append(Row("latency", figure, value, *target))
-    rows.append(Row("latency", "idle worker CPU", f"{result['idle_cpu_percent']:.1f} % of a core"))
+    first = str(RATES[0])
+    worker, relay = result["rates"][first], result["relay"][first]
+    rows += [
+        Row("latency", f"bare relay on the same broker, p99 at {num(RATES[0])} events/s",
+            f"{relay['latency_ms']['p99']:.1f} ms"),
+        Row("latency", f"nudgeflow ÷ bare relay, p99 at {num(RATES[0])} events/s",
+            f"{worker['latency_ms']['p99'] / relay['latency_ms']['p99']:.2f}"),
+        Row("latency", f"event → Redis stream p99 at {num(RATES[0])} events/s",
+            f"{worker['redis']['latency_ms']['p99']:.1f} ms"),
+        Row("latency", "idle worker CPU", f"{result['idle_cpu_percent']:.1f} % of a core"),
+    ]  # fmt: skip
     return rows
+
+
+def _ms(values: dict[str, float], *keys: str) -> str:
+    return " / ".join(f"{values[k]:.1f}" for k in keys) + " ms"
+
+
+def _windows(phase: dict[str, Any]) -> str:
+    return " → ".join(f"{v:.0f}" for v in phase["window_p99_ms"]) + " ms"
 
 
 def details(result: dict[str, Any]) -> str:
     end_to_end = [
-        "| rate | sent (achieved/s) | interventions (missing) | p50 | p99 | p99.9 | max |",
-        "|---|---|---|---|---|---|---|",
+        "| rate | path | sent (achieved/s) | interventions (missing) | p50 / p99 / p99.9 / max "
+        f"| p99 per {_WINDOW_S:g} s of the phase |",
+        "|---|---|---|---|---|---|",
     ]
     breakdown = [
         "| rate | send → emitted p50 / p99 | emitted → received p50 / p99 "
-        "| one event in the worker p50 / p99 | CPU: worker / broker / clients |",
-        "|---|---|---|---|---|",
+        "| one event in the worker p50 / p99 | CPU: worker / broker / clients "
+        "| CPU: relay / broker / clients |",
+        "|---|---|---|---|---|---|",
     ]
     counted = [
         "| rate | triggers sent | rage_click interventions emitted | suppressed | duplicates "
         "| rejected | Redis errors |",
         "|---|---|---|---|---|---|---|",
     ]
-    for phase in result["rates"].values():
-        counts = phase["worker_counts"]
-        counted.append(
-            f"| {num(phase['rate'])}/s | {num(phase['triggers'])} "
-            f"| {num(counts['rage_click_emitted'])} | {num(counts['suppressed'])} "
-            f"| {num(counts['duplicates'])} | {num(counts['rejected'])} "
-            f"| {num(counts['redis_errors'])} |"
-        )
-    for phase in result["rates"].values():
-        latency, worker, delivery = phase["latency_ms"], phase["worker_ms"], phase["delivery_ms"]
-        processing = phase["processing_us"]
+    for key, phase in result["rates"].items():
+        relay = result["relay"][key]
         rate = f"{num(phase['rate'])}/s"
-        end_to_end.append(
-            f"| {rate} | {num(phase['sent'])} ({num(phase['achieved_rate'])}) "
-            f"| {num(phase['received'])} ({phase['missing']}) | {latency['p50']:.1f} ms "
-            f"| {latency['p99']:.1f} ms | {latency['p99.9']:.1f} ms | {latency['max']:.1f} ms |"
-        )
+        paths = (("nudgeflow → `interventions`", phase), ("nudgeflow → Redis stream",
+                 phase["redis"] | {"sent": phase["sent"], "achieved_rate": phase["achieved_rate"]}),
+                 ("bare relay → `interventions`", relay))  # fmt: skip
+        for path, p in paths:
+            end_to_end.append(
+                f"| {rate} | {path} | {num(p['sent'])} ({num(p['achieved_rate'])}) "
+                f"| {num(p['received'])} ({p['missing']}) "
+                f"| {_ms(p['latency_ms'], 'p50', 'p99', 'p99.9', 'max')} | {_windows(p)} |"
+            )
+        worker, delivery = phase["worker_ms"], phase["delivery_ms"]
+        processing = phase["processing_us"]
         breakdown.append(
             f"| {rate} | {worker['p50']:.0f} / {worker['p99']:.0f} ms "
             f"| {delivery['p50']:.1f} / {delivery['p99']:.1f} ms "
             f"| {processing['p50']:.0f} / {processing['p99']:.0f} µs "
-            f"| {' / '.join(f'{v:.0f} %' for v in phase['cpu_percent'].values())} |"
+            f"| {' / '.join(f'{v:.0f} %' for v in phase['cpu_percent'].values())} "
+            f"| {' / '.join(f'{v:.0f} %' for v in relay['cpu_percent'].values())} |"
         )
+        counts = phase["worker_counts"]
+        counted.append(
+            f"| {rate} | {num(phase['triggers'])} "
+            f"| {num(counts['rage_click_emitted'])} | {num(counts['suppressed'])} "
+            f"| {num(counts['duplicates'])} | {num(counts['rejected'])} "
+            f"| {num(counts['redis_errors'])} |"
+        )
+    first = str(RATES[0])
+    worker_p99 = result["rates"][first]["latency_ms"]["p99"]
+    ratio = worker_p99 / result["relay"][first]["latency_ms"]["p99"]
     return f"""\
 One worker; each rate runs for {result["duration_s"]:.0f} s, after {_WARMUP_S:.0f} s of the same
-traffic, not measured (producer metadata, connections, first commits).
+traffic, not measured (producer metadata, connections, first commits), and the
+{num(RATES[1])}/s phase follows the {num(RATES[0])}/s one on the same broker.
 {result["burst_share"]:.0%} of the events belong to rage-click bursts of fresh customers
 (three clicks on `#pay`, 200 ms apart in event time, sent at the stream's rate); the rest is
 the browsing mix of the throughput benchmark. The producer lingers 5 ms, a Kafka client's
 default since Kafka 4.0. Latency runs from the producer's `send()` of a burst's third click
-to the arrival of its intervention at a consumer of `interventions` (`fetch_max_wait_ms=5`);
-producer and consumer share this process, and broker, worker and clients share the machine's
-cores.
+to the arrival of its intervention at a consumer of `interventions` (`fetch_max_wait_ms=5`)
+and, for nudgeflow, at a reader of the Redis stream (`XREAD BLOCK`); producer and readers
+share this process, and broker, worker and clients share the machine's cores.
+
+The **bare relay** gets the same traffic on a fresh broker of its own: a process that reads
+`clicks` with the worker's fetch wait ({result["relay_fetch_max_wait_ms"]} ms) and forwards
+each customer's third `#pay` click to `interventions`, with no state, changelog, Redis or
+Faust. It is what the broker alone costs an event that goes in and comes back out:
+nudgeflow's p99 at {num(RATES[0])} events/s is **{ratio:.2f}x** the relay's.
 
 {chr(10).join(end_to_end)}
 
+The last column is the p99 of the triggers sent in each {_WINDOW_S:g} s of a phase, in order.
+On the embedded broker it climbs for nudgeflow and the bare relay alike: every fetch lists
+all the record batches a partition holds, so each one costs more as the topic fills (see
+the broker benchmark below).
+
 Where the time goes (wall clock, 1 ms resolution): *send → emitted* is the trigger's event
 time (set when it is sent) to the intervention's `emitted_ts`, i.e. broker in + worker;
-*emitted → received* is delivery back through the broker to the consumer. The last column is
-`nudgeflow_processing_seconds` over the same phase, quantiles interpolated inside the
+*emitted → received* is delivery back through the broker to the consumer. The third column
+is `nudgeflow_processing_seconds` over the same phase, quantiles interpolated inside the
 histogram's buckets as Prometheus does. CPU is each process's use while the phase sends, in %
-of one core (`psutil`; "clients" is this process: producer and consumer); the machine has
+of one core (`psutil`; "clients" is this process: producer and readers); the machine has
 two cores for all three, and for anything else running on it.
 
 {chr(10).join(breakdown)}

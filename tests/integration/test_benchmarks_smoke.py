@@ -31,10 +31,19 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
                    ("worker_steady_events_per_s",), ("worker_to_raw",)],
     "collector": [("requests",), ("accepted_events",), ("accepted_events_per_s",),
                   ("latency_ms", "p50"), ("latency_ms", "p99")],
-    "latency": [("rates", rate, *figure) for rate in ("1000", "5000")
-                for figure in (("received",), ("achieved_rate",), ("latency_ms", "p50"),
+    "latency": [(path, rate, *figure) for rate in ("1000", "5000")
+                for path, figures in (
+                    ("rates", (("received",), ("achieved_rate",), ("latency_ms", "p50"),
                                ("latency_ms", "p99"), ("latency_ms", "max"),
-                               ("processing_us", "p50"))],
+                               ("window_p99_ms", 0), ("processing_us", "p50"),
+                               ("redis", "received"), ("redis", "latency_ms", "p99"))),
+                    ("relay", (("received",), ("latency_ms", "p99"), ("window_p99_ms", 0))))
+                for figure in figures],
+    "broker": [("steps", step, *figure) for step in range(5)
+               for figure in (("received",), ("latency_ms", "p50"), ("latency_ms", "p99"),
+                              ("latency_ms", "max"))]
+              + [("steps", step, "stored_batches") for step in range(1, 5)]
+              + [("filled",), ("fill_s",), ("fill_batches_per_s",)],
     "memory": [("rss_before_bytes",), ("rss_after_bytes",), ("active_customers",),
                ("bytes_per_customer",)],
     "models": [("models", model, figure) for model in (_LR, _HST)
@@ -48,6 +57,7 @@ TRUE: dict[str, list[tuple[str | int, ...]]] = {
     "throughput": [("worker_complete",)],
     "collector": [],
     "latency": [],
+    "broker": [("complete",)],
     "memory": [("complete",)],
     "models": [],
     "scaleout": [("complete",), ("all_assigned",)],
@@ -92,8 +102,17 @@ def test_benchmark_returns_sane_figures(
 def test_latency_receives_every_intervention(
     run_benchmark: Callable[[str], dict[str, Any]],
 ) -> None:
-    for phase in run_benchmark("latency")["rates"].values():
-        assert phase["missing"] == 0 and phase["received"] == phase["triggers"] > 0
+    result = run_benchmark("latency")
+    for rate, phase in result["rates"].items():
+        for path in (phase, phase["redis"], result["relay"][rate]):
+            assert path["missing"] == 0 and path["received"] == phase["triggers"] > 0
+
+
+def test_broker_fills_the_partition_step_by_step(
+    run_benchmark: Callable[[str], dict[str, Any]],
+) -> None:
+    stored = [step["stored_batches"] for step in run_benchmark("broker")["steps"]]
+    assert stored[0] == 0 and stored == sorted(set(stored)), stored
 
 
 def test_report_and_plots_are_written(
@@ -106,8 +125,8 @@ def test_report_and_plots_are_written(
     out = tmp_path / "RESULTS.md"
     rows = write_report(outcomes, BENCHMARKS, out, "python -m benchmarks --scale 0.005")
     text = out.read_text()
-    assert {row.benchmark for row in rows} == {"throughput", "collector", "latency", "memory",
-                                               "models", "scale-out"}  # fmt: skip
+    assert {row.benchmark for row in rows} == {"throughput", "collector", "latency", "broker",
+                                               "memory", "models", "scale-out"}  # fmt: skip
     assert ("models", "ERROR") in {(row.benchmark, row.result) for row in rows}
     assert "## Summary" in text and "Tansu" in text and "RuntimeError: broke" in text
     assert "x one worker" in text
