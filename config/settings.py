@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _short_fetch_wait_on_tansu(cls, data: object) -> object:
-        # Tansu never answers a long-poll fetch early, so the wait is pure latency there;
-        # Apache Kafka answers as soon as data arrives, so its usual 500 ms costs nothing.
+        # Tansu is not woken by new data: a fetch that finds none sleeps half its remaining
+        # wait before it looks again, so an event that arrives meanwhile waits up to half
+        # the wait. Apache Kafka answers as soon as data arrives: its usual 500 ms is free.
         if isinstance(data, dict) and data.get("broker_flavour") == "tansu":
             data.setdefault("fetch_max_wait_ms", 20)
         return data

@@ -1,9 +1,10 @@
 """A Faust aiokafka transport with two fixes nudgeflow needs.
 
 1. ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms for its worker consumer.
-   Apache Kafka answers a long-poll fetch as soon as data arrives, but Tansu
-   does not, so there every event would wait up to 1.5 s. The transport sets the
-   value from the app (``NUDGEFLOW_FETCH_MAX_WAIT_MS``).
+   Apache Kafka answers a long-poll fetch as soon as data arrives, but Tansu is
+   not woken by new data: a fetch that finds none sleeps half its remaining wait
+   before it looks again, so there an event would wait up to 750 ms. The
+   transport sets the value from the app (``NUDGEFLOW_FETCH_MAX_WAIT_MS``).
 2. Tansu answers ListOffsets(LATEST) with the last batch's base offset + 1 when
    that batch holds several records, while Fetch reports the true high
    watermark. Faust ends changelog recovery at ``end_offsets()``, so it would
