@@ -409,7 +409,8 @@ async def _relay(
             await consumer.position(partition)
         ready.set()
         pay_clicks: Counter[str] = Counter()
-        while not stop.is_set():
+        parent = os.getppid()
+        while not stop.is_set() and os.getppid() == parent:  # gone with a killed benchmark
             batches = await consumer.getmany(timeout_ms=100)
             for records in batches.values():
                 for record in records:
