@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from app.compat import DirectQueue, NudgeflowTransport, raw_producer
 from app.delivery import Delivery
 from app.failures import failed_event_record
+from app.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
 from app.metrics import Metrics
 from app.signals import CATALOGUE
 from app.state import StateLimits
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from tables.customer_state import CustomerState
 
 __all__ = ["NudgeflowApp", "create_app"]
+
+log = logging.getLogger(__name__)
 
 
 class NudgeflowApp(faust.App):
@@ -47,6 +51,7 @@ class NudgeflowApp(faust.App):
     # Read by app.compat's transport.
     fetch_max_wait_ms: int
     tansu_compat: bool
+    collector_pauses: CollectorPauses
 
     async def on_started(self) -> None:
         # Fetch the metadata of every topic the worker writes to before it reports
@@ -55,6 +60,9 @@ class NudgeflowApp(faust.App):
         for topic in (CLICKS, CLICKS_FAILED, INTERVENTIONS,
                       self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
+        self.collector_pauses.install()
+        if self.settings.gc_freeze_interval_s:
+            freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
         await super().on_started()
 
     async def keep_failed(
@@ -91,6 +99,7 @@ class NudgeflowApp(faust.App):
         return NudgeflowTransport(self.conf.broker_producer, self)
 
     async def on_stop(self) -> None:
+        self.collector_pauses.uninstall()
         await super().on_stop()
         await self.delivery.close()
 
@@ -152,6 +161,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         metrics=app.metrics,
     )
     app.metrics.active_customers.set_function(lambda: len(app.customers))
+    app.collector_pauses = CollectorPauses(app.metrics.gc_pause)
+    if s.gc_freeze_interval_s:
+        app.timer(s.gc_freeze_interval_s, name="gc_freeze_survivors")(_freeze_survivors)
+    if s.gc_full_collection_interval_s:
+        app.timer(s.gc_full_collection_interval_s, name="gc_collect_everything")(
+            _collect_everything
+        )
 
     from agents.process_clicks import attach_process_clicks
     from app.web import attach_views
@@ -159,3 +175,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     attach_process_clicks(app)
     attach_views(app)
     return app
+
+
+async def _freeze_survivors() -> None:
+    freeze_survivors()
+
+
+async def _collect_everything() -> None:
+    started = time.perf_counter()
+    collected = collect_everything()
+    log.info("full garbage collection: %d objects in %.0f ms", collected,
+             (time.perf_counter() - started) * 1000)  # fmt: skip

@@ -1,7 +1,8 @@
-"""The Prometheus metrics of contract §5, in one injectable value."""
+"""The Prometheus metrics of contract §5 (and a few more), in one injectable value."""
 
 from __future__ import annotations
 
+import gc
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -16,6 +17,10 @@ _LATENCY_BUCKETS_S = (
 # One event inside the worker takes tens of microseconds; buckets reach 100 ms for stalls.
 _PROCESSING_BUCKETS_S = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1,
+)  # fmt: skip
+# A young collection takes microseconds; a full one over a big heap, up to seconds.
+_GC_PAUSE_BUCKETS_S = (
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -42,6 +47,8 @@ class Metrics(NamedTuple):
     event_lag: Gauge
     active_customers: Gauge
     model_score: Histogram
+    gc_pause: Histogram
+    gc_frozen_objects: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -103,6 +110,14 @@ class Metrics(NamedTuple):
                 f"{p}_model_score", "Scores the models give.", ["model"],
                 buckets=_SCORE_BUCKETS, registry=registry,
             ),
+            gc_pause=Histogram(
+                f"{p}_gc_pause_seconds", "Pauses of CPython's cyclic garbage collector.",
+                ["generation"], buckets=_GC_PAUSE_BUCKETS_S, registry=registry,
+            ),
+            gc_frozen_objects=Gauge(
+                f"{p}_gc_frozen_objects", "Objects frozen out of the collector's scans.",
+                registry=registry,
+            ),
         )  # fmt: skip
         for source in ("http", "kafka"):
             metrics.events_received.labels(source=source)
@@ -111,6 +126,9 @@ class Metrics(NamedTuple):
         metrics.interventions_suppressed.labels(cause="cooldown")
         for channel in ("kafka", "redis"):
             metrics.delivery_errors.labels(channel=channel)
+        for generation in ("0", "1", "2"):
+            metrics.gc_pause.labels(generation=generation)
+        metrics.gc_frozen_objects.set_function(gc.get_freeze_count)
         return metrics
 
     def announce_interventions(

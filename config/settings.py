@@ -91,6 +91,20 @@ class Settings(BaseSettings):
         64, ge=16, le=8192, description="Event ids remembered per customer to drop repeats."
     )
 
+    # --- garbage collection (app/garbage_collection.py) -------------------------------------
+    gc_freeze_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="How often surviving objects are frozen out of the collector's scans "
+        "(0: never).",
+    )
+    gc_full_collection_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How often frozen objects are collected in full, for cycles that died "
+        "frozen (0: never).",
+    )
+
     # --- signal thresholds ------------------------------------------------------------------
     rage_click_min_clicks: int = Field(3, ge=2, description="Clicks that make a rage click.")
     rage_click_window_ms: int = Field(1000, gt=0, description="Rage-click time window.")

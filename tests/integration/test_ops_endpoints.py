@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,3 +81,22 @@ async def test_customer_state_has_the_contract_fields(worker, services):
     assert state["scores"]["rage_click"] > 0
     assert state["interventions"][0]["reason"] == "rage_click"
     assert state["signals"][0]["name"] == "rage_click"
+
+
+async def test_the_worker_freezes_survivors_and_times_collector_pauses(
+    private_stack, worker_factory
+):
+    worker = worker_factory(private_stack, gc_freeze_interval_s=0.2)
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        body = (await get(f"{worker.web_url}/metrics"))[1].decode()
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        frozen = families["nudgeflow_gc_frozen_objects"].samples[0].value
+        if frozen > 0 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert frozen > 10_000, "the worker's modules and app at least"
+    pauses = {s.labels["generation"]: s.value
+              for s in families["nudgeflow_gc_pause_seconds"].samples
+              if s.name.endswith("_count")}  # fmt: skip
+    assert set(pauses) == {"0", "1", "2"} and pauses["0"] > 0
