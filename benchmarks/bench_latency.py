@@ -18,6 +18,7 @@ broker's own floor for a consume → produce hop, so the two can be compared.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import time
@@ -34,6 +35,7 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from app.garbage_collection import freeze_survivors
 from app.testing import Services
 from app.topics import CLICKS, INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
 from benchmarks._common import (
@@ -74,6 +76,8 @@ _WORKER_COUNTS: dict[str, tuple[str, dict[str, str]]] = {
     "duplicates": ("nudgeflow_events_duplicate_total", {}),
     "rejected": ("nudgeflow_events_rejected_total", {}),
     "redis_errors": ("nudgeflow_delivery_errors_total", {}),
+    "full_gcs": ("nudgeflow_gc_pause_seconds_count", {"generation": "2"}),
+    "full_gc_seconds": ("nudgeflow_gc_pause_seconds_sum", {"generation": "2"}),
 }
 
 
@@ -159,6 +163,10 @@ async def _phase(
     after, and the Redis stream is read too; without it the reader is the bare relay.
     """
     schedule = _schedule(factory, rate, duration_s)
+    warmup = _schedule(factory, rate, _WARMUP_S, prefix="warmup")
+    # The schedules are ~10^5 long-lived dicts: out of the collector's scans, so that a
+    # full collection in this process does not stall the clocks the figures rest on.
+    freeze_survivors()
     triggers = sum(1 for *_, trigger in schedule if trigger)
     sent_ns: dict[str, int] = {}
     arrivals: dict[str, _Arrival] = {}
@@ -172,7 +180,6 @@ async def _phase(
         await producer.start()
         # The first second of a stream (metadata, connections, first commits) is not the
         # steady state the target speaks of: send it unmeasured.
-        warmup = _schedule(factory, rate, _WARMUP_S, prefix="warmup")
         await _send_steadily(producer, warmup, rate, {})
         receiving = [asyncio.create_task(_receive(consumer, sent_ns, arrivals))]
         if worker_url:
@@ -200,6 +207,7 @@ async def _phase(
         await producer.stop()
         await consumer.stop()
         await redis.aclose()
+        gc.unfreeze()
     phase: dict[str, Any] = {
         "rate": rate,
         "sent": len(schedule),
@@ -407,6 +415,7 @@ async def _relay(
         await consumer.seek_to_end(*partitions)
         for partition in partitions:
             await consumer.position(partition)
+        freeze_survivors()  # as the worker does: its imports are not scanned again
         ready.set()
         pay_clicks: Counter[str] = Counter()
         parent = os.getppid()
@@ -465,15 +474,14 @@ def details(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     breakdown = [
-        "| rate | send → emitted p50 / p99 | emitted → received p50 / p99 "
-        "| one event in the worker p50 / p99 | CPU: worker / broker / clients "
-        "| CPU: relay / broker / clients |",
+        "| rate | path | send → emitted p50 / p99 | emitted → received p50 / p99 "
+        "| one event in the worker p50 / p99 | CPU: worker or relay / broker / clients |",
         "|---|---|---|---|---|---|",
     ]
     counted = [
         "| rate | triggers sent | rage_click interventions emitted | suppressed | duplicates "
-        "| rejected | Redis errors |",
-        "|---|---|---|---|---|---|---|",
+        "| rejected | Redis errors | full garbage collections (their time) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, phase in result["rates"].items():
         relay = result["relay"][key]
@@ -487,21 +495,21 @@ def details(result: dict[str, Any]) -> str:
                 f"| {num(p['received'])} ({p['missing']}) "
                 f"| {_ms(p['latency_ms'], 'p50', 'p99', 'p99.9', 'max')} | {_windows(p)} |"
             )
-        worker, delivery = phase["worker_ms"], phase["delivery_ms"]
         processing = phase["processing_us"]
-        breakdown.append(
-            f"| {rate} | {worker['p50']:.0f} / {worker['p99']:.0f} ms "
-            f"| {delivery['p50']:.1f} / {delivery['p99']:.1f} ms "
-            f"| {processing['p50']:.0f} / {processing['p99']:.0f} µs "
-            f"| {' / '.join(f'{v:.0f} %' for v in phase['cpu_percent'].values())} "
-            f"| {' / '.join(f'{v:.0f} %' for v in relay['cpu_percent'].values())} |"
-        )
+        in_worker = f"{processing['p50']:.0f} / {processing['p99']:.0f} µs"
+        for path, p, inside in (("nudgeflow", phase, in_worker), ("bare relay", relay, "none")):
+            breakdown.append(
+                f"| {rate} | {path} | {p['worker_ms']['p50']:.0f} / {p['worker_ms']['p99']:.0f} ms "
+                f"| {p['delivery_ms']['p50']:.1f} / {p['delivery_ms']['p99']:.1f} ms | {inside} "
+                f"| {' / '.join(f'{v:.0f} %' for v in p['cpu_percent'].values())} |"
+            )
         counts = phase["worker_counts"]
         counted.append(
             f"| {rate} | {num(phase['triggers'])} "
             f"| {num(counts['rage_click_emitted'])} | {num(counts['suppressed'])} "
             f"| {num(counts['duplicates'])} | {num(counts['rejected'])} "
-            f"| {num(counts['redis_errors'])} |"
+            f"| {num(counts['redis_errors'])} "
+            f"| {num(counts['full_gcs'])} ({counts['full_gc_seconds'] * 1000:.0f} ms) |"
         )
     first = str(RATES[0])
     worker_p99 = result["rates"][first]["latency_ms"]["p99"]
@@ -532,17 +540,22 @@ all the record batches a partition holds, so each one costs more as the topic fi
 the broker benchmark below).
 
 Where the time goes (wall clock, 1 ms resolution): *send → emitted* is the trigger's event
-time (set when it is sent) to the intervention's `emitted_ts`, i.e. broker in + worker;
-*emitted → received* is delivery back through the broker to the consumer. The third column
-is `nudgeflow_processing_seconds` over the same phase, quantiles interpolated inside the
-histogram's buckets as Prometheus does. CPU is each process's use while the phase sends, in %
-of one core (`psutil`; "clients" is this process: producer and readers); the machine has
-two cores for all three, and for anything else running on it.
+time (set when it is sent) to the intervention's `emitted_ts` (the relay's forwarding time),
+i.e. broker in + worker; *emitted → received* is delivery back through the broker to the
+consumer. The fifth column is `nudgeflow_processing_seconds` over the same phase, quantiles
+interpolated inside the histogram's buckets as Prometheus does. CPU is each process's use
+while the phase sends, in % of one core (`psutil`; "clients" is this process: producer and
+readers); the machine has two cores for all three, and for anything else running on it.
 
 {chr(10).join(breakdown)}
 
 What the worker counted during each phase (`/metrics` before and after), so a missing
-intervention can be told apart: never emitted, or emitted and not delivered.
+intervention can be told apart: never emitted, or emitted and not delivered. The last column
+is the full (generation 2) garbage collections the worker ran, and their pauses added up
+(`nudgeflow_gc_pause_seconds`): every event that arrives during one waits for it. The
+worker freezes its survivors out of the collector's scans every 2 s
+(`NUDGEFLOW_GC_FREEZE_INTERVAL_S`); this process freezes its schedules of events, and the
+relay its start-up objects, so that their own collections do not skew the figures.
 
 {chr(10).join(counted)}
 
