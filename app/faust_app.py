@@ -62,8 +62,13 @@ class NudgeflowApp(faust.App):
             await producer.partitions_for(topic)
         self.collector_pauses.install()
         if self.settings.gc_freeze_interval_s:
-            freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
+            self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
         await super().on_started()
+
+    def freeze_survivors(self) -> None:
+        """Freeze what survived out of the garbage collector's scans (app.garbage_collection)."""
+        freeze_survivors()
+        self.metrics.gc_freezes.inc()
 
     async def keep_failed(
         self,
@@ -163,6 +168,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.metrics.active_customers.set_function(lambda: len(app.customers))
     app.collector_pauses = CollectorPauses(app.metrics.gc_pause)
     if s.gc_freeze_interval_s:
+
+        async def _freeze_survivors() -> None:
+            app.freeze_survivors()
+
         app.timer(s.gc_freeze_interval_s, name="gc_freeze_survivors")(_freeze_survivors)
     if s.gc_full_collection_interval_s:
         app.timer(s.gc_full_collection_interval_s, name="gc_collect_everything")(
@@ -175,10 +184,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     attach_process_clicks(app)
     attach_views(app)
     return app
-
-
-async def _freeze_survivors() -> None:
-    freeze_survivors()
 
 
 async def _collect_everything() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -48,7 +47,7 @@ class Metrics(NamedTuple):
     active_customers: Gauge
     model_score: Histogram
     gc_pause: Histogram
-    gc_frozen_objects: Gauge
+    gc_freezes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -114,8 +113,8 @@ class Metrics(NamedTuple):
                 f"{p}_gc_pause_seconds", "Pauses of CPython's cyclic garbage collector.",
                 ["generation"], buckets=_GC_PAUSE_BUCKETS_S, registry=registry,
             ),
-            gc_frozen_objects=Gauge(
-                f"{p}_gc_frozen_objects", "Objects frozen out of the collector's scans.",
+            gc_freezes=Counter(
+                f"{p}_gc_freezes", "Times the survivors were frozen out of the collector's scans.",
                 registry=registry,
             ),
         )  # fmt: skip
@@ -128,7 +127,6 @@ class Metrics(NamedTuple):
             metrics.delivery_errors.labels(channel=channel)
         for generation in ("0", "1", "2"):
             metrics.gc_pause.labels(generation=generation)
-        metrics.gc_frozen_objects.set_function(gc.get_freeze_count)
         return metrics
 
     def announce_interventions(

@@ -94,11 +94,3 @@ def test_collector_pauses_time_each_generation_until_uninstalled() -> None:
     assert pauses not in gc.callbacks
     gc.collect()
     assert full_collections() == timed
-
-
-def test_frozen_objects_are_a_gauge() -> None:
-    registry = CollectorRegistry()
-    Metrics.create(registry)
-    freeze_survivors()
-    frozen = registry.get_sample_value("nudgeflow_gc_frozen_objects")
-    assert frozen is not None and frozen == gc.get_freeze_count() > 0
