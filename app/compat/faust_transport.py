@@ -1,17 +1,19 @@
-"""A Faust aiokafka transport with two fixes nudgeflow needs.
+"""A Faust aiokafka transport with the fixes nudgeflow needs.
 
 1. ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms for its worker consumer.
    Apache Kafka answers a long-poll fetch as soon as data arrives, but Tansu is
    not woken by new data: a fetch that finds none sleeps half its remaining wait
    before it looks again, so there an event would wait up to 750 ms. The
-   transport sets the value from the app (``NUDGEFLOW_FETCH_MAX_WAIT_MS``).
+   transport sets the value from the app (``NUDGEFLOW_FETCH_MAX_WAIT_MS``), and
+   with the ``tansu`` broker flavour widens it while Tansu runs out of it
+   (``app.compat.tansu_fetch_wait``).
 2. Tansu answers ListOffsets(LATEST) with the last batch's base offset + 1 when
    that batch holds several records, while Fetch reports the true high
    watermark. Faust ends changelog recovery at ``end_offsets()``, so it would
    stop early and silently lose the newest table updates. With the ``tansu``
    broker flavour the high watermark is max(ListOffsets, what a Fetch reports).
 
-Only the two methods below are overridden; ``FAUST_VERSIONS_SUPPORTED`` is
+Only the methods below are overridden; ``FAUST_VERSIONS_SUPPORTED`` is
 checked at import so a Faust upgrade fails loudly instead of silently.
 """
 
@@ -27,6 +29,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
+
+from app.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 
 __all__ = [
     "FAUST_VERSIONS_SUPPORTED",
@@ -83,6 +87,12 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # aiokafka hands this to its Fetcher in start(), which has not run yet.
         consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
         return consumer
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        app = cast(Any, self.app)
+        if app.tansu_compat and self._consumer is not None:
+            widen_fetch_wait_while_truncated(self._consumer, app.fetch_max_wait_ms)
 
 
 class _Consumer(faust_aiokafka.Consumer):

@@ -87,3 +87,26 @@ def test_aiokafka_producer_has_the_batch_api(name):
     from aiokafka import AIOKafkaProducer
 
     assert callable(getattr(AIOKafkaProducer, name))
+
+
+def test_consumer_thread_starts_its_consumer_in_on_start():
+    # The Tansu fetch-wait hook wraps the Fetcher that start() creates.
+    assert "await self._consumer.start()" in _source(faust_aiokafka.AIOKafkaConsumerThread.on_start)
+    assert "on_start" in _ConsumerThread.__dict__
+
+
+def test_aiokafka_fetcher_reads_the_wait_per_request_and_fills_records_per_answer():
+    # app.compat.tansu_fetch_wait changes _fetch_max_wait_ms between requests, wraps
+    # _proc_fetch_request, and reads _records, the request's topics and the partition
+    # states' position and highwater.
+    from aiokafka.consumer.fetcher import Fetcher
+
+    assert "self._fetch_max_wait_ms," in _source(Fetcher._get_actions_per_node)
+    assert "self._proc_fetch_request(assignment, node_id, request)" in _source(
+        Fetcher._fetch_requests_routine
+    )
+    answer = _source(Fetcher._proc_fetch_request)
+    for read in ("for topic, partitions in request.topics:",
+                 "for partition, offset, _ in partitions:",
+                 "tp_state.highwater = highwater", "self._records[tp] = FetchResult("):  # fmt: skip
+        assert read in answer, read
