@@ -13,6 +13,8 @@ import aiohttp
 import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 _ids = itertools.count()
 
@@ -60,6 +62,13 @@ async def post(
 async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
         return response.status, await response.read(), dict(response.headers)
+
+
+async def metric_families(web_url: str) -> dict[str, Metric]:
+    """A worker's ``GET /metrics``, parsed: family name (no ``_total``) → family."""
+    status, body, _ = await get(f"{web_url}/metrics")
+    assert status == 200, status
+    return {f.name: f for f in text_string_to_metric_families(body.decode())}
 
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:

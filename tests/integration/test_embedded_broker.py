@@ -7,10 +7,9 @@ import asyncio
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.topics import CLICKS, declare_topics, topic_specs
-from tests.integration.clients import event, get, unique
+from tests.integration.clients import event, metric_families, unique
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +18,8 @@ HANDLED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgeflo
 
 
 async def _handled(web_url: str) -> float:
-    body = (await get(f"{web_url}/metrics"))[1].decode()
-    return sum(sample.value for family in text_string_to_metric_families(body)
-               if family.name in HANDLED for sample in family.samples
+    families = await metric_families(web_url)
+    return sum(sample.value for name in HANDLED for sample in families[name].samples
                if sample.name.endswith("_total"))  # fmt: skip
 
 

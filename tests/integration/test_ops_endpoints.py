@@ -8,7 +8,14 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.clients import get, post, rage_clicks, read_topic, unique
+from tests.integration.clients import (
+    get,
+    metric_families,
+    post,
+    rage_clicks,
+    read_topic,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,8 +96,7 @@ async def test_the_worker_freezes_survivors_and_times_collector_pauses(
     worker = worker_factory(private_stack, gc_freeze_interval_s=0.2)
     deadline = asyncio.get_running_loop().time() + 15
     while True:
-        body = (await get(f"{worker.web_url}/metrics"))[1].decode()
-        families = {f.name: f for f in text_string_to_metric_families(body)}
+        families = await metric_families(worker.web_url)
         freezes = families["nudgeflow_gc_freezes"].samples[0].value
         if freezes >= 3 or asyncio.get_running_loop().time() > deadline:
             break

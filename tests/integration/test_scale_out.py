@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from tests.integration.clients import event, get, post, unique, wait_for_customer
+from tests.integration.clients import event, get, metric_families, post, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,5 @@ async def test_second_worker_joins_under_load_and_state_stays_exact(private_stac
 
 
 async def _active_customers(web_url: str) -> int:
-    _, body, _ = await get(f"{web_url}/metrics")
-    line = next(
-        x for x in body.decode().splitlines() if x.startswith("nudgeflow_active_customers ")
-    )
-    return int(float(line.split()[1]))
+    families = await metric_families(web_url)
+    return int(families["nudgeflow_active_customers"].samples[0].value)
