@@ -126,6 +126,7 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         "rates": phases,
         "relay": relay,
         "relay_fetch_max_wait_ms": fetch_max_wait_ms,
+        "p99_to_relay": first["latency_ms"]["p99"] / relay[str(RATES[0])]["latency_ms"]["p99"],
         "target_p99_ms": TARGET_P99_MS,
         "passed": first["missing"] == 0 and first["latency_ms"]["p99"] <= TARGET_P99_MS,
     }
@@ -171,7 +172,7 @@ async def _phase(
     sent_ns: dict[str, int] = {}
     arrivals: dict[str, _Arrival] = {}
     redis_ns: dict[str, int] = {}
-    consumer = await _interventions_consumer(services.bootstrap)
+    consumer = await _consumer_at_end(services.bootstrap, INTERVENTIONS, fetch_max_wait_ms=5)
     redis = aioredis.from_url(services.redis_url)
     # linger 5 ms: what a Kafka client does by default since Kafka 4.0 (KIP-1030); sending
     # each event in a request of its own made the broker, not the worker, the bottleneck.
@@ -278,14 +279,14 @@ async def _scrape(url: str) -> MetricsSnapshot:
         return await scrape(session, url)
 
 
-async def _interventions_consumer(bootstrap: str) -> AIOKafkaConsumer:
-    """A consumer positioned at the end of ``interventions``, polling every 5 ms."""
+async def _consumer_at_end(bootstrap: str, topic: str, fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    """A started consumer, no group, positioned at the end of every partition of ``topic``."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_max_wait_ms
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(INTERVENTIONS, p) for p in range(PARTITIONS)]
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for partition in partitions:  # resolve the end offsets now, not on the first fetch
@@ -313,7 +314,7 @@ async def _receive(
         arrived_ns, arrived_ms = time.perf_counter_ns(), time.time() * 1000
         for records in batches.values():
             for record in records:
-                value = orjson.loads(record.value)  # type: ignore[arg-type]
+                value = orjson.loads(record.value)
                 event_id = value["event_id"]
                 if event_id in sent_ns and event_id not in arrivals:
                     arrivals[event_id] = _Arrival(
@@ -403,18 +404,10 @@ async def _relay(
     producer (no linger, sends not awaited one by one): the broker's own cost of the
     two hops an intervention takes, with no state, changelog, Redis or Faust.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_max_wait_ms
-    )
+    consumer = await _consumer_at_end(bootstrap, CLICKS, fetch_max_wait_ms)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-    await consumer.start()
-    await producer.start()
     try:
-        partitions = [TopicPartition(CLICKS, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            await consumer.position(partition)
+        await producer.start()
         freeze_survivors()  # as the worker does: its imports are not scanned again
         ready.set()
         pay_clicks: Counter[str] = Counter()
@@ -451,7 +444,7 @@ def summary(result: dict[str, Any]) -> list[Row]:
         Row("latency", f"bare relay on the same broker, p99 at {num(RATES[0])} events/s",
             f"{relay['latency_ms']['p99']:.1f} ms"),
         Row("latency", f"nudgeflow ÷ bare relay, p99 at {num(RATES[0])} events/s",
-            f"{worker['latency_ms']['p99'] / relay['latency_ms']['p99']:.2f}"),
+            f"{result['p99_to_relay']:.2f}"),
         Row("latency", f"event → Redis stream p99 at {num(RATES[0])} events/s",
             f"{worker['redis']['latency_ms']['p99']:.1f} ms"),
         Row("latency", "idle worker CPU", f"{result['idle_cpu_percent']:.1f} % of a core"),
@@ -511,9 +504,6 @@ def details(result: dict[str, Any]) -> str:
             f"| {num(counts['redis_errors'])} "
             f"| {num(counts['full_gcs'])} ({counts['full_gc_seconds'] * 1000:.0f} ms) |"
         )
-    first = str(RATES[0])
-    worker_p99 = result["rates"][first]["latency_ms"]["p99"]
-    ratio = worker_p99 / result["relay"][first]["latency_ms"]["p99"]
     return f"""\
 One worker; each rate runs for {result["duration_s"]:.0f} s, after {_WARMUP_S:.0f} s of the same
 traffic, not measured (producer metadata, connections, first commits), and the
@@ -530,7 +520,7 @@ The **bare relay** gets the same traffic on a fresh broker of its own: a process
 `clicks` with the worker's fetch wait ({result["relay_fetch_max_wait_ms"]} ms) and forwards
 each customer's third `#pay` click to `interventions`, with no state, changelog, Redis or
 Faust. It is what the broker alone costs an event that goes in and comes back out:
-nudgeflow's p99 at {num(RATES[0])} events/s is **{ratio:.2f}x** the relay's.
+nudgeflow's p99 at {num(RATES[0])} events/s is **{result["p99_to_relay"]:.2f}x** the relay's.
 
 {chr(10).join(end_to_end)}
 

@@ -38,7 +38,7 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
                                ("window_p99_ms", 0), ("processing_us", "p50"),
                                ("redis", "received"), ("redis", "latency_ms", "p99"))),
                     ("relay", (("received",), ("latency_ms", "p99"), ("window_p99_ms", 0))))
-                for figure in figures],
+                for figure in figures] + [("p99_to_relay",)],
     "broker": [("steps", step, *figure) for step in range(5)
                for figure in (("received",), ("latency_ms", "p50"), ("latency_ms", "p99"),
                               ("latency_ms", "max"))]
