@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.types import Message
 
+from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
-from app.events import decode_event
-from app.pipeline import process_event
+from app.ingest.events import decode_event
 
 if TYPE_CHECKING:
-    from app.faust_app import NudgeflowApp
+    from app.runtime.faust_app import NudgeflowApp
 
 __all__ = ["SOURCE_HEADER", "attach_process_clicks", "handle_batch"]
 
@@ -31,7 +31,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
     @app.agent(app.clicks_topic, name="process_clicks")
     async def process_clicks(stream: faust.StreamT[bytes]) -> None:
         # The consumer hands this topic's messages to ``app.clicks_queue`` directly
-        # (app.compat.streams), so the stream Faust passes in stays empty.
+        # (app.runtime.compat.streams), so the stream Faust passes in stays empty.
         async for batch in app.clicks_queue.batches(app.settings.batch_max_events):
             async with app.batch_lock:
                 await handle_batch(app, batch)
@@ -39,7 +39,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
 async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     """Decode → advance → keep the state → detect, per event; then send, count and ack."""
-    metrics, customers = app.metrics, app.customers
+    metrics, customers = app.runtime.metrics, app.customers
     thresholds, limits = app.settings.signal_thresholds, app.state_limits
     interventions: list[dict[str, Any]] = []
     rejected: list[tuple[Message, str, str]] = []
@@ -73,7 +73,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
         finally:
             metrics.processing.observe(time.perf_counter() - started)
 
-    await app.delivery.send(interventions)
+    await app.deliver.delivery.send(interventions)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)

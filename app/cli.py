@@ -11,9 +11,9 @@ from typing import cast
 
 from pydantic import ValidationError
 
-from app import eval_command, replay
 from app.errors import NudgeflowError
-from app.simulator import command as simulate_command
+from app.tools import eval_command, replay
+from app.tools.simulator import command as simulate_command
 from config import Settings
 
 __all__ = ["main"]
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _up(settings: Settings, web_port: int | None, broker_port: int, redis_port: int) -> None:
-    from app.embedded import EmbeddedStack
+    from app.runtime.embedded import EmbeddedStack
 
     stack = EmbeddedStack.start(broker_port, redis_port, Path(settings.data_dir) / "embedded")
     try:
@@ -104,8 +104,8 @@ def _up(settings: Settings, web_port: int | None, broker_port: int, redis_port: 
 def _run_worker(settings: Settings) -> None:
     import faust
 
-    from app.faust_app import create_app
-    from app.topics import declare_topics, topic_specs
+    from app.runtime.faust_app import create_app
+    from app.runtime.topics import declare_topics, topic_specs
 
     asyncio.run(
         declare_topics(
@@ -127,7 +127,7 @@ def _run_worker(settings: Settings) -> None:
 async def _print_interventions(settings: Settings, count: int, follow: bool) -> None:
     import redis.asyncio as aioredis
 
-    from app.topics import REDIS_INTERVENTIONS_STREAM
+    from app.runtime.topics import REDIS_INTERVENTIONS_STREAM
 
     client = aioredis.from_url(settings.redis_url.get_secret_value())
     try:

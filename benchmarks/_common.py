@@ -21,9 +21,9 @@ import psutil
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.embedded import EmbeddedStack, free_port
-from app.testing import Services, WorkerProcess, start_worker, worker_env
-from app.topics import CLICKS, declare_topics, topic_specs
+from app.runtime.embedded import EmbeddedStack, free_port
+from app.runtime.testing import Services, WorkerProcess, start_worker, worker_env
+from app.runtime.topics import CLICKS, declare_topics, topic_specs
 
 __all__ = [
     "APP_ID",

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.topics import TopicSpec, declare_topics
+from app.runtime.topics import TopicSpec, declare_topics
 from benchmarks._common import CpuMeter, embedded_stack, percentiles, scaled
 from benchmarks._report import Row, num
 

@@ -35,9 +35,9 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.garbage_collection import freeze_survivors
-from app.testing import Services
-from app.topics import CLICKS, INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
+from app.runtime.garbage_collection import freeze_survivors
+from app.runtime.testing import Services
+from app.runtime.topics import CLICKS, INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
 from benchmarks._common import (
     PARTITIONS,
     CpuMeter,

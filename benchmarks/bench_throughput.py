@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.topics import CLICKS
+from app.runtime.topics import CLICKS
 from benchmarks._common import (
     PARTITIONS,
     CpuMeter,

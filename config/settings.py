@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.signals.thresholds import SignalThresholds
+from app.detect.signals.thresholds import SignalThresholds
 
 __all__ = ["Settings"]
 

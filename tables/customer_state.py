@@ -97,7 +97,7 @@ class CustomerState:
     profile: CustomerProfile
     session: SessionState | None = None
     segment: str = "new"
-    # Oldest first; bounded. Digests (``app.state.event_digest``) of the last event
+    # Oldest first; bounded. Digests (``app.detect.state.event_digest``) of the last event
     # ids: exact repeats are dropped, since senders retry.
     seen_event_digests: array[int] = field(default_factory=lambda: array("Q"))
     # Oldest first; bounded. A session seen before is not a new visit, and late

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from itertools import count
 from typing import Any
 
-from app.events import ClickEvent
-from app.state import StateLimits, advance
+from app.detect.state import StateLimits, advance
+from app.ingest.events import ClickEvent
 from tables.customer_state import CustomerState
 
 __all__ = ["T0_MS", "click", "fold"]
@@ -43,7 +43,7 @@ def click(**overrides: Any) -> ClickEvent:
 
 
 def fold(events: Iterable[ClickEvent], limits: StateLimits = StateLimits()) -> CustomerState:  # noqa: B008
-    """Run ``app.state.advance`` over ``events`` in arrival order, from no state.
+    """Run ``app.detect.state.advance`` over ``events`` in arrival order, from no state.
 
     Examples
     --------

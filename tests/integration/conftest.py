@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.embedded import EmbeddedStack, free_port
-from app.testing import Services, WorkerProcess, start_worker, worker_env
+from app.runtime.embedded import EmbeddedStack, free_port
+from app.runtime.testing import Services, WorkerProcess, start_worker, worker_env
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.embedded import free_port
-from app.replay import add_parser, replay, run
-from app.replay_pacing import Pacing
+from app.runtime.embedded import free_port
+from app.tools.replay import add_parser, replay, run
+from app.tools.replay_pacing import Pacing
 from tests.integration.clients import event, read_topic, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.embedded import free_port
+from app.runtime.embedded import free_port
 from tests.integration.clients import post, rage_clicks, read_redis_stream, unique
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.topics import CLICKS, declare_topics, topic_specs
+from app.runtime.topics import CLICKS, declare_topics, topic_specs
 from tests.integration.clients import event, metric_families, unique
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ async def _handled(web_url: str) -> float:
 async def test_a_partition_of_many_batches_does_not_stall_the_worker(private_stack, worker_factory):
     # Tansu lists every batch of a partition on each fetch and answers with nothing once
     # the fetch wait runs out. With a 2 ms wait and these 20 000 one-record batches, a
-    # worker without app.compat.tansu_fetch_wait handled none of them in 35 s.
+    # worker without app.runtime.compat.tansu_fetch_wait handled none of them in 35 s.
     await declare_topics(private_stack.broker_url, topic_specs("nudgeflow", 8), 1)
     customers = [unique("batches") for _ in range(50)]
     producer = AIOKafkaProducer(bootstrap_servers=private_stack.bootstrap, linger_ms=0)

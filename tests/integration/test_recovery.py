@@ -8,7 +8,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.compat import fetch_true_highwaters
+from app.runtime.compat import fetch_true_highwaters
 from tests.integration.clients import event, get, post, produce, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,10 @@ async def test_tansu_list_offsets_needs_the_fetch_high_watermark(private_stack):
     """Tansu 0.6 reports the last batch's base offset + 1 as the end offset.
 
     If this test starts failing, Tansu fixed ListOffsets and the shim in
-    app/compat can go.
+    app/runtime/compat can go.
     """
     topic = unique("multi-record-batch")
-    from app.topics import TopicSpec, declare_topics
+    from app.runtime.topics import TopicSpec, declare_topics
 
     await declare_topics(private_stack.broker_url, [TopicSpec(topic, 1)], 1)
     from aiokafka import AIOKafkaProducer

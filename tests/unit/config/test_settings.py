@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.signals import SignalThresholds
+from app.detect.signals import SignalThresholds
 from config.settings import Settings
 
 

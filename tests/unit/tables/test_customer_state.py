@@ -8,9 +8,9 @@ from array import array
 import orjson
 import pytest
 
-from app.pipeline import process_event
-from app.signals import SignalThresholds
-from app.state import StateLimits, new_state
+from app.detect.pipeline import process_event
+from app.detect.signals import SignalThresholds
+from app.detect.state import StateLimits, new_state
 from tables.customer_state import (
     CustomerProfile,
     CustomerState,

@@ -1,0 +1,5 @@
+"""decide"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

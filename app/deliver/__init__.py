@@ -1,0 +1,5 @@
+"""deliver"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

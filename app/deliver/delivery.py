@@ -1,0 +1,78 @@
+"""Delivering interventions: the Kafka topic and the Redis stream of contract §2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from redis.exceptions import RedisError
+
+from app.runtime.metrics import Metrics
+from app.runtime.topics import INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
+
+__all__ = ["Delivery"]
+
+log = logging.getLogger(__name__)
+
+
+class Delivery:
+    """Sends each intervention to Kafka (source of truth) and to the Redis stream."""
+
+    def __init__(
+        self,
+        producer: Callable[[], AIOKafkaProducer],
+        redis: aioredis.Redis,
+        *,
+        stream_maxlen: int,
+        metrics: Metrics,
+    ) -> None:
+        self.producer = producer
+        self.redis = redis
+        self.stream_maxlen = stream_maxlen
+        self.metrics = metrics
+
+    async def send(self, interventions: list[dict[str, Any]]) -> None:
+        """Produce each to ``interventions`` and XADD each to ``nudgeflow:interventions``.
+
+        Kafka sends are not awaited one by one: the consumer flushes the producer
+        before it commits the offsets of the events that caused them, so an
+        intervention is on the broker before its trigger counts as processed. The
+        Redis entries of one call go in one pipeline. A Redis outage must not stall
+        the click stream: the Kafka topic stays complete, and the failure is logged
+        and counted in ``nudgeflow_delivery_errors_total{channel="redis"}``.
+        """
+        if not interventions:
+            return
+        payloads = [orjson.dumps(intervention) for intervention in interventions]
+        send = self.producer().send
+        for intervention, payload in zip(interventions, payloads, strict=True):
+            future = await send(INTERVENTIONS, payload, key=intervention["customer_id"].encode())
+            future.add_done_callback(self._on_kafka_delivery)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.xadd(
+                        REDIS_INTERVENTIONS_STREAM,
+                        {"data": payload},
+                        maxlen=self.stream_maxlen,
+                        approximate=True,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self.metrics.delivery_errors.labels(channel="redis").inc(len(payloads))
+            ids = [i["intervention_id"] for i in interventions]
+            log.error("redis delivery of %s failed: %r", ids, exc)
+
+    def _on_kafka_delivery(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.metrics.delivery_errors.labels(channel="kafka").inc()
+            log.error("kafka delivery of an intervention failed: %r", future.exception())
+
+    async def close(self) -> None:
+        """Close the Redis connection pool."""
+        await self.redis.aclose()

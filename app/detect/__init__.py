@@ -1,0 +1,5 @@
+"""detect"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

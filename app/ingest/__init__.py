@@ -1,0 +1,5 @@
+"""ingest"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""runtime"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

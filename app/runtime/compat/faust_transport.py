@@ -1,0 +1,202 @@
+"""A Faust aiokafka transport with the fixes nudgeflow needs.
+
+1. ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms for its worker consumer.
+   Apache Kafka answers a long-poll fetch as soon as data arrives, but Tansu is
+   not woken by new data: a fetch that finds none sleeps half its remaining wait
+   before it looks again, so there an event would wait up to 750 ms. The
+   transport sets the value from the app (``NUDGEFLOW_FETCH_MAX_WAIT_MS``), and
+   with the ``tansu`` broker flavour widens it while Tansu runs out of it
+   (``app.runtime.compat.tansu_fetch_wait``).
+2. Tansu answers ListOffsets(LATEST) with the last batch's base offset + 1 when
+   that batch holds several records, while Fetch reports the true high
+   watermark. Faust ends changelog recovery at ``end_offsets()``, so it would
+   stop early and silently lose the newest table updates. With the ``tansu``
+   broker flavour the high watermark is max(ListOffsets, what a Fetch reports).
+
+Only the methods below are overridden; ``FAUST_VERSIONS_SUPPORTED`` is
+checked at import so a Faust upgrade fails loudly instead of silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from mode import Service, ServiceT
+
+from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
+
+__all__ = [
+    "FAUST_VERSIONS_SUPPORTED",
+    "NudgeflowTransport",
+    "fetch_true_highwaters",
+    "raw_producer",
+]
+
+FAUST_VERSIONS_SUPPORTED = ("0.15.",)
+
+if not faust.__version__.startswith(FAUST_VERSIONS_SUPPORTED):  # pragma: no cover
+    raise ImportError(
+        f"nudgeflow's Faust transport is written for faust-streaming "
+        f"{FAUST_VERSIONS_SUPPORTED}, found {faust.__version__}; check app/runtime/compat first"
+    )
+
+
+async def fetch_true_highwaters(
+    bootstrap_servers: list[str], partitions: Iterable[TP], timeout_s: float = 10.0
+) -> dict[TP, int]:
+    """The high watermark of each partition as a real Fetch reports it.
+
+    Works around brokers whose ListOffsets(LATEST) is wrong (Tansu 0.6).
+    """
+    wanted = list(partitions)
+    if not wanted:
+        return {}
+    tps = [TopicPartition(tp.topic, tp.partition) for tp in wanted]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while any(consumer.highwater(tp) is None for tp in tps):
+            if loop.time() > deadline:
+                missing = [tp for tp in tps if consumer.highwater(tp) is None]
+                raise TimeoutError(f"no fetch answer for {missing}")
+            await consumer.getmany(*tps, timeout_ms=50, max_records=1)
+        return {tp: int(consumer.highwater(k)) for tp, k in zip(wanted, tps, strict=True)}
+    finally:
+        await consumer.stop()
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka hands this to its Fetcher in start(), which has not run yet.
+        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
+        return consumer
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        app = cast(Any, self.app)
+        if app.tansu_compat and self._consumer is not None:
+            widen_fetch_wait_while_truncated(self._consumer, app.fetch_max_wait_ms)
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit_tps(self, tps: Iterable[TP], start_new_transaction: bool) -> bool:
+        # Offsets may only be committed once the table writes of the acked events are on
+        # the producer: the app writes its changelog in bulk and hands it over here.
+        await self.app.before_commit()  # type: ignore[attr-defined]
+        return bool(await super()._commit_tps(tps, start_new_transaction))
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
+        # Faust's loop, with two changes. Faust wraps every message in
+        # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
+        # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
+        # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
+        # And messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
+        # straight onto it, skipping the conductor's per-message ``Event``; while flow
+        # is suspended (a rebalance) they are dropped, to be fetched again.
+        callback = self.callback
+        direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        suspended = self.suspend_flow.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.runtime.topics.acks_enabled_for
+        yield_every = 100
+        num_since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await asyncio.sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            direct = direct_queues.get(tp.topic)
+                            if suspended():
+                                if direct is None:
+                                    await self.wait_first(
+                                        callback(message), self.suspend_flow.wait()
+                                    )
+                            elif direct is not None:
+                                await direct.put(message)
+                            else:
+                                await callback(message)
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+    async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
+        reported = await super().highwaters(*partitions)
+        if not self.app.tansu_compat:  # type: ignore[attr-defined]
+            return reported
+        # Runs on the app's loop: a second consumer inside Faust's consumer thread stalls.
+        fetched = await fetch_true_highwaters(
+            faust_aiokafka.server_list(
+                self.transport.url,
+                # ``TransportT`` does not declare ``default_port``; the aiokafka Transport has it.
+                cast(faust_aiokafka.Transport, self.transport).default_port,
+            ),
+            partitions,
+        )
+        return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
+
+
+def raw_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer under Faust's, for sending prebuilt record batches."""
+    return cast(AIOKafkaProducer, cast(faust_aiokafka.Producer, app.producer)._ensure_producer())
+
+
+class NudgeflowTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with a configurable fetch wait and the Tansu shim."""
+
+    Consumer = _Consumer

@@ -1,0 +1,62 @@
+"""Handing one topic's messages straight from the consumer to one agent, in batches.
+
+Faust turns every message into an ``Event`` (schema decode, event object,
+refcounts, a stream handshake of several awaits per ``__anext__``): most of a
+worker's CPU at 20 k events/s goes there. The ``clicks`` agent decodes the
+value itself and works on whole batches, so its messages skip all of that:
+the consumer's drain loop (``app.runtime.compat.faust_transport``) puts them on a
+``DirectQueue`` and the agent acknowledges each message itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import faust
+from faust.types import Message
+from mode.utils.queues import FlowControlQueue
+
+__all__ = ["DirectQueue"]
+
+
+class DirectQueue:
+    """A bounded queue of raw messages for one topic, cleared at every rebalance.
+
+    Like the queues of Faust's own streams it is managed by the app's flow
+    control, so messages fetched before a rebalance are dropped with it (they
+    are fetched again from the committed offsets).
+    """
+
+    def __init__(self, app: faust.App, topic: str, maxsize: int) -> None:
+        self.app = app
+        self.topic = topic
+        self._queue: FlowControlQueue[Message] = FlowControlQueue(
+            maxsize, flow_control=app.flow_control, clear_on_resume=True
+        )
+
+    async def put(self, message: Message) -> None:
+        """Called by the consumer for each message of ``topic``; waits while full."""
+        await self._queue.put(message)
+
+    async def batches(self, max_messages: int) -> AsyncIterator[list[Message]]:
+        """Lists of up to ``max_messages`` messages, as soon as at least one is there."""
+        queue = self._queue
+        get, get_nowait = queue.get, queue.get_nowait
+        while True:
+            batch = [await get()]
+            while len(batch) < max_messages:
+                try:
+                    batch.append(get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            yield batch
+
+    def ack(self, messages: list[Message]) -> None:
+        """Mark the messages processed: their offsets may now be committed."""
+        ack = self.app.consumer.ack
+        for message in messages:
+            ack(message)
+
+    def __repr__(self) -> str:
+        return f"<DirectQueue {self.topic} size={self._queue.qsize()}: {self._queue!r}>"

@@ -1,0 +1,98 @@
+"""A fetch wait that widens while Tansu runs out of it listing record batches.
+
+Tansu's memory storage answers a fetch by listing every record batch a partition
+holds, and stops listing when the fetch's wait runs out: it then answers with no
+records although there are some (``fetch`` in ``tansu-storage/src/dynostore.rs``).
+The consumer asks again at once, so once a partition holds enough batches that
+listing it outlasts the wait, that partition stalls for good.
+
+The sign is plain in every answer: a partition came back without records while the
+high watermark it reports is past the offset we asked for. Apache Kafka always
+returns data in that case. On that sign the worker doubles its fetch wait (up to a
+ceiling); every answer without it gives back a tenth of the extra wait, so the wait
+settles just above what listing needs and returns to the configured one when the
+broker is restarted. A wider wait costs latency only when a fetch finds nothing
+new: Tansu then sleeps half the remaining wait before it looks again.
+
+The hook wraps one private method of aiokafka's ``Fetcher`` on one consumer
+instance; ``tests/unit/app/runtime/compat/test_faust_internals.py`` pins what it reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+__all__ = ["FETCH_WAIT_CEILING_MS", "next_fetch_wait_ms", "widen_fetch_wait_while_truncated"]
+
+log = logging.getLogger(__name__)
+
+#: The widest the wait gets: an idle worker's first event may wait half of it.
+FETCH_WAIT_CEILING_MS = 1000
+
+
+def next_fetch_wait_ms(current: int, truncated: bool, floor: int, ceiling: int) -> int:
+    """The next fetch's wait: doubled after a truncated answer, else a tenth closer to ``floor``.
+
+    Examples
+    --------
+    >>> next_fetch_wait_ms(20, True, 20, 1000), next_fetch_wait_ms(640, True, 20, 1000)
+    (40, 1000)
+    >>> next_fetch_wait_ms(120, False, 20, 1000), next_fetch_wait_ms(25, False, 20, 1000)
+    (110, 24)
+    >>> next_fetch_wait_ms(20, False, 20, 1000)
+    20
+    """
+    if truncated:
+        return min(ceiling, max(current, 1) * 2)
+    return max(floor, current - max(1, (current - floor) // 10))
+
+
+def widen_fetch_wait_while_truncated(
+    consumer: AIOKafkaConsumer, floor_ms: int, ceiling_ms: int = FETCH_WAIT_CEILING_MS
+) -> None:
+    """Adapt ``consumer``'s fetch wait after each answer (call once it has started)."""
+    fetcher: Any = consumer._fetcher
+    process_answer = fetcher._proc_fetch_request
+    widest_ms = floor_ms
+
+    async def _proc_fetch_request(assignment: Any, node_id: int, request: Any) -> bool:
+        nonlocal widest_ms
+        needs_wakeup = bool(await process_answer(assignment, node_id, request))
+        if assignment.active:
+            before = fetcher._fetch_max_wait_ms
+            truncated = _answered_short(fetcher._records, assignment, request)
+            wait = fetcher._fetch_max_wait_ms = next_fetch_wait_ms(
+                before, truncated, floor_ms, ceiling_ms
+            )
+            if wait > widest_ms:  # once per new width, not at every swing
+                widest_ms = wait
+                log.warning(
+                    "the broker ran out of the %d ms fetch wait listing record batches; "
+                    "waiting up to %d ms (an embedded broker slows as its topics fill: "
+                    "restart it to empty it)", before, wait,
+                )  # fmt: skip
+        return needs_wakeup
+
+    fetcher._proc_fetch_request = _proc_fetch_request
+
+
+def _answered_short(records: dict[TopicPartition, Any], assignment: Any, request: Any) -> bool:
+    """Whether a partition of ``request`` came back empty although data lay past its offset."""
+    for topic, partitions in request.topics:
+        for partition, offset, _max_bytes in partitions:
+            tp = TopicPartition(topic, partition)
+            if tp in records:
+                continue
+            state = assignment.state_value(tp)
+            if (
+                state is not None
+                and state.has_valid_position
+                and state.position == offset
+                and state.highwater is not None
+                and state.highwater > offset
+            ):
+                return True
+    return False

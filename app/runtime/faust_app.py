@@ -1,0 +1,193 @@
+"""The Faust application: one ``create_app(settings)`` builds topics, tables, agents and views."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+import faust
+import redis.asyncio as aioredis
+from faust.types import TransportT
+from prometheus_client import CollectorRegistry
+
+from app.deliver.delivery import Delivery
+from app.detect.signals import CATALOGUE
+from app.detect.state import StateLimits
+from app.ingest.failures import failed_event_record
+from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
+from app.runtime.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
+from app.runtime.metrics import Metrics
+from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS
+from config import Settings
+from tables.customer_to_state import CustomerStore, declare_customer_table
+
+if TYPE_CHECKING:
+    from tables.customer_state import CustomerState
+
+__all__ = ["NudgeflowApp", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class NudgeflowApp(faust.App):
+    """A Faust app carrying nudgeflow's settings, metrics, topics and delivery channels."""
+
+    settings: Settings
+    metrics: Metrics
+    registry: CollectorRegistry
+    state_limits: StateLimits
+    clicks_topic: faust.TopicT
+    # Messages of these topics bypass Faust's events (app.runtime.compat.streams).
+    clicks_queue: DirectQueue
+    direct_queues: dict[str, DirectQueue]
+    customer_to_state: faust.Table[str, CustomerState | None]
+    customers: CustomerStore
+    delivery: Delivery
+    # Held by the agent while a batch is folded, delivered and acked, and by
+    # ``before_commit``: a commit never sees a state ahead of the acked offsets.
+    batch_lock: asyncio.Lock
+    # Read by app.runtime.compat's transport.
+    fetch_max_wait_ms: int
+    tansu_compat: bool
+    collector_pauses: CollectorPauses
+
+    async def on_started(self) -> None:
+        # Fetch the metadata of every topic the worker writes to before it reports
+        # ready, rather than on the first record sent to each.
+        producer = raw_producer(self)
+        for topic in (CLICKS, CLICKS_FAILED, INTERVENTIONS,
+                      self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
+            await producer.partitions_for(topic)
+        self.collector_pauses.install()
+        if self.settings.gc_freeze_interval_s:
+            self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
+        await super().on_started()
+
+    def freeze_survivors(self) -> None:
+        """Freeze what survived out of the garbage collector's scans (garbage_collection)."""
+        freeze_survivors()
+        self.metrics.gc_freezes.inc()
+
+    async def keep_failed(
+        self,
+        *,
+        reason: str,
+        error: str,
+        payload: object,
+        source: str,
+        origin: dict[str, Any],
+        key: bytes | None = None,
+    ) -> asyncio.Future[Any]:
+        """Count a rejected event and put it on ``clicks-failed``; returns the delivery future."""
+        self.metrics.events_rejected.labels(reason=reason).inc()
+        record = failed_event_record(
+            reason=reason, error=error, payload=payload, source=source,
+            received_ts_ms=int(time.time() * 1000), origin=origin,
+        )  # fmt: skip
+        return cast(
+            "asyncio.Future[Any]", await raw_producer(self).send(CLICKS_FAILED, record, key=key)
+        )
+
+    async def before_commit(self) -> None:
+        """Put every changed customer state on the changelog, before offsets are committed."""
+        async with self.batch_lock:
+            pending = await self.customers.flush_changelog(raw_producer(self))
+        if pending:
+            await asyncio.gather(*pending)  # a failed changelog write must stop the commit
+
+    def _new_transport(self) -> TransportT:
+        return NudgeflowTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> TransportT:
+        return NudgeflowTransport(self.conf.broker_producer, self)
+
+    async def on_stop(self) -> None:
+        self.collector_pauses.uninstall()
+        await super().on_stop()
+        await self.delivery.close()
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> NudgeflowApp:
+    """Build the worker app for ``settings`` (agents and web views included)."""
+    s = settings
+    app = NudgeflowApp(
+        s.app_id,
+        broker=s.broker,
+        store="memory://",
+        autodiscover=False,
+        datadir=s.data_dir,
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=s.topic_replication_factor,
+        topic_allow_declare=True,
+        topic_disable_leader=False,
+        table_standby_replicas=s.table_standby_replicas,
+        broker_session_timeout=s.broker_session_timeout_s,
+        broker_heartbeat_interval=s.broker_heartbeat_interval_s,
+        broker_rebalance_timeout=s.broker_session_timeout_s,
+        broker_request_timeout=max(30.0, s.broker_session_timeout_s * 2),
+        broker_commit_interval=s.broker_commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.0,
+        # Changelog states go out as whole record batches (tables/customer_to_state.py).
+        producer_max_batch_size=512 * 1024,
+        stream_buffer_maxsize=s.stream_buffer_maxsize,
+        web_enabled=True,
+        # Faust's own /table and /router pages would serve raw table values and the
+        # assignment beside the contract's API; nudgeflow serves only its own views.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_bind=s.web_bind,
+        web_port=s.web_port,
+        web_host=s.web_host,
+        web_transport=f"tcp://{s.web_bind}:{s.web_port}",
+        logging_config=None,
+    )
+    app.settings = s
+    app.fetch_max_wait_ms = s.fetch_max_wait_ms
+    app.tansu_compat = s.broker_flavour == "tansu"
+    app.registry = registry or CollectorRegistry()
+    app.runtime.metrics = Metrics.create(app.registry)
+    app.runtime.metrics.announce_interventions(list(CATALOGUE), models=["rules"])
+    app.state_limits = StateLimits(
+        recent_events_max=s.recent_events_max, seen_event_ids_max=s.seen_event_ids_max
+    )
+    app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions)
+    app.clicks_queue = DirectQueue(app, CLICKS, s.stream_buffer_maxsize)
+    app.direct_queues = {CLICKS: app.clicks_queue}
+    app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
+    app.customers = CustomerStore(app.customer_to_state)
+    app.batch_lock = asyncio.Lock()
+    app.deliver.delivery = Delivery(
+        lambda: raw_producer(app),
+        aioredis.from_url(s.redis_url.get_secret_value()),
+        stream_maxlen=s.redis_stream_maxlen,
+        metrics=app.runtime.metrics,
+    )
+    app.runtime.metrics.active_customers.set_function(lambda: len(app.customers))
+    app.collector_pauses = CollectorPauses(app.runtime.metrics.gc_pause)
+    if s.gc_freeze_interval_s:
+
+        async def _freeze_survivors() -> None:
+            app.freeze_survivors()
+
+        app.timer(s.gc_freeze_interval_s, name="gc_freeze_survivors")(_freeze_survivors)
+    if s.gc_full_collection_interval_s:
+        app.timer(s.gc_full_collection_interval_s, name="gc_collect_everything")(
+            _collect_everything
+        )
+
+    from agents.process_clicks import attach_process_clicks
+    from app.runtime.web import attach_views
+
+    attach_process_clicks(app)
+    attach_views(app)
+    return app
+
+
+async def _collect_everything() -> None:
+    started = time.perf_counter()
+    collected = collect_everything()
+    log.info("full garbage collection: %d objects in %.0f ms", collected,
+             (time.perf_counter() - started) * 1000)  # fmt: skip

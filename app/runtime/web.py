@@ -1,0 +1,189 @@
+"""HTTP views: the collector, customer state, health and metrics (contract §1, §4, §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+from aiohttp.web import HTTPRequestEntityTooLarge
+from faust.web import Request, Response, View
+from prometheus_client import generate_latest
+from yarl import URL
+
+from agents.process_clicks import SOURCE_HEADER
+from app.errors import InvalidEvent, PayloadTooLarge
+from app.ingest.collector import MAX_BODY_BYTES, parse_event_batch
+from app.ingest.events import event_to_wire
+from app.runtime.compat import raw_producer
+from app.runtime.customer_view import customer_document
+from app.runtime.topics import CLICKS
+
+if TYPE_CHECKING:
+    from faust.tables.manager import TableManager
+
+    from app.runtime.faust_app import NudgeflowApp
+
+__all__ = ["ROUTED_HEADER", "attach_views", "is_ready"]
+
+_FROM_COLLECTOR = [(SOURCE_HEADER, b"http")]
+#: Set on a request one worker forwards to another: the receiver answers it itself.
+ROUTED_HEADER = "X-Nudgeflow-Routed"
+# What a rejected *body* keeps on clicks-failed: enough to debug, under Kafka's 1 MB limit.
+_FAILED_BODY_KEEP_BYTES = 256 * 1024
+# The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+def is_ready(app: NudgeflowApp) -> tuple[bool, dict[str, Any]]:
+    """Partitions assigned, no rebalance under way, and table recovery finished."""
+    try:
+        assigned = len(app.consumer.assignment())
+    except Exception:  # consumer not started yet
+        assigned = 0
+    # ``TableManagerT`` does not declare ``recovery``; the app's manager is a ``TableManager``.
+    recovered = cast("TableManager", app.tables).recovery.completed.is_set()
+    detail = {"assigned_partitions": assigned, "rebalancing": app.rebalancing,
+              "tables_recovered": recovered}  # fmt: skip
+    return assigned > 0 and recovered and not app.rebalancing, detail
+
+
+def attach_views(app: NudgeflowApp) -> None:
+    """Register every HTTP view on ``app``."""
+    settings = app.settings
+    allowed_origins = set(settings.cors_origins)
+    api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
+
+    def json_response(view: View, body: object, status: int, request: Request) -> Response:
+        return view.bytes(orjson.dumps(body), content_type="application/json", status=status,
+                          headers=_cors_headers(request, allowed_origins))  # fmt: skip
+
+    def authorized(request: Request) -> bool:
+        if not api_keys:
+            return True
+        given = request.headers.get("X-Api-Key", "").encode()
+        return any(hmac.compare_digest(given, key) for key in api_keys)
+
+    async def keep_failed_body(reason: str, error: str, body: bytes) -> None:
+        kept = body[:_FAILED_BODY_KEEP_BYTES]
+        origin = {"body_bytes": len(body), "truncated": len(kept) < len(body)}
+        await (await app.keep_failed(reason=reason, error=error, payload=kept, source="http",
+                                     origin=origin))  # fmt: skip
+
+    @app.page("/v1/events")
+    class Events(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def post(self, request: Request) -> Response:
+            if not authorized(request):
+                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            too_large = {"error": f"body: larger than {MAX_BODY_BYTES} bytes (1 MiB)"}
+            # faust.web.Request is abstract; at runtime it is aiohttp's, which has content_length.
+            if (request.content_length or 0) > MAX_BODY_BYTES:  # type: ignore[attr-defined]
+                await keep_failed_body("too_large", too_large["error"], b"")
+                return json_response(self, too_large, 413, request)
+            try:
+                body = await request.read()
+                result = parse_event_batch(body)
+            except HTTPRequestEntityTooLarge:
+                await keep_failed_body("too_large", too_large["error"], b"")
+                return json_response(self, too_large, 413, request)
+            except PayloadTooLarge as exc:
+                await keep_failed_body(exc.reason, str(exc), body)
+                return json_response(self, too_large, 413, request)
+            except InvalidEvent as exc:
+                await keep_failed_body(exc.reason, str(exc), body)
+                return json_response(self, {"error": str(exc)}, 400, request)
+
+            metrics = app.runtime.metrics
+            metrics.events_received.labels(source="http").inc(
+                len(result.accepted) + len(result.rejected)
+            )
+            # The raw aiokafka producer: a Faust topic send costs several times more per event.
+            send = raw_producer(app).send
+            pending = []
+            for rejection in result.rejected:
+                pending.append(await app.keep_failed(
+                    reason=rejection.reason, error=rejection.error, payload=rejection.payload,
+                    source="http", origin={"index": rejection.index},
+                ))  # fmt: skip
+            for event in result.accepted:
+                value = orjson.dumps(event_to_wire(event))
+                pending.append(await send(CLICKS, value, key=event.customer_id.encode(),
+                                          headers=_FROM_COLLECTOR))  # fmt: skip
+            await asyncio.gather(*pending)  # 202 means: on the broker
+            return json_response(self, result.response_body(), result.status, request)
+
+    @app.page("/v1/customers/{customer_id}")
+    class Customer(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def get(self, request: Request, customer_id: str) -> Response:
+            if ROUTED_HEADER not in request.headers:
+                owner = _owner_url(app, customer_id)
+                if owner is None:
+                    return json_response(self, {"error": "partition owner unknown, retry"},
+                                         503, request)  # fmt: skip
+                if owner != _url_ident(app.conf.canonical_url):
+                    body, status = await _forward(app, request, owner)
+                    return self.bytes(body, content_type="application/json", status=status,
+                                      headers=_cors_headers(request, allowed_origins))  # fmt: skip
+            state = app.customers.get(customer_id)
+            if state is None:
+                return json_response(self, {"error": "customer not found"}, 404, request)
+            return json_response(self, customer_document(state), 200, request)
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive"})
+
+    @app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready, detail = is_ready(app)
+            return self.json({"ready": ready, **detail}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:
+    try:
+        return _url_ident(app.router.key_store(app.customer_to_state.name, customer_id))
+    except KeyError:  # no assignment yet, or a rebalance is under way
+        return None
+
+
+async def _forward(
+    app: NudgeflowApp, request: Request, owner: tuple[str, int]
+) -> tuple[bytes, int]:
+    """Ask the worker that owns the key, once: the routed header stops any loop
+    (Faust's own ``table_route`` has no hop limit, and workers that disagree on
+    the assignment, e.g. mid-rebalance, would bounce a request between them)."""
+    url = request.url.with_host(owner[0]).with_port(owner[1])
+    headers = {**request.headers, ROUTED_HEADER: "1"}
+    async with app.http_client.get(url, headers=headers) as response:
+        return await response.read(), response.status
+
+
+def _url_ident(url: URL) -> tuple[str, int]:
+    return (url.host or "localhost", url.port or 80)
+
+
+def _cors_headers(request: Request, allowed: set[str]) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    if origin is None or not ("*" in allowed or origin in allowed):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Last-Event-ID",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }

@@ -1,0 +1,508 @@
+"""Folding events into customer state: ``advance``, ``is_duplicate``, ``close_session``,
+``record_signal``."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.detect.state import (
+    StateLimits,
+    advance,
+    close_session,
+    event_digest,
+    is_duplicate,
+    new_state,
+    record_signal,
+)
+from tables.customer_state import RecentEvent
+from tests.factories import T0_MS, click, fold
+
+# --- a new customer ------------------------------------------------------------------------
+
+
+def test_first_event_creates_customer_profile_and_session() -> None:
+    event = click(ts_ms=T0_MS, page="/home", product_id="p1", step="cart")
+
+    state = advance(None, event, StateLimits())
+
+    assert state.customer_id == "c1"
+    assert state.segment == "new"
+    assert (state.profile.visits, state.profile.events, state.profile.purchases) == (1, 1, 0)
+    assert (state.profile.first_seen_ts_ms, state.profile.last_seen_ts_ms) == (T0_MS, T0_MS)
+    assert list(state.seen_event_digests) == [event_digest(event.event_id)]
+    session = state.session
+    assert session is not None
+    assert (session.session_id, session.started_ts_ms, session.last_ts_ms) == ("s1", T0_MS, T0_MS)
+    assert session.event_count == 1
+    assert (session.page, session.product_id, session.step) == ("/home", "p1", "cart")
+    assert session.recent == [RecentEvent(T0_MS, "click", step="cart")]
+    assert (session.cart_value, session.failed_payment_attempts, session.fired_reasons) == (
+        0.0,
+        0,
+        (),
+    )
+
+
+def test_new_state_has_no_session_and_no_visit() -> None:
+    state = new_state(click(ts_ms=42))
+
+    assert state.session is None
+    assert (state.profile.visits, state.profile.events) == (0, 0)
+    assert (state.profile.first_seen_ts_ms, state.profile.last_seen_ts_ms) == (42, 42)
+
+
+def test_advance_updates_the_given_state_in_place_and_returns_it() -> None:
+    state = fold([click()])
+
+    assert advance(state, click(), StateLimits()) is state
+    assert state.profile.events == 2
+
+
+def test_recent_event_keeps_the_detector_fields() -> None:
+    event = click(type="payment_attempt", element="#pay", x=1.5, y=2, step="payment", error="x")
+
+    state = fold([event])
+
+    assert state.session is not None
+    assert state.session.recent == [
+        RecentEvent(T0_MS, "payment_attempt", "#pay", 1.5, 2, "payment", "x")
+    ]
+
+
+# --- profile counters, visits and segment --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sessions", "visits", "segment"),
+    [
+        (["s1"], 1, "new"),
+        (["s1", "s1", "s1"], 1, "new"),
+        (["s1", "s2"], 2, "returning"),
+        (["s1", "s1", "s2", "s2", "s3"], 3, "returning"),
+    ],
+)
+def test_visits_count_new_session_ids_and_set_the_segment(
+    sessions: list[str], visits: int, segment: str
+) -> None:
+    events = [click(session_id=sid, ts_ms=T0_MS + i) for i, sid in enumerate(sessions)]
+
+    state = fold(events)
+
+    assert state.profile.visits == visits
+    assert state.segment == segment
+    assert state.profile.events == len(sessions)
+    assert state.session is not None
+    assert state.session.session_id == sessions[-1]
+
+
+def test_a_new_session_starts_from_scratch() -> None:
+    state = fold(
+        [
+            click(type="add_to_cart", value=30.0, page="/p", ts_ms=T0_MS),
+            click(type="payment_failed", ts_ms=T0_MS + 1),
+            click(session_id="s2", type="page_view", ts_ms=T0_MS + 10),
+        ]
+    )
+
+    session = state.session
+    assert session is not None
+    assert (session.session_id, session.started_ts_ms, session.event_count) == ("s2", T0_MS + 10, 1)
+    assert (session.cart_value, session.failed_payment_attempts, session.page) == (0.0, 0, None)
+    assert [e.type for e in session.recent] == ["page_view"]
+
+
+@pytest.mark.parametrize(
+    ("types", "purchases"),
+    [
+        (["click"], 0),
+        (["purchase"], 1),
+        (["purchase", "page_view", "purchase"], 2),
+    ],
+)
+def test_profile_counts_purchases(types: list[str], purchases: int) -> None:
+    state = fold([click(type=t, ts_ms=T0_MS + i) for i, t in enumerate(types)])
+
+    assert state.profile.purchases == purchases
+
+
+@pytest.mark.parametrize(
+    ("times", "first", "last"),
+    [
+        ([5, 10, 20], 5, 20),
+        ([20, 10, 5], 5, 20),
+        ([10, 30, 20], 10, 30),
+    ],
+)
+def test_profile_first_and_last_seen_are_event_time_extremes(
+    times: list[int], first: int, last: int
+) -> None:
+    state = fold([click(ts_ms=t) for t in times])
+
+    assert (state.profile.first_seen_ts_ms, state.profile.last_seen_ts_ms) == (first, last)
+
+
+# --- stragglers and out-of-order events ----------------------------------------------------
+
+
+def test_straggler_from_an_earlier_session_only_counts_in_the_profile() -> None:
+    state = fold(
+        [
+            click(session_id="s1", ts_ms=1_000, page="/one"),
+            click(session_id="s2", ts_ms=5_000, page="/two"),
+        ]
+    )
+    session_before = state.session
+    assert session_before is not None
+    recent_before = list(session_before.recent)
+
+    straggler = click(
+        session_id="s1", type="purchase", ts_ms=2_000, page="/late", value=10.0, step="review"
+    )
+    advance(state, straggler, StateLimits())
+
+    assert state.session is session_before
+    assert state.session.session_id == "s2"
+    assert state.session.recent == recent_before
+    assert state.session.event_count == 1
+    assert (state.session.page, state.session.step) == ("/two", None)
+    assert state.profile.visits == 2
+    assert state.profile.events == 3
+    assert state.profile.purchases == 1
+    assert event_digest(straggler.event_id) in state.seen_event_digests
+
+
+def test_straggler_older_than_everything_moves_first_seen() -> None:
+    state = fold([click(session_id="s1", ts_ms=1_000), click(session_id="s2", ts_ms=5_000)])
+
+    advance(state, click(session_id="s0", ts_ms=10), StateLimits())
+
+    assert state.profile.first_seen_ts_ms == 10
+    assert state.profile.visits == 2
+    assert state.session is not None
+    assert state.session.session_id == "s2"
+
+
+@pytest.mark.parametrize(
+    "arrival",
+    [
+        [300, 100, 200],
+        [100, 300, 200],
+        [200, 300, 100],
+        [300, 200, 100],
+        [100, 100, 50, 100],
+    ],
+)
+def test_recent_stays_sorted_by_event_time(arrival: list[int]) -> None:
+    state = fold([click(ts_ms=t) for t in arrival])
+
+    session = state.session
+    assert session is not None
+    assert [e.ts_ms for e in session.recent] == sorted(arrival)
+    assert session.started_ts_ms == min(arrival)
+    assert session.last_ts_ms == max(arrival)
+    assert session.event_count == len(arrival)
+
+
+def test_late_event_of_the_live_session_is_placed_by_event_time() -> None:
+    state = fold(
+        [
+            click(ts_ms=100, type="page_view"),
+            click(ts_ms=300, type="checkout_step", step="payment"),
+            click(ts_ms=200, type="checkout_step", step="shipping"),
+        ]
+    )
+
+    assert state.session is not None
+    assert [(e.ts_ms, e.step) for e in state.session.recent] == [
+        (100, None),
+        (200, "shipping"),
+        (300, "payment"),
+    ]
+
+
+# --- bounds ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("recent_max", "n_events"), [(1, 1), (1, 5), (4, 3), (4, 4), (4, 10)])
+def test_recent_window_keeps_the_newest_events_by_event_time(
+    recent_max: int, n_events: int
+) -> None:
+    limits = StateLimits(recent_events_max=recent_max)
+
+    state = fold([click(ts_ms=t) for t in range(n_events)], limits)
+
+    assert state.session is not None
+    kept = list(range(n_events))[-recent_max:]
+    assert [e.ts_ms for e in state.session.recent] == kept
+    assert state.session.event_count == n_events
+
+
+def test_recent_window_drops_a_late_event_older_than_the_window() -> None:
+    limits = StateLimits(recent_events_max=3)
+
+    state = fold([click(ts_ms=t) for t in (10, 20, 30, 5)], limits)
+
+    assert state.session is not None
+    assert [e.ts_ms for e in state.session.recent] == [10, 20, 30]
+    assert state.session.started_ts_ms == 5
+
+
+def test_recent_window_evicts_the_oldest_by_event_time_not_by_arrival() -> None:
+    limits = StateLimits(recent_events_max=3)
+
+    state = fold([click(ts_ms=t) for t in (10, 30, 40, 20)], limits)
+
+    assert state.session is not None
+    assert [e.ts_ms for e in state.session.recent] == [20, 30, 40]
+
+
+@pytest.mark.parametrize(("ids_max", "n_events"), [(1, 3), (3, 2), (3, 3), (3, 7), (256, 300)])
+def test_seen_event_ids_keep_the_latest_arrivals(ids_max: int, n_events: int) -> None:
+    limits = StateLimits(seen_event_ids_max=ids_max)
+    events = [click(event_id=f"id-{i}", ts_ms=T0_MS + i) for i in range(n_events)]
+
+    state = fold(events, limits)
+
+    assert list(state.seen_event_digests) == [event_digest(e.event_id) for e in events][-ids_max:]
+
+
+# --- cart value ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "cart_value"),
+    [
+        ([("add_to_cart", 10.0)], 10.0),
+        ([("add_to_cart", 10.0), ("add_to_cart", 5.5)], 15.5),
+        ([("add_to_cart", None)], 0.0),
+        ([("add_to_cart", 10.0), ("add_to_cart", None)], 10.0),
+        ([("add_to_cart", 10.0), ("remove_from_cart", 4.0)], 6.0),
+        ([("add_to_cart", 10.0), ("remove_from_cart", 25.0)], 0.0),
+        ([("add_to_cart", 10.0), ("remove_from_cart", None)], 10.0),
+        ([("add_to_cart", 10.0), ("checkout_step", 42.0)], 42.0),
+        ([("add_to_cart", 10.0), ("checkout_step", None)], 10.0),
+        ([("add_to_cart", 10.0), ("payment_attempt", 12.0)], 12.0),
+        ([("add_to_cart", 10.0), ("payment_failed", 13.0)], 13.0),
+        ([("add_to_cart", 10.0), ("purchase", 10.0)], 0.0),
+        ([("add_to_cart", 10.0), ("purchase", None)], 0.0),
+        ([("add_to_cart", 10.0), ("product_view", 99.0)], 10.0),
+        ([("add_to_cart", 10.0), ("click", 99.0)], 10.0),
+        ([("checkout_step", 50.0), ("add_to_cart", 5.0)], 55.0),
+    ],
+)
+def test_cart_value(steps: list[tuple[str, float | None]], cart_value: float) -> None:
+    state = fold([click(type=t, value=v, ts_ms=T0_MS + i) for i, (t, v) in enumerate(steps)])
+
+    assert state.session is not None
+    assert state.session.cart_value == pytest.approx(cart_value)
+
+
+def test_late_checkout_step_does_not_overwrite_a_newer_order_total() -> None:
+    state = fold(
+        [
+            click(type="checkout_step", step="shipping", value=40.0, ts_ms=T0_MS + 2_000),
+            click(type="checkout_step", step="cart", value=25.0, ts_ms=T0_MS + 1_000),
+        ]
+    )
+
+    assert state.session is not None
+    assert state.session.cart_value == 40.0
+
+
+# --- failed payments -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("events", "failed"),
+    [
+        ([("payment_attempt", None)], 0),
+        ([("payment_attempt", "card_declined")], 1),
+        ([("payment_failed", None)], 1),
+        ([("payment_failed", "insufficient_funds")], 1),
+        ([("payment_attempt", "x"), ("payment_attempt", "y"), ("payment_failed", None)], 3),
+        ([("payment_attempt", None), ("payment_attempt", None)], 0),
+        ([("error", "timeout"), ("form_error", "invalid")], 0),
+        ([("click", "boom")], 0),
+    ],
+)
+def test_failed_payment_attempts(events: list[tuple[str, str | None]], failed: int) -> None:
+    state = fold([click(type=t, error=err, ts_ms=T0_MS + i) for i, (t, err) in enumerate(events)])
+
+    assert state.session is not None
+    assert state.session.failed_payment_attempts == failed
+
+
+# --- where the customer is now ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["page", "product_id", "step"])
+@pytest.mark.parametrize(
+    ("arrivals", "expected"),
+    [
+        # (ts_ms, value) in arrival order
+        ([(100, "a"), (200, "b")], "b"),
+        ([(200, "b"), (100, "a")], "b"),
+        ([(100, "a"), (200, None)], "a"),
+        ([(100, "a"), (100, "b")], "b"),
+        ([(300, "c"), (100, "a"), (200, "b")], "c"),
+        ([(100, None), (50, "a")], None),
+    ],
+)
+def test_location_fields_follow_only_the_newest_event(
+    name: str, arrivals: list[tuple[int, str | None]], expected: str | None
+) -> None:
+    state = fold([click(ts_ms=ts, **{name: value}) for ts, value in arrivals])
+
+    assert state.session is not None
+    assert getattr(state.session, name) == expected
+
+
+# --- is_duplicate ----------------------------------------------------------------------------
+
+
+def test_is_duplicate_without_state_is_false() -> None:
+    assert not is_duplicate(None, click())
+
+
+@pytest.mark.parametrize(
+    ("folded_ids", "event_id", "duplicate"),
+    [
+        (["a"], "a", True),
+        (["a"], "b", False),
+        (["a", "b", "c"], "b", True),
+        (["a"], "A", False),
+    ],
+)
+def test_is_duplicate(folded_ids: list[str], event_id: str, duplicate: bool) -> None:
+    state = fold([click(event_id=i) for i in folded_ids])
+
+    assert is_duplicate(state, click(event_id=event_id)) is duplicate
+
+
+def test_is_duplicate_forgets_ids_beyond_the_bound() -> None:
+    limits = StateLimits(seen_event_ids_max=2)
+    state = fold([click(event_id=i) for i in ("a", "b", "c")], limits)
+
+    assert [is_duplicate(state, click(event_id=i)) for i in ("a", "b", "c")] == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_is_duplicate_matches_ids_across_sessions() -> None:
+    state = fold([click(event_id="a", session_id="s1"), click(session_id="s2", ts_ms=T0_MS + 1)])
+
+    assert is_duplicate(state, click(event_id="a", session_id="s2"))
+
+
+# --- close_session ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "session_id", "closed"),
+    [
+        ("session_end", "s1", True),
+        ("session_end", "s0", False),
+        ("page_view", "s1", False),
+        ("purchase", "s1", False),
+    ],
+)
+def test_close_session(event_type: str, session_id: str, closed: bool) -> None:
+    state = fold([click(session_id="s1")])
+    event = click(type=event_type, session_id=session_id)
+
+    close_session(state, event, StateLimits())
+
+    assert (state.session is None) is closed
+
+
+def test_close_session_without_a_session_is_a_no_op() -> None:
+    state = new_state(click())
+
+    close_session(state, click(type="session_end"), StateLimits())
+
+    assert state.session is None
+
+
+def test_after_session_end_the_next_session_is_a_new_visit() -> None:
+    state = fold([click(session_id="s1", ts_ms=100)])
+    close_session(state, click(type="session_end", session_id="s1", ts_ms=200), StateLimits())
+
+    advance(state, click(session_id="s2", ts_ms=300), StateLimits())
+
+    assert state.session is not None
+    assert state.session.session_id == "s2"
+    assert (state.profile.visits, state.segment) == (2, "returning")
+
+
+def test_late_event_of_an_ended_session_does_not_count_a_new_visit() -> None:
+    state = fold([click(session_id="s1", ts_ms=100), click(session_id="s1", ts_ms=300)])
+    close_session(state, click(type="session_end", session_id="s1", ts_ms=400), StateLimits())
+
+    advance(state, click(session_id="s1", ts_ms=200), StateLimits())
+
+    assert (state.profile.visits, state.segment) == (1, "new")
+
+
+def test_switching_back_to_an_earlier_session_does_not_count_a_new_visit() -> None:
+    state = fold(
+        [
+            click(session_id="phone", ts_ms=T0_MS),
+            click(session_id="laptop", ts_ms=T0_MS + 10),
+            click(session_id="phone", ts_ms=T0_MS + 20),
+        ]
+    )
+
+    assert state.profile.visits == 2
+
+
+# --- record_signal ---------------------------------------------------------------------------
+
+
+def test_record_signal_keeps_score_signal_and_marks_the_reason() -> None:
+    state = fold([click()])
+    event = click(ts_ms=T0_MS + 5)
+
+    record_signal(state, "rage_click", 0.7, event, StateLimits())
+
+    assert state.scores == {"rage_click": 0.7}
+    assert [(r.name, r.score, r.ts_ms, r.event_id) for r in state.signals] == [
+        ("rage_click", 0.7, T0_MS + 5, event.event_id)
+    ]
+    assert state.session is not None
+    assert state.session.fired_reasons == ("rage_click",)
+
+
+def test_record_signal_keeps_signals_newest_first_and_bounded() -> None:
+    limits = StateLimits(signals_max=3)
+    state = fold([click()])
+
+    for i in range(5):
+        record_signal(state, f"r{i}", i / 10, click(), limits)
+
+    assert [r.name for r in state.signals] == ["r4", "r3", "r2"]
+    # Scores are derived from the remembered signals: evicted names go with them.
+    assert state.scores == {"r4": 0.4, "r3": 0.3, "r2": 0.2}
+
+
+def test_record_signal_marks_each_reason_once_and_keeps_the_latest_score() -> None:
+    state = fold([click()])
+
+    for score in (0.7, 0.9):
+        record_signal(state, "rage_click", score, click(), StateLimits())
+    record_signal(state, "step_loop", 0.6, click(), StateLimits())
+
+    assert state.session is not None
+    assert state.session.fired_reasons == ("rage_click", "step_loop")
+    assert state.scores == {"rage_click": 0.9, "step_loop": 0.6}
+    assert [r.name for r in state.signals] == ["step_loop", "rage_click", "rage_click"]
+
+
+def test_record_signal_without_a_session_only_keeps_the_signal() -> None:
+    state = new_state(click())
+
+    record_signal(state, "rage_click", 0.7, click(), StateLimits())
+
+    assert state.session is None
+    assert [r.name for r in state.signals] == ["rage_click"]

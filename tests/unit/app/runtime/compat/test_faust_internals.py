@@ -1,0 +1,112 @@
+"""The Faust internals app/runtime/compat overrides or reads, pinned down.
+
+Each test names one assumption; when a Faust upgrade breaks it, re-read the
+upstream code next to app/runtime/compat before changing the test.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import faust
+import pytest
+from faust.stores.memory import Store as MemoryStore
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from app.runtime.compat import FAUST_VERSIONS_SUPPORTED
+from app.runtime.compat.faust_transport import _Consumer, _ConsumerThread
+
+
+def _source(obj: object) -> str:
+    return inspect.getsource(obj)  # type: ignore[arg-type]
+
+
+def test_faust_version_is_one_the_compat_layer_was_written_for():
+    assert faust.__version__.startswith(FAUST_VERSIONS_SUPPORTED)
+
+
+def test_upstream_drain_still_races_each_message_against_suspend_flow():
+    # Our _drain_messages is upstream's with that one wait_first removed; if upstream
+    # changed the loop, ours must be re-derived from it.
+    upstream = _source(faust_consumer.Consumer._drain_messages)
+    assert "callback(message), self.suspend_flow.wait()" in upstream
+    ours = _source(_Consumer._drain_messages)
+    for shared in ("_add_gap(tp, r_offset + 1, offset)", "set_read_offset(tp, offset)",
+                   "self._n_acked = 0", "consumer_stopped_errors"):  # fmt: skip
+        assert shared in upstream and shared in ours, shared
+
+
+def test_commit_goes_through_commit_tps_and_flushes_the_producer_before_committing():
+    assert list(inspect.signature(faust_consumer.Consumer._commit_tps).parameters) == [
+        "self", "tps", "start_new_transaction",
+    ]  # fmt: skip
+    commit_offsets = _source(faust_consumer.Consumer._commit_offsets)
+    assert commit_offsets.index("await self.app.producer.flush()") < commit_offsets.index(
+        "did_commit = await self._commit(committable_offsets)"
+    )
+    assert "self._commit_tps(" in _source(faust_consumer.Consumer.force_commit)
+
+
+def test_worker_consumer_still_hard_codes_the_fetch_wait_we_replace():
+    assert "fetch_max_wait_ms=1500" in _source(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    )
+    assert "_create_worker_consumer" in _ConsumerThread.__dict__
+
+
+def test_recovery_ends_at_the_consumers_highwaters():
+    from faust.tables.recovery import Recovery
+
+    assert "consumer.highwaters(*tps)" in _source(Recovery._build_highwaters)
+
+
+def test_memory_store_drops_keys_by_the_partition_map_we_fill():
+    assert "_key_partition" in _source(MemoryStore.on_recovery_completed)
+    assert (
+        "_key_partition" in MemoryStore.__init__.__code__.co_names
+        or "_key_partition" in _source(MemoryStore)
+    )
+
+
+def test_direct_queue_relies_on_a_rebalance_clearing_managed_queues():
+    from faust.app.base import App
+    from mode.utils.queues import FlowControlEvent
+
+    assert "for queue in self._queues" in _source(FlowControlEvent.clear)
+    assert "T(self.flow_control.clear)()" in _source(App._on_partitions_revoked)
+
+
+def test_consumer_ack_marks_an_offset_committable_without_an_event():
+    assert list(inspect.signature(faust_consumer.Consumer.ack).parameters) == ["self", "message"]
+    assert "acked_for_tp.append(offset)" in _source(faust_consumer.Consumer.ack)
+
+
+@pytest.mark.parametrize("name", ["create_batch", "send_batch"])
+def test_aiokafka_producer_has_the_batch_api(name):
+    from aiokafka import AIOKafkaProducer
+
+    assert callable(getattr(AIOKafkaProducer, name))
+
+
+def test_consumer_thread_starts_its_consumer_in_on_start():
+    # The Tansu fetch-wait hook wraps the Fetcher that start() creates.
+    assert "await self._consumer.start()" in _source(faust_aiokafka.AIOKafkaConsumerThread.on_start)
+    assert "on_start" in _ConsumerThread.__dict__
+
+
+def test_aiokafka_fetcher_reads_the_wait_per_request_and_fills_records_per_answer():
+    # app.runtime.compat.tansu_fetch_wait changes _fetch_max_wait_ms between requests, wraps
+    # _proc_fetch_request, and reads _records, the request's topics and the partition
+    # states' position and highwater.
+    from aiokafka.consumer.fetcher import Fetcher
+
+    assert "self._fetch_max_wait_ms," in _source(Fetcher._get_actions_per_node)
+    assert "self._proc_fetch_request(assignment, node_id, request)" in _source(
+        Fetcher._fetch_requests_routine
+    )
+    answer = _source(Fetcher._proc_fetch_request)
+    for read in ("for topic, partitions in request.topics:",
+                 "for partition, offset, _ in partitions:",
+                 "tp_state.highwater = highwater", "self._records[tp] = FetchResult("):  # fmt: skip
+        assert read in answer, read

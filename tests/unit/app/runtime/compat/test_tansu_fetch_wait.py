@@ -1,0 +1,78 @@
+"""The fetch wait that widens while Tansu runs out of it, and the sign it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from app.runtime.compat.tansu_fetch_wait import _answered_short, next_fetch_wait_ms
+
+
+@pytest.mark.parametrize(
+    ("current", "truncated", "expected"),
+    [
+        (20, True, 40),  # doubled
+        (600, True, 1000),  # up to the ceiling
+        (0, True, 2),  # a zero wait still grows
+        (120, False, 110),  # a tenth of the extra wait back
+        (21, False, 20),  # at least 1 ms back
+        (20, False, 20),  # never below the floor
+    ],
+)
+def test_next_fetch_wait(current: int, truncated: bool, expected: int) -> None:
+    assert next_fetch_wait_ms(current, truncated, floor=20, ceiling=1000) == expected
+
+
+def test_the_wait_settles_back_to_the_floor_once_answers_are_whole() -> None:
+    wait = 1000
+    for _ in range(60):
+        wait = next_fetch_wait_ms(wait, False, 20, 1000)
+    assert wait == 20
+
+
+@dataclass
+class _State:
+    position: int
+    highwater: int | None
+    has_valid_position: bool = True
+
+
+class _Assignment:
+    def __init__(self, states: dict[TopicPartition, _State]) -> None:
+        self.states = states
+
+    def state_value(self, tp: TopicPartition) -> _State | None:
+        return self.states.get(tp)
+
+
+@dataclass
+class _Request:
+    topics: list[tuple[str, list[tuple[int, int, int]]]]
+
+
+TP0, TP1 = TopicPartition("clicks", 0), TopicPartition("clicks", 1)
+REQUEST = _Request([("clicks", [(0, 100, 1 << 20), (1, 50, 1 << 20)])])
+
+
+def _short(records: dict[TopicPartition, Any], states: dict[TopicPartition, _State]) -> bool:
+    return _answered_short(records, _Assignment(states), REQUEST)
+
+
+def test_an_empty_answer_below_the_high_watermark_is_short() -> None:
+    assert _short({}, {TP0: _State(100, 100), TP1: _State(50, 90)})
+
+
+def test_records_or_nothing_new_is_a_whole_answer() -> None:
+    assert not _short({TP1: object()}, {TP0: _State(100, 100), TP1: _State(50, 90)})
+    assert not _short({}, {TP0: _State(100, 100), TP1: _State(50, 50)})
+    assert not _short({}, {TP0: _State(100, None), TP1: _State(50, None)})
+
+
+def test_partitions_that_moved_or_lost_their_position_do_not_count() -> None:
+    moved = {TP0: _State(101, 200), TP1: _State(50, 50)}
+    invalid = {TP0: _State(100, 200, has_valid_position=False), TP1: _State(50, 50)}
+    revoked = {TP1: _State(50, 50)}
+    assert not _short({}, moved) and not _short({}, invalid) and not _short({}, revoked)

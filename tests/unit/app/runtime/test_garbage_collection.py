@@ -1,0 +1,96 @@
+"""Frozen survivors, full collections, and the timing of collector pauses."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from app.runtime.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
+from app.runtime.metrics import Metrics
+
+
+class Node:
+    """An object that can sit in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    """Leave the interpreter's collector as the test found it: nothing frozen."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+    gc.collect()
+
+
+def _dying_cycle() -> weakref.ref[Node]:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_freeze_survivors_moves_live_objects_out_of_the_scans() -> None:
+    keep = Node()
+    assert any(o is keep for o in gc.get_objects())
+    freeze_survivors()
+    assert not any(o is keep for o in gc.get_objects()), "a collection would not scan it"
+    assert gc.get_freeze_count() > 0
+
+
+def test_freeze_survivors_collects_young_garbage_first() -> None:
+    gc.disable()  # no automatic collection may find the cycle before freeze_survivors does
+    try:
+        cycle = _dying_cycle()
+        assert cycle() is not None
+        freeze_survivors()
+    finally:
+        gc.enable()
+    assert cycle() is None
+
+
+def test_a_cycle_that_dies_frozen_waits_for_collect_everything() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    cycle = weakref.ref(a)
+    freeze_survivors()
+    del a, b
+    gc.collect()
+    assert cycle() is not None, "frozen objects are not scanned"
+    assert collect_everything() >= 2
+    assert cycle() is None
+    assert gc.get_freeze_count() > 0, "survivors are frozen again"
+
+
+def test_acyclic_frozen_objects_are_still_freed_by_reference_counting() -> None:
+    node = Node()
+    ref = weakref.ref(node)
+    freeze_survivors()
+    del node
+    assert ref() is None
+
+
+def test_collector_pauses_time_each_generation_until_uninstalled() -> None:
+    metrics = Metrics.create(CollectorRegistry())
+    pauses = CollectorPauses(metrics.gc_pause)
+
+    def full_collections() -> float:
+        return metrics.gc_pause.labels(generation="2")._sum.get()  # type: ignore[attr-defined]
+
+    pauses.install()
+    pauses.install()  # once only
+    try:
+        assert gc.callbacks.count(pauses) == 1
+        gc.collect()
+        timed = full_collections()
+        assert timed > 0
+    finally:
+        pauses.uninstall()
+    assert pauses not in gc.callbacks
+    gc.collect()
+    assert full_collections() == timed
