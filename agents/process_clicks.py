@@ -39,7 +39,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
 async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     """Decode → advance → keep the state → detect, per event; then send, count and ack."""
-    metrics, customers = app.runtime.metrics, app.customers
+    metrics, customers = app.metrics, app.customers
     thresholds, limits = app.settings.signal_thresholds, app.state_limits
     interventions: list[dict[str, Any]] = []
     rejected: list[tuple[Message, str, str]] = []
@@ -73,7 +73,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
         finally:
             metrics.processing.observe(time.perf_counter() - started)
 
-    await app.deliver.delivery.send(interventions)
+    await app.delivery.send(interventions)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)

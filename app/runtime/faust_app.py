@@ -148,8 +148,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.fetch_max_wait_ms = s.fetch_max_wait_ms
     app.tansu_compat = s.broker_flavour == "tansu"
     app.registry = registry or CollectorRegistry()
-    app.runtime.metrics = Metrics.create(app.registry)
-    app.runtime.metrics.announce_interventions(list(CATALOGUE), models=["rules"])
+    app.metrics = Metrics.create(app.registry)
+    app.metrics.announce_interventions(list(CATALOGUE), models=["rules"])
     app.state_limits = StateLimits(
         recent_events_max=s.recent_events_max, seen_event_ids_max=s.seen_event_ids_max
     )
@@ -159,14 +159,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
     app.batch_lock = asyncio.Lock()
-    app.deliver.delivery = Delivery(
+    app.delivery = Delivery(
         lambda: raw_producer(app),
         aioredis.from_url(s.redis_url.get_secret_value()),
         stream_maxlen=s.redis_stream_maxlen,
-        metrics=app.runtime.metrics,
+        metrics=app.metrics,
     )
-    app.runtime.metrics.active_customers.set_function(lambda: len(app.customers))
-    app.collector_pauses = CollectorPauses(app.runtime.metrics.gc_pause)
+    app.metrics.active_customers.set_function(lambda: len(app.customers))
+    app.collector_pauses = CollectorPauses(app.metrics.gc_pause)
     if s.gc_freeze_interval_s:
 
         async def _freeze_survivors() -> None:

@@ -97,7 +97,7 @@ def attach_views(app: NudgeflowApp) -> None:
                 await keep_failed_body(exc.reason, str(exc), body)
                 return json_response(self, {"error": str(exc)}, 400, request)
 
-            metrics = app.runtime.metrics
+            metrics = app.metrics
             metrics.events_received.labels(source="http").inc(
                 len(result.accepted) + len(result.rejected)
             )

@@ -124,7 +124,7 @@ class _Consumer(faust_aiokafka.Consumer):
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
-        acks_enabled_for = self.app.runtime.topics.acks_enabled_for
+        acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         num_since_yield = 0
         try:
