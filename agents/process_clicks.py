@@ -1,4 +1,4 @@
-"""The customer agent: clicks in, state updated, interventions out."""
+"""The customer agent: clicks in, state updated, timers run, interventions out."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.types import Message
+from faust.types import TP, Message
 
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
 from app.ingest.events import decode_event
+from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
@@ -38,32 +39,45 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
 
 async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
-    """Decode → advance → keep the state → detect, per event; then send, count and ack."""
-    metrics, customers = app.metrics, app.customers
-    thresholds, limits = app.settings.signal_thresholds, app.state_limits
+    """Per event: decode → fire the partition's due timers → fold, detect, decide → keep the
+    state; then deliver, count and ack the batch."""
+    metrics, customers, event_time = app.metrics, app.customers, app.event_time
+    rules = app.rules
+    lateness_ms, max_skew_ms = rules.time.allowed_lateness_ms, app.max_future_skew_ms
     interventions: list[dict[str, Any]] = []
     rejected: list[tuple[Message, str, str]] = []
-    from_kafka = processed = duplicates = 0
+    from_kafka = processed = duplicates = late = 0
     newest_ts_ms = 0
+    if event_time.stale:
+        event_time.rebuild(_assigned_clicks_partitions(app))
     now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
     for message in messages:
         started = time.perf_counter()
         from_kafka += _source(message) == "kafka"
         try:
-            click = decode_event(message.value)
+            click = decode_event(message.value, now_ms, max_skew_ms)
         except InvalidEvent as exc:
             rejected.append((message, exc.reason, str(exc)))
             continue
+        partition = message.partition
+        clock = event_time.clock(partition)
+        clock.next_offset = message.offset + 1
         try:
-            outcome = process_event(customers.get(click.customer_id), click, thresholds, limits,
-                                    now_ms)  # fmt: skip
+            # A client clock ahead of the record's time must not pull the partition's
+            # watermark (and everyone's timers) forward.
+            record_ms = int(message.timestamp * 1000) if message.timestamp else click.ts_ms
+            clock.observe(min(click.ts_ms, record_ms + lateness_ms), now_ms)
+            watermark_ms = clock.watermark_ms(lateness_ms)
+            event_time.fire_due(partition, watermark_ms, now_ms, interventions)
+            state = customers.get(click.customer_id)
+            outcome = process_event(state, click, rules, watermark_ms, now_ms)
             if outcome.duplicate:
                 duplicates += 1
                 continue
-            customers.put(click.customer_id, outcome.state, message.partition)  # type: ignore[arg-type]
-            interventions.extend(outcome.interventions)
-            for _signal, cause in outcome.suppressed:
-                metrics.interventions_suppressed.labels(cause=cause).inc()
+            event_time.apply(click.customer_id, partition, outcome, state, interventions)
+            for signal in outcome.signals:
+                metrics.model_score.labels(model="rules").observe(signal.score)
+            late += outcome.late
             processed += 1
             newest_ts_ms = max(newest_ts_ms, click.ts_ms)
         except Exception as exc:  # a bug must not stall the partition: keep the event, go on
@@ -77,17 +91,61 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)
-
-    now_s = time.time()
-    for intervention in interventions:
-        metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
-        metrics.model_score.labels(model="rules").observe(intervention["score"])
-        metrics.event_to_intervention.observe(max(0.0, now_s - intervention["event_ts"] / 1000))
+    _count_interventions(app, interventions)
     metrics.events_received.labels(source="kafka").inc(from_kafka)
     metrics.events_processed.inc(processed)
     metrics.events_duplicate.inc(duplicates)
+    metrics.events_late.inc(late)
     if newest_ts_ms:
-        metrics.event_lag.set(now_s - newest_ts_ms / 1000)
+        metrics.event_lag.set(time.time() - newest_ts_ms / 1000)
+
+
+async def fire_idle_partitions(app: NudgeflowApp) -> None:
+    """Let the wall clock move the watermark of partitions that follow it and are fully read.
+
+    Live traffic then hears a customer's silence on time even when nobody else on
+    the partition clicks. A partition with records still on the broker waits: one
+    of them may be the event that cancels the silence.
+    """
+    event_time = app.event_time
+    if event_time.stale:
+        return
+    lateness_ms, live_bound_ms = app.rules.time.allowed_lateness_ms, app.max_future_skew_ms
+    now_ms = int(time.time() * 1000)
+    interventions: list[dict[str, Any]] = []
+    for partition, clock in list(event_time.clocks.items()):
+        if not clock.follows_wall_clock(live_bound_ms) or not _fully_read(app, partition):
+            continue
+        watermark_ms = clock.wall_watermark_ms(now_ms, lateness_ms, live_bound_ms)
+        event_time.fire_due(partition, watermark_ms, now_ms, interventions)
+    await app.delivery.send(interventions)
+    _count_interventions(app, interventions)
+
+
+def _count_interventions(app: NudgeflowApp, interventions: list[dict[str, Any]]) -> None:
+    metrics = app.metrics
+    now_s = time.time()
+    for intervention in interventions:
+        metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
+        fired_ms = intervention.get("fired_ts", intervention["event_ts"])
+        metrics.event_to_intervention.observe(max(0.0, now_s - fired_ms / 1000))
+    metrics.timers_pending.set(app.event_time.pending())
+
+
+def _fully_read(app: NudgeflowApp, partition: int) -> bool:
+    """No record of the partition is waiting: processed up to the broker's high watermark."""
+    if app.clicks_queue.size():
+        return False
+    clock = app.event_time.clocks[partition]
+    try:
+        highwater = app.consumer.highwater(TP(CLICKS, partition))
+    except Exception:  # no fetch answer yet, or the consumer is restarting
+        return False
+    return highwater is not None and clock.next_offset >= highwater
+
+
+def _assigned_clicks_partitions(app: NudgeflowApp) -> set[int]:
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == CLICKS}
 
 
 async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) -> None:

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.detect.clicks import (
+    DEFAULT_NO_RESPONSE_SELECTORS,
+    DEFAULT_REPEAT_CLICK_SELECTORS,
+    ClickRules,
+)
+from app.detect.pipeline import Rules
 from app.detect.signals.thresholds import SignalThresholds
+from app.detect.state import StateLimits, TimeRules
 
 __all__ = ["Settings"]
 
@@ -83,6 +90,31 @@ class Settings(BaseSettings):
         100_000, ge=1, description="Approximate length cap of the interventions Redis stream."
     )
 
+    # --- event time (contract §1: time rules) -----------------------------------------------
+    max_future_skew_s: int = Field(
+        300, ge=0, description="Events further ahead of the receiver's clock are refused."
+    )
+    allowed_lateness_ms: int = Field(
+        5000,
+        ge=0,
+        description="Events further behind their session's newest event are late: they "
+        "update the profile and trigger nothing.",
+    )
+    session_timeout_s: int = Field(
+        1800, ge=60, description="Event-time inactivity that ends a session."
+    )
+    customer_ttl_days: float = Field(
+        30.0, gt=0, description="Customers idle this long (event time) are deleted."
+    )
+    timer_tick_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often idle partitions that follow the wall clock check their timers.",
+    )
+    expiry_sweep_interval_s: float = Field(
+        10.0, gt=0, description="How often ended sessions and expired customers are swept."
+    )
+
     # --- per-customer state -----------------------------------------------------------------
     recent_events_max: int = Field(
         32, ge=8, le=1024, description="Events kept in each customer's recent-event window."
@@ -90,8 +122,11 @@ class Settings(BaseSettings):
     seen_event_ids_max: int = Field(
         64, ge=16, le=8192, description="Event ids remembered per customer to drop repeats."
     )
+    live_sessions_max: int = Field(
+        4, ge=1, le=32, description="Live sessions (tabs, devices) kept per customer."
+    )
 
-    # --- garbage collection (app/garbage_collection.py) -------------------------------------
+    # --- garbage collection (app/runtime/garbage_collection.py) -----------------------------
     gc_freeze_interval_s: float = Field(
         2.0,
         ge=0,
@@ -105,20 +140,83 @@ class Settings(BaseSettings):
         "frozen (0: never).",
     )
 
-    # --- signal thresholds ------------------------------------------------------------------
+    # --- signal thresholds (README: the catalogue) ------------------------------------------
     rage_click_min_clicks: int = Field(3, ge=2, description="Clicks that make a rage click.")
     rage_click_window_ms: int = Field(1000, gt=0, description="Rage-click time window.")
     rage_click_radius_px: float = Field(30.0, gt=0, description="Rage-click distance limit.")
+    dead_click_wait_ms: int = Field(
+        2500, gt=0, description="A click nothing answers within this long is dead."
+    )
+    dead_click_min_clicks: int = Field(2, ge=1, description="Dead clicks that make the signal.")
+    dead_click_window_ms: int = Field(
+        60_000, gt=0, description="Window in which the dead clicks must fall."
+    )
     payment_failed_attempts: int = Field(
         2, ge=1, description="Failed payment attempts that make a payment failure."
     )
-    step_loop_min_returns: int = Field(
-        2, ge=1, description="Back-and-forth checkout returns that make a step loop."
+    step_loop_min_regressions: int = Field(
+        2,
+        ge=1,
+        description="Returns to an earlier checkout step, cart unchanged, that make a loop.",
+    )
+    form_field_min_focus: int = Field(
+        3, ge=2, description="Focuses of one field that make a struggle."
+    )
+    form_min_errors: int = Field(2, ge=1, description="Errors on one form that make a struggle.")
+    form_slow_ms: int = Field(180_000, gt=0, description="Time on one form that makes a struggle.")
+    checkout_stall_ms: int = Field(
+        60_000, gt=0, description="Silence at payment or review, with a cart, that is a stall."
+    )
+    product_min_views: int = Field(3, ge=2, description="Views of one product that are hesitation.")
+    product_dwell_ms: int = Field(
+        120_000, gt=0, description="Time on one product page that is hesitation."
+    )
+    search_min_zero_results: int = Field(
+        2, ge=1, description="Searches with no results that make search frustration."
+    )
+    search_min_reformulations: int = Field(
+        3, ge=1, description="Changed queries within the search window that make frustration."
+    )
+    search_window_ms: int = Field(60_000, gt=0, description="Search reformulation window.")
+    error_burst_min_errors: int = Field(3, ge=2, description="Errors that make an error burst.")
+    error_burst_window_ms: int = Field(30_000, gt=0, description="Error-burst window.")
+    cart_idle_ms: int = Field(
+        600_000, gt=0, description="Silence with an unbought cart that is an abandonment risk."
+    )
+    rhythm_min_visits: int = Field(
+        2, ge=1, description="Earlier visits needed before a rhythm change is judged."
+    )
+    rhythm_gap_factor: float = Field(
+        1.5, gt=1, description="Gap since the last visit, over the usual gap, that is slowing."
+    )
+    rhythm_visit_share: float = Field(
+        0.6, gt=0, lt=1, description="Last visit's events, over the usual, that is shrinking."
+    )
+    bot_min_events: int = Field(20, ge=2, description="Events before a session can look automated.")
+    bot_gap_ms: int = Field(150, gt=0, description="Gaps shorter than this are no think time.")
+    bot_fast_share: float = Field(
+        0.6, gt=0, le=1, description="Share of such gaps that makes a session look automated."
+    )
+    repeat_click_selectors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_REPEAT_CLICK_SELECTORS),
+        description="Comma-separated selector substrings of elements clicked repeatedly by "
+        "design (never rage clicks).",
+    )
+    no_response_selectors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_NO_RESPONSE_SELECTORS),
+        description="Comma-separated selector substrings of elements that answer with no page "
+        "event by design (never dead clicks).",
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "api_keys",
+        "cors_origins",
+        "repeat_click_selectors",
+        "no_response_selectors",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -144,10 +242,28 @@ class Settings(BaseSettings):
     @property
     def signal_thresholds(self) -> SignalThresholds:
         """The detector thresholds, as the pure detectors take them."""
+        names = set(SignalThresholds.__dataclass_fields__) - {"click_rules"}
         return SignalThresholds(
-            rage_click_min_clicks=self.rage_click_min_clicks,
-            rage_click_window_ms=self.rage_click_window_ms,
-            rage_click_radius_px=self.rage_click_radius_px,
-            payment_failed_attempts=self.payment_failed_attempts,
-            step_loop_min_returns=self.step_loop_min_returns,
+            **{name: getattr(self, name) for name in names},
+            click_rules=ClickRules(
+                repeat_click_selectors=tuple(s.lower() for s in self.repeat_click_selectors),
+                no_response_selectors=tuple(s.lower() for s in self.no_response_selectors),
+            ),
+        )
+
+    @property
+    def rules(self) -> Rules:
+        """Everything the pure pipeline is configured with."""
+        return Rules(
+            thresholds=self.signal_thresholds,
+            limits=StateLimits(
+                recent_events_max=self.recent_events_max,
+                seen_event_ids_max=self.seen_event_ids_max,
+                live_sessions_max=self.live_sessions_max,
+            ),
+            time=TimeRules(
+                allowed_lateness_ms=self.allowed_lateness_ms,
+                session_timeout_ms=self.session_timeout_s * 1000,
+                customer_ttl_ms=int(self.customer_ttl_days * 86_400_000),
+            ),
         )

@@ -4,6 +4,12 @@ Plain slotted dataclasses rather than ``faust.Record``: the pure logic in
 ``app/`` works on them without importing Faust, and the orjson codec below is
 about ten times faster than Record (de)serialisation on the changelog hot path.
 The encoded form is versioned (``"v"``) so a rolling upgrade can read old values.
+
+Each detector keeps the small summary its rule needs (checkout steps, searches,
+form fields, products, errors) beside a short recent-event window, so a rule
+sees its whole window without a longer buffer. Summaries are tuples, replaced
+rather than changed, so a state can be copied cheaply before an event is folded
+in (``app.detect.state``): a failure half-way never leaves a half-updated state.
 """
 
 from __future__ import annotations
@@ -25,14 +31,15 @@ __all__ = [
     "encode_state",
 ]
 
-_CODEC_VERSION = 1
+_CODEC_VERSION = 2
 
 
 class RecentEvent(NamedTuple):
     """The few fields of a past event that the detectors look back at.
 
     A tuple, stored as a JSON array: the recent-event window is most of a
-    state's size, in memory and on the changelog.
+    state's size, in memory and on the changelog. ``flags`` are the click traits
+    of ``app.detect.clicks`` (0 for other events).
     """
 
     ts_ms: int
@@ -40,27 +47,50 @@ class RecentEvent(NamedTuple):
     element: str | None = None
     x: float | None = None
     y: float | None = None
-    step: str | None = None
-    error: str | None = None
+    flags: int = 0
 
 
 @dataclass(slots=True)
 class SessionState:
-    """The live visit: where the customer is and what happened recently, in event time."""
+    """One live visit: where the customer is and what happened, in event time."""
 
     session_id: str
     started_ts_ms: int
     last_ts_ms: int
     event_count: int = 0
+    # The id of the newest event: silence rules (timers) name it as their trigger.
+    last_event_id: str = ""
     page: str | None = None
     product_id: str | None = None
     step: str | None = None
     cart_value: float = 0.0
+    purchased: bool = False
     # Sorted by ts_ms, oldest first; bounded by the recent-event window setting.
     recent: list[RecentEvent] = field(default_factory=list)
     failed_payment_attempts: int = 0
     # Reasons already acted on in this session (one intervention per reason per session).
     fired_reasons: tuple[str, ...] = ()
+    # Looks automated: declared crawler, or no think time between events.
+    bot: bool = False
+    fast_gaps: int = 0
+    # (ts_ms, step) of checkout-step moves, sorted; a step sent again in a row is a refresh.
+    steps: tuple[tuple[int, str], ...] = ()
+    # Event times of cart changes (add/remove), sorted.
+    cart_changes: tuple[int, ...] = ()
+    # (field, focus count) and (form, error count), most recent last.
+    field_focus: tuple[tuple[str, int], ...] = ()
+    form_errors: tuple[tuple[str, int], ...] = ()
+    # (form, first ts, last ts) of form activity, most recent last.
+    form_spans: tuple[tuple[str, int, int], ...] = ()
+    # (product_id, views, adds, removes), most recent last.
+    products: tuple[tuple[str, int, int, int], ...] = ()
+    # Event time the product page in view was opened (dwell), or 0.
+    product_view_ts_ms: int = 0
+    # (ts_ms, results, query digest) of searches, sorted; and the last result opened.
+    searches: tuple[tuple[int, int, int], ...] = ()
+    search_result_ts_ms: int = 0
+    # Event times of error and form_error events, sorted, the last few.
+    error_ts: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -72,6 +102,14 @@ class CustomerProfile:
     visits: int = 0
     events: int = 0
     purchases: int = 0
+    late_events: int = 0
+    # Visit rhythm: when the last visit began, the previous gap between visit starts,
+    # and exponentially weighted means of the gap and of a visit's events.
+    last_visit_ts_ms: int = 0
+    last_gap_ms: int = 0
+    gap_mean_ms: float = 0.0
+    visit_events_mean: float = 0.0
+    last_visit_events: int = 0
 
 
 @dataclass(slots=True)
@@ -95,19 +133,28 @@ class CustomerState:
 
     customer_id: str
     profile: CustomerProfile
-    session: SessionState | None = None
+    # Live sessions (a customer may have several tabs or devices), least recently active first.
+    sessions: tuple[SessionState, ...] = ()
     segment: str = "new"
     # Oldest first; bounded. Digests (``app.detect.state.event_digest``) of the last event
     # ids: exact repeats are dropped, since senders retry.
     seen_event_digests: array[int] = field(default_factory=lambda: array("Q"))
-    # Oldest first; bounded. A session seen before is not a new visit, and late
-    # events of an ended one only count in the profile.
+    # Oldest first; bounded. A session seen before is not a new visit.
     seen_session_ids: tuple[str, ...] = ()
-    ended_session_ids: tuple[str, ...] = ()
+    # (session_id, end ts) of ended sessions, oldest first; bounded. Their stragglers
+    # only count in the profile.
+    ended_sessions: tuple[tuple[str, int], ...] = ()
+    # Micro-actions already recognised (rewarded once per customer).
+    rewarded: tuple[str, ...] = ()
     # Newest first; bounded.
     signals: tuple[SignalRecord, ...] = ()
     # Newest first; bounded. Each is the intervention object as sent.
     interventions: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def session(self) -> SessionState | None:
+        """The most recently active live session, or None."""
+        return self.sessions[-1] if self.sessions else None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -129,25 +176,19 @@ def encode_state(state: CustomerState) -> bytes:
     """
     # Built by hand rather than left to orjson's dataclass support: orjson cannot
     # write NamedTuples or arrays, and a ``default`` hook called for each of the
-    # 32 recent events cost more than the rest of the encoding (10 % of a worker).
-    session = state.session
+    # recent events cost more than the rest of the encoding (10 % of a worker).
     return orjson.dumps(
         {
             "v": _CODEC_VERSION,
             "s": {
                 "customer_id": state.customer_id,
                 "profile": state.profile,
-                "session": None
-                if session is None
-                else {
-                    **{name: getattr(session, name) for name in _SESSION_SCALARS},
-                    "recent": [tuple(event) for event in session.recent],
-                    "fired_reasons": session.fired_reasons,
-                },
+                "sessions": [_encode_session(session) for session in state.sessions],
                 "segment": state.segment,
                 "seen_event_digests": _digests_to_hex(state.seen_event_digests),
                 "seen_session_ids": state.seen_session_ids,
-                "ended_session_ids": state.ended_session_ids,
+                "ended_sessions": state.ended_sessions,
+                "rewarded": state.rewarded,
                 "signals": state.signals,
                 "interventions": state.interventions,
             },
@@ -156,35 +197,91 @@ def encode_state(state: CustomerState) -> bytes:
 
 
 def decode_state(data: bytes) -> CustomerState:
-    """Read a state written by ``encode_state``."""
+    """Read a state written by ``encode_state`` (this version or version 1)."""
     raw = orjson.loads(data)
-    if not isinstance(raw, dict) or raw.get("v") != _CODEC_VERSION:
-        version = raw.get("v") if isinstance(raw, dict) else None
+    version = raw.get("v") if isinstance(raw, dict) else None
+    if version == 1:
+        return _decode_v1(raw["s"])
+    if version != _CODEC_VERSION:
         raise ValueError(f"not a customer state of version {_CODEC_VERSION} (found {version!r})")
     s = raw["s"]
-    session = s["session"]
     return CustomerState(
         customer_id=s["customer_id"],
         profile=CustomerProfile(**s["profile"]),
-        session=None
-        if session is None
-        else SessionState(
-            **{k: v for k, v in session.items() if k not in ("recent", "fired_reasons")},
-            recent=[RecentEvent(*e) for e in session["recent"]],
-            fired_reasons=tuple(session["fired_reasons"]),
-        ),
+        sessions=tuple(_decode_session(session) for session in s["sessions"]),
         segment=s["segment"],
         seen_event_digests=_digests_from_hex(s["seen_event_digests"]),
         seen_session_ids=tuple(s["seen_session_ids"]),
-        ended_session_ids=tuple(s["ended_session_ids"]),
+        ended_sessions=tuple((sid, ts) for sid, ts in s["ended_sessions"]),
+        rewarded=tuple(s["rewarded"]),
         signals=tuple(SignalRecord(**r) for r in s["signals"]),
         interventions=tuple(s["interventions"]),
     )
 
 
+_SESSION_TUPLES = {
+    "steps": 2, "cart_changes": 0, "field_focus": 2, "form_errors": 2, "form_spans": 3,
+    "products": 4, "searches": 3, "error_ts": 0, "fired_reasons": 0,
+}  # fmt: skip
 _SESSION_SCALARS = tuple(
-    f.name for f in fields(SessionState) if f.name not in ("recent", "fired_reasons")
+    f.name for f in fields(SessionState) if f.name != "recent" and f.name not in _SESSION_TUPLES
 )
+
+
+def _encode_session(session: SessionState) -> dict[str, Any]:
+    encoded = {name: getattr(session, name) for name in _SESSION_SCALARS}
+    for name in _SESSION_TUPLES:
+        value = getattr(session, name)
+        if value:  # empty tuples are the default: leave them out
+            encoded[name] = value
+    encoded["recent"] = [tuple(event) for event in session.recent]
+    return encoded
+
+
+def _decode_session(raw: dict[str, Any]) -> SessionState:
+    session = SessionState(
+        **{name: raw[name] for name in _SESSION_SCALARS if name in raw},
+        recent=[RecentEvent(*event) for event in raw["recent"]],
+    )
+    for name, width in _SESSION_TUPLES.items():
+        value = raw.get(name)
+        if value:
+            setattr(session, name, tuple(tuple(v) for v in value) if width else tuple(value))
+    return session
+
+
+def _decode_v1(s: dict[str, Any]) -> CustomerState:
+    """A version-1 state (one live session, no summaries), read as version 2."""
+    session = s["session"]
+    sessions: tuple[SessionState, ...] = ()
+    if session is not None:
+        sessions = (
+            SessionState(
+                session_id=session["session_id"],
+                started_ts_ms=session["started_ts_ms"],
+                last_ts_ms=session["last_ts_ms"],
+                event_count=session["event_count"],
+                page=session["page"],
+                product_id=session["product_id"],
+                step=session["step"],
+                cart_value=session["cart_value"],
+                recent=[RecentEvent(*event[:5]) for event in session["recent"]],
+                failed_payment_attempts=session["failed_payment_attempts"],
+                fired_reasons=tuple(session["fired_reasons"]),
+            ),
+        )
+    ended_ts = s["profile"]["last_seen_ts_ms"]
+    return CustomerState(
+        customer_id=s["customer_id"],
+        profile=CustomerProfile(**s["profile"]),
+        sessions=sessions,
+        segment=s["segment"],
+        seen_event_digests=_digests_from_hex(s["seen_event_digests"]),
+        seen_session_ids=tuple(s["seen_session_ids"]),
+        ended_sessions=tuple((sid, ended_ts) for sid in s["ended_session_ids"]),
+        signals=tuple(SignalRecord(**r) for r in s["signals"]),
+        interventions=tuple(s["interventions"]),
+    )
 
 
 def _digests_to_hex(digests: array[int]) -> str:

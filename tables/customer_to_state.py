@@ -78,7 +78,8 @@ class CustomerStore:
 
     def __init__(self, table: faust.Table[str, CustomerState | None]) -> None:
         self.table = table
-        self._dirty: dict[str, tuple[int, CustomerState]] = {}
+        # Changed since the last flush; None is a deletion (a tombstone on the changelog).
+        self._dirty: dict[str, tuple[int, CustomerState | None]] = {}
 
     def get(self, customer_id: str) -> CustomerState | None:
         """The customer's state on this worker, or None."""
@@ -90,6 +91,31 @@ class CustomerStore:
         store.data[customer_id] = state
         store._key_partition[customer_id] = partition  # lets Faust drop revoked keys
         self._dirty[customer_id] = (partition, state)
+
+    def delete(self, customer_id: str, partition: int) -> None:
+        """Forget the customer; a tombstone on the changelog deletes it on recovery too."""
+        store = self._store
+        store.data.pop(customer_id, None)
+        store._key_partition.pop(customer_id, None)
+        self._dirty[customer_id] = (partition, None)
+
+    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
+        """The customers this worker holds on each of ``partitions``."""
+        data = self._store.data
+        found: dict[int, list[tuple[str, CustomerState]]] = {p: [] for p in partitions}
+        for key, partition in self._store._key_partition.items():
+            state = data.get(key)
+            if partition in found and state is not None:
+                found[partition].append((key, state))
+        return found
+
+    def partition_of(self, customer_id: str) -> int | None:
+        """The partition the customer's state belongs to, if held here."""
+        return cast("int | None", self._store._key_partition.get(customer_id))
+
+    def keys(self) -> list[str]:
+        """A snapshot of the customer ids held here."""
+        return list(self._store.data)
 
     def __len__(self) -> int:
         return len(self._store.data)
@@ -105,14 +131,14 @@ class CustomerStore:
             return []
         dirty, self._dirty = self._dirty, {}
         topic = self.table.changelog_topic.get_topic_name()
-        by_partition: dict[int, list[tuple[str, CustomerState]]] = {}
+        by_partition: dict[int, list[tuple[str, CustomerState | None]]] = {}
         for key, (partition, state) in dirty.items():
             by_partition.setdefault(partition, []).append((key, state))
         futures = []
         for partition, items in by_partition.items():
             batch = producer.create_batch()
             for key, state in items:
-                record = (key.encode(), encode_state(state))
+                record = (key.encode(), None if state is None else encode_state(state))
                 if batch.append(key=record[0], value=record[1], timestamp=None) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()

@@ -1,17 +1,17 @@
-"""Turning a signal into the intervention object of contract §2."""
+"""Turning a decision into the intervention object of contract §2."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from app.detect.signals.signal import Signal
-from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState
+from app.detect.signals import Signal
+from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["build_intervention", "intervention_id"]
+__all__ = ["Trigger", "build_intervention", "intervention_id"]
 
 
 def intervention_id(customer_id: str, reason: str, event_id: str) -> str:
@@ -31,46 +31,67 @@ def intervention_id(customer_id: str, reason: str, event_id: str) -> str:
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
+@dataclass(slots=True, frozen=True)
+class Trigger:
+    """What set an intervention off: an event, or a silence after one (a timer).
+
+    For a silence rule the event is the last one before the silence, and
+    ``fired_ts_ms`` the event time at which the rule held.
+    """
+
+    event_id: str
+    event_ts_ms: int
+    event_type: str
+    fired_ts_ms: int | None = None
+
+
 def build_intervention(
-    state: CustomerState, event: ClickEvent, signal: Signal, emitted_ts_ms: int
+    state: CustomerState,
+    session: SessionState,
+    main: Signal,
+    others: list[Signal],
+    trigger: Trigger,
+    emitted_ts_ms: int,
 ) -> dict[str, Any]:
-    """The intervention for ``signal``, fired by ``event`` of the customer in ``state``.
+    """The intervention for ``main`` (with ``others`` as further evidence).
 
     Examples
     --------
-    >>> from app.detect.signals import Signal
-    >>> from app.detect.state import StateLimits, advance
-    >>> e = ClickEvent("e1", "c1", "s1", "payment_failed", 1000, page="/pay", step="payment")
-    >>> s = advance(None, e, StateLimits())
-    >>> i = build_intervention(s, e, Signal("payment_failure", "assist", 0.9), 1005)
+    >>> from tables.customer_state import CustomerProfile
+    >>> state = CustomerState("c1", CustomerProfile(0, 0))
+    >>> session = SessionState("s1", 0, 1000, step="payment", cart_value=20.0)
+    >>> i = build_intervention(state, session, Signal("payment_failure", "assist", 0.9), [],
+    ...                        Trigger("e1", 1000, "payment_failed"), 1005)
     >>> (i["kind"], i["context"]["step"], i["emitted_ts"] - i["event_ts"])
     ('assist', 'payment', 5)
     """
-    session = state.session
+    signals: dict[str, float] = {main.reason: round(main.score, 4), **main.evidence}
+    for other in others:
+        signals[other.reason] = round(other.score, 4)
     context: dict[str, Any] = {
-        "page": event.page,
-        "product_id": event.product_id,
-        "step": event.step,
-        "event_type": event.type,
+        "page": session.page,
+        "product_id": session.product_id,
+        "step": session.step,
+        "event_type": trigger.event_type,
         "segment": state.segment,
+        "cart_value": session.cart_value,
+        "session_events": session.event_count,
+        "subject": main.subject,
     }
-    if session is not None:
-        context["page"] = event.page or session.page
-        context["product_id"] = event.product_id or session.product_id
-        context["step"] = event.step or session.step
-        context["cart_value"] = session.cart_value
-        context["session_events"] = session.event_count
-    return {
-        "intervention_id": intervention_id(event.customer_id, signal.reason, event.event_id),
-        "customer_id": event.customer_id,
-        "session_id": event.session_id,
-        "kind": signal.kind,
-        "reason": signal.reason,
-        "score": round(signal.score, 4),
-        "signals": {signal.reason: round(signal.score, 4), **signal.evidence},
-        "explanation": signal.explanation,
+    intervention: dict[str, Any] = {
+        "intervention_id": intervention_id(state.customer_id, main.reason, trigger.event_id),
+        "customer_id": state.customer_id,
+        "session_id": session.session_id,
+        "kind": main.kind,
+        "reason": main.reason,
+        "score": round(main.score, 4),
+        "signals": signals,
+        "explanation": main.explanation,
         "context": {k: v for k, v in context.items() if v is not None},
-        "event_id": event.event_id,
-        "event_ts": event.ts_ms,
+        "event_id": trigger.event_id,
+        "event_ts": trigger.event_ts_ms,
         "emitted_ts": emitted_ts_ms,
     }
+    if trigger.fired_ts_ms is not None:
+        intervention["fired_ts"] = trigger.fired_ts_ms
+    return intervention

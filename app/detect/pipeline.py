@@ -1,7 +1,9 @@
-"""One event through nudgeflow's logic: state update, detection, decision.
+"""One event (or one timer) through nudgeflow's logic: state, detection, decision.
 
-Pure: the agent reads the state from its table, calls ``process_event`` and
-writes back what it returns; all branching lives here so it is tested alone.
+Pure: the agent reads the state from its table, calls ``process_event`` or
+``fire_timers`` and writes back what they return; all branching lives here so it
+is tested alone. Neither changes the state it is given, so an exception leaves
+the table as it was.
 """
 
 from __future__ import annotations
@@ -9,61 +11,176 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.decide.interventions import build_intervention
-from app.detect.signals import Signal, SignalThresholds, detect_all
-from app.detect.state import StateLimits, advance, close_session, is_duplicate, record_signal
+from app.decide.interventions import Trigger, build_intervention
+from app.decide.policy import decide
+from app.detect.signals import DetectionContext, Signal, SignalThresholds, detect_all
+from app.detect.signals import detect_silence as detect_silent_signals
+from app.detect.signals import due_ms as session_due_ms
+from app.detect.state import (
+    StateLimits,
+    TimeRules,
+    copy_session,
+    copy_state,
+    end_session,
+    expire_state,
+    fold_event,
+    is_duplicate,
+    record_signal,
+    update_rhythm,
+)
 from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState
+from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["Outcome", "process_event"]
+__all__ = ["Outcome", "Rules", "fire_timers", "next_due_ms", "process_event"]
+
+
+@dataclass(slots=True, frozen=True)
+class Rules:
+    """Everything the pure pipeline is configured with."""
+
+    thresholds: SignalThresholds = field(default_factory=SignalThresholds)
+    limits: StateLimits = field(default_factory=StateLimits)
+    time: TimeRules = field(default_factory=TimeRules)
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What one event changed and what it asks the agent to send."""
+    """What one event or timer changed and what it asks the agent to send."""
 
+    # The new state; None when the customer expired (delete it). For a duplicate,
+    # the state given.
     state: CustomerState | None
     duplicate: bool = False
+    late: bool = False
     interventions: list[dict[str, Any]] = field(default_factory=list)
-    # (signal, cause) pairs for interventions decided but not sent.
-    suppressed: list[tuple[Signal, str]] = field(default_factory=list)
+    # (reason, cause) of signals decided but not sent.
+    suppressed: list[tuple[str, str]] = field(default_factory=list)
+    # Every signal that fired (sent or not), for the model-score metrics.
+    signals: list[Signal] = field(default_factory=list)
 
 
 def process_event(
     state: CustomerState | None,
     event: ClickEvent,
-    thresholds: SignalThresholds,
-    limits: StateLimits,
-    now_ms: int,
+    rules: Rules,
+    watermark_ms: int,
+    emitted_ts_ms: int,
 ) -> Outcome:
-    """Fold ``event`` into ``state`` and decide which interventions it triggers.
+    """Fold ``event`` into a copy of ``state`` and decide which interventions it triggers.
 
-    An exact repeat of an event id changes nothing (``duplicate=True``). A
-    reason already acted on in this session is suppressed with cause
-    ``cooldown``: one intervention per reason per session.
+    An exact repeat of an event id changes nothing (``duplicate=True``); a late
+    event updates the profile only (``late=True``). A reason already acted on in
+    the session is suppressed with cause ``cooldown``.
 
     Examples
     --------
     >>> e = ClickEvent("e1", "c1", "s1", "payment_failed", 1000, error="declined")
-    >>> out = process_event(None, e, SignalThresholds(), StateLimits(), now_ms=1004)
+    >>> out = process_event(None, e, Rules(), watermark_ms=0, emitted_ts_ms=1004)
     >>> [i["reason"] for i in out.interventions], out.duplicate
     (['payment_failure'], False)
-    >>> process_event(out.state, e, SignalThresholds(), StateLimits(), now_ms=1010).duplicate
+    >>> process_event(out.state, e, Rules(), watermark_ms=0, emitted_ts_ms=1010).duplicate
     True
     """
     if is_duplicate(state, event):
         return Outcome(state=state, duplicate=True)
-    state = advance(state, event, limits)
-    outcome = Outcome(state=state)
-    session = state.session
-    if session is not None and session.session_id == event.session_id:
-        for signal in detect_all(session, event, thresholds):
-            if signal.reason in session.fired_reasons:
-                outcome.suppressed.append((signal, "cooldown"))
-                continue
-            record_signal(state, signal.reason, signal.score, event, limits)
-            intervention = build_intervention(state, event, signal, now_ms)
-            state.interventions = (intervention, *state.interventions)[: limits.interventions_max]
-            outcome.interventions.append(intervention)
-    close_session(state, event, limits)
+    t = rules.thresholds
+    folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms)
+    new_state, session = folded.state, folded.session
+    if session is None:
+        return Outcome(state=new_state, late=True)
+    ctx = DetectionContext(new_state, session, event, event.ts_ms, t, folded.visit_gap_ms)
+    signals = detect_all(ctx)
+    update_rhythm(new_state.profile, folded.visit_gap_ms)
+    outcome = Outcome(state=new_state, signals=signals)
+    if signals:
+        trigger = Trigger(event.event_id, event.ts_ms, event.type)
+        _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
+    if event.type == "session_end":
+        end_session(new_state, event.session_id, rules.limits)
     return outcome
+
+
+def fire_timers(
+    state: CustomerState, watermark_ms: int, rules: Rules, emitted_ts_ms: int
+) -> Outcome:
+    """Ask the silence rules of every live session whether they hold at ``watermark_ms``.
+
+    Also ends sessions idle past the timeout and expires the customer past the TTL
+    (``state=None``). Returns ``state`` itself when nothing changed.
+
+    Examples
+    --------
+    >>> e = ClickEvent("e1", "c1", "s1", "checkout_step", 1000, step="payment", value=30.0)
+    >>> state = process_event(None, e, Rules(), 0, 1000).state
+    >>> out = fire_timers(state, 1000 + 61_000, Rules(), 62_000)
+    >>> [(i["reason"], i["event_id"], i["fired_ts"]) for i in out.interventions]
+    [('checkout_stall', 'e1', 61000)]
+    """
+    t = rules.thresholds
+    fired = [
+        (s, due)
+        for s in state.sessions
+        if (due := session_due_ms(s, t)) is not None and due <= watermark_ms
+    ]
+    if not fired:
+        return Outcome(state=expire_state(state, watermark_ms, rules.limits, rules.time))
+    new_state = _copy_with_sessions(state, {s.session_id for s, _ in fired})
+    outcome = Outcome(state=new_state)
+    for original, due_at in fired:
+        session = next(s for s in new_state.sessions if s.session_id == original.session_id)
+        signals = detect_silent_signals(DetectionContext(new_state, session, None, due_at, t))
+        outcome.signals.extend(signals)
+        if signals:
+            trigger = Trigger(session.last_event_id, session.last_ts_ms, "silence", due_at)
+            _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
+    if not outcome.signals:
+        # Nothing held after all (a due time is only when a rule *could* fire).
+        return Outcome(state=expire_state(state, watermark_ms, rules.limits, rules.time))
+    # Silence first, then the timeout: a stall still speaks even when the watermark
+    # jumped past the session's end in one step.
+    outcome.state = expire_state(new_state, watermark_ms, rules.limits, rules.time)
+    if outcome.state is None:
+        outcome.interventions.clear()  # idle past the TTL: nothing left to say
+    return outcome
+
+
+def next_due_ms(state: CustomerState, thresholds: SignalThresholds) -> int | None:
+    """The earliest event time at which a timer should look at this customer again."""
+    times = [d for s in state.sessions if (d := session_due_ms(s, thresholds)) is not None]
+    return min(times) if times else None
+
+
+def _act(
+    outcome: Outcome,
+    state: CustomerState,
+    session: SessionState,
+    signals: list[Signal],
+    trigger: Trigger,
+    rules: Rules,
+    emitted_ts_ms: int,
+) -> None:
+    decision = decide(signals, session)
+    outcome.suppressed.extend(decision.suppressed)
+    main = decision.main
+    if main is None:
+        return
+    limits = rules.limits
+    fired_at = trigger.fired_ts_ms or trigger.event_ts_ms
+    for signal in (main, *decision.others):
+        record_signal(state, session, signal.reason, signal.score, fired_at, trigger.event_id,
+                      limits)  # fmt: skip
+        if signal.reason == "micro_action" and signal.subject is not None:
+            state.rewarded = (*state.rewarded, signal.subject)
+    intervention = build_intervention(state, session, main, decision.others, trigger,
+                                      emitted_ts_ms)  # fmt: skip
+    state.interventions = (intervention, *state.interventions)[: limits.interventions_max]
+    outcome.interventions.append(intervention)
+
+
+def _copy_with_sessions(state: CustomerState, session_ids: set[str]) -> CustomerState:
+    """A copy of ``state`` whose named sessions are copies too (they are about to change)."""
+    copied = copy_state(state)
+    copied.sessions = tuple(
+        copy_session(s) if s.session_id in session_ids else s for s in copied.sessions
+    )
+    return copied

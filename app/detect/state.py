@@ -1,8 +1,21 @@
 """Folding click events into per-customer state, in event time.
 
-Pure: no Faust, no I/O, no clock. ``advance`` updates the state it is given in
-place (like River's ``learn_one``) because it runs once per event on the hot path
-and the state is owned by the table; it returns the state for convenience.
+Pure: no Faust, no I/O, no clock. ``fold_event`` never changes the state it is
+given: it copies what the event touches (the customer, the profile and the one
+session) and returns the copy, so an error half-way leaves the stored state as
+it was and a re-send of the event is not mistaken for a duplicate.
+
+Time rules (contract §1):
+
+- A customer may have several live sessions (tabs, devices), each with its own
+  clock: an event is *late* when it is more than ``allowed_lateness_ms`` behind
+  the newest event of its own session. A new session is late only when it starts
+  more than a session timeout before the customer's newest event: it belongs to a
+  visit that is long over, not to a second device whose clock is behind.
+- A session ends with ``session_end`` or after ``session_timeout_ms`` of event-time
+  inactivity, measured against the partition's watermark and the customer's own
+  newest event. Stragglers of an ended session only count in the profile.
+- A customer idle for ``customer_ttl_ms`` starts afresh (``expire_state`` deletes it).
 """
 
 from __future__ import annotations
@@ -10,7 +23,11 @@ from __future__ import annotations
 from bisect import insort
 from dataclasses import dataclass
 from hashlib import blake2b
+from operator import attrgetter
+from zlib import crc32
 
+from app.detect.clicks import click_flags
+from app.detect.signals.thresholds import SignalThresholds
 from app.ingest.events import ClickEvent
 from tables.customer_state import (
     CustomerProfile,
@@ -21,14 +38,28 @@ from tables.customer_state import (
 )
 
 __all__ = [
+    "Folded",
     "StateLimits",
-    "advance",
-    "close_session",
+    "TimeRules",
+    "close_sessions",
+    "copy_session",
+    "copy_state",
+    "end_session",
     "event_digest",
+    "expire_state",
+    "fold_event",
     "is_duplicate",
     "new_state",
     "record_signal",
+    "update_rhythm",
+    "update_summary",
 ]
+
+_DAY_MS = 86_400_000
+# Exponential weight of the newest visit in a customer's rhythm means.
+_RHYTHM_ALPHA = 0.3
+_CRAWLER_TOKENS = ("bot", "crawl", "spider", "slurp", "headless", "lighthouse", "python-requests")
+_FORM_EVENTS = frozenset({"form_focus", "form_input", "form_blur", "form_submit", "form_error"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,8 +69,31 @@ class StateLimits:
     recent_events_max: int = 32
     seen_event_ids_max: int = 64
     seen_session_ids_max: int = 16
+    live_sessions_max: int = 4
+    summary_max: int = 8
     signals_max: int = 20
     interventions_max: int = 10
+
+
+@dataclass(slots=True, frozen=True)
+class TimeRules:
+    """Event-time rules of contract §1."""
+
+    allowed_lateness_ms: int = 5_000
+    session_timeout_ms: int = 1_800_000
+    customer_ttl_ms: int = 30 * _DAY_MS
+
+
+@dataclass(slots=True)
+class Folded:
+    """What ``fold_event`` made of one event."""
+
+    state: CustomerState
+    # The session the event was folded into; None when it was late or a straggler.
+    session: SessionState | None
+    late: bool = False
+    # Time since the previous visit began, when this event opened a returning visit.
+    visit_gap_ms: int = 0
 
 
 def new_state(event: ClickEvent) -> CustomerState:
@@ -47,7 +101,6 @@ def new_state(event: ClickEvent) -> CustomerState:
 
     Examples
     --------
-    >>> from app.ingest.events import ClickEvent
     >>> s = new_state(ClickEvent("e1", "c1", "s1", "page_view", 1000))
     >>> (s.customer_id, s.profile.visits, s.session)
     ('c1', 0, None)
@@ -74,21 +127,37 @@ def is_duplicate(state: CustomerState | None, event: ClickEvent) -> bool:
     return state is not None and event_digest(event.event_id) in state.seen_event_digests
 
 
-def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits) -> CustomerState:
-    """Fold one (non-duplicate) event into the customer's state.
+def fold_event(
+    state: CustomerState | None,
+    event: ClickEvent,
+    limits: StateLimits,
+    time: TimeRules,
+    thresholds: SignalThresholds,
+    watermark_ms: int,
+) -> Folded:
+    """Fold one (non-duplicate) event into a copy of the customer's state.
 
-    Events may arrive out of order: the recent-event window is kept sorted by
-    event time, and an event of an earlier session only updates the profile.
+    Parameters
+    ----------
+    state
+        The customer's state, or None for a customer not seen (or expired). Not changed.
+    event
+        The event.
+    limits, time, thresholds
+        Bounds, event-time rules and detector thresholds of the deployment.
+    watermark_ms
+        The partition's event-time watermark: sessions idle past the timeout by it end.
 
     Examples
     --------
-    >>> from app.ingest.events import ClickEvent
-    >>> s = advance(None, ClickEvent("e1", "c1", "s1", "page_view", 1000, page="/"), StateLimits())
-    >>> (s.session.session_id, s.session.page, s.profile.visits, len(s.seen_event_digests))
-    ('s1', '/', 1, 1)
+    >>> e = ClickEvent("e1", "c1", "s1", "page_view", 1000, page="/")
+    >>> f = fold_event(None, e, StateLimits(), TimeRules(), SignalThresholds(), 0)
+    >>> (f.session.session_id, f.session.page, f.state.profile.visits, f.late)
+    ('s1', '/', 1, False)
     """
-    if state is None:
-        state = new_state(event)
+    if state is not None and event.ts_ms - state.profile.last_seen_ts_ms > time.customer_ttl_ms:
+        state = None  # idle past the TTL: the customer starts afresh, as if deleted
+    state = new_state(event) if state is None else copy_state(state)
     digests = state.seen_event_digests
     digests.append(event_digest(event.event_id))
     if len(digests) > limits.seen_event_ids_max:
@@ -99,83 +168,304 @@ def advance(state: CustomerState | None, event: ClickEvent, limits: StateLimits)
     profile.last_seen_ts_ms = max(profile.last_seen_ts_ms, event.ts_ms)
     if event.type == "purchase":
         profile.purchases += 1
+    close_sessions(state, max(watermark_ms, profile.last_seen_ts_ms), limits, time)
 
-    session = state.session
-    if session is None or session.session_id != event.session_id:
-        if event.session_id in state.ended_session_ids or (
-            session is not None and event.ts_ms < session.started_ts_ms
-        ):
-            return state  # a straggler from an earlier visit: counted, not replayed
-        # One live session per customer: switching devices starts a fresh window.
-        session = SessionState(event.session_id, event.ts_ms, event.ts_ms)
-        state.session = session
-        if event.session_id not in state.seen_session_ids:
-            state.seen_session_ids = _remembered(
-                state.seen_session_ids, event.session_id, limits.seen_session_ids_max
-            )
-            profile.visits += 1
-            state.segment = "returning" if profile.visits > 1 else "new"
-
-    _update_session(session, event, limits.recent_events_max)
-    return state
+    folded = _route(state, event, limits, time)
+    if folded.session is None:
+        profile.late_events += 1
+        return folded
+    _update_session(folded.session, event, limits, thresholds)
+    return folded
 
 
-def close_session(state: CustomerState, event: ClickEvent, limits: StateLimits) -> None:
-    """End the live session once a ``session_end`` event has been looked at."""
-    session = state.session
-    if (
-        event.type == "session_end"
-        and session is not None
-        and session.session_id == event.session_id
-    ):
-        state.session = None
-        state.ended_session_ids = _remembered(
-            state.ended_session_ids, event.session_id, limits.seen_session_ids_max
-        )
+def close_sessions(state: CustomerState, now_ms: int, limits: StateLimits, time: TimeRules) -> bool:
+    """End the live sessions idle for longer than the session timeout at ``now_ms``.
+
+    Changes ``state`` (a copy the caller owns); returns whether anything ended.
+    """
+    timeout = time.session_timeout_ms
+    if all(now_ms - s.last_ts_ms <= timeout for s in state.sessions):
+        return False
+    for session in state.sessions:
+        if now_ms - session.last_ts_ms > timeout:
+            _end_session(state, session, limits)
+    return True
+
+
+def end_session(state: CustomerState, session_id: str, limits: StateLimits) -> None:
+    """End one live session now (``session_end``); ``state`` is a copy the caller owns."""
+    for session in state.sessions:
+        if session.session_id == session_id:
+            _end_session(state, session, limits)
+            return
+
+
+def expire_state(
+    state: CustomerState, watermark_ms: int, limits: StateLimits, time: TimeRules
+) -> CustomerState | None:
+    """The state as the watermark leaves it: None when the customer expired.
+
+    Returns ``state`` itself when nothing changed, else a changed copy. Deciding
+    by the watermark keeps this a pure function of the partition's progress: a
+    sweep that runs early only does what the next event would have done.
+
+    Examples
+    --------
+    >>> e = ClickEvent("e1", "c1", "s1", "page_view", 1000)
+    >>> s = fold_event(None, e, StateLimits(), TimeRules(), SignalThresholds(), 0).state
+    >>> expire_state(s, 1000 + 31 * 86_400_000, StateLimits(), TimeRules()) is None
+    True
+    >>> len(expire_state(s, 1000 + 3_600_000, StateLimits(), TimeRules()).sessions)
+    0
+    """
+    if watermark_ms - state.profile.last_seen_ts_ms > time.customer_ttl_ms:
+        return None
+    timeout = time.session_timeout_ms
+    if all(watermark_ms - s.last_ts_ms <= timeout for s in state.sessions):
+        return state
+    copied = copy_state(state)
+    close_sessions(copied, watermark_ms, limits, time)
+    return copied
 
 
 def record_signal(
-    state: CustomerState, name: str, score: float, event: ClickEvent, limits: StateLimits
+    state: CustomerState,
+    session: SessionState,
+    name: str,
+    score: float,
+    ts_ms: int,
+    event_id: str,
+    limits: StateLimits,
 ) -> None:
     """Keep a fired signal for the customer view and mark its reason as acted on."""
-    record = SignalRecord(name, score, event.ts_ms, event.event_id)
+    record = SignalRecord(name, score, ts_ms, event_id)
     state.signals = ((record, *state.signals))[: limits.signals_max]
-    if state.session is not None and name not in state.session.fired_reasons:
-        state.session.fired_reasons += (name,)
+    if name not in session.fired_reasons:
+        session.fired_reasons += (name,)
 
 
-def _remembered(ids: tuple[str, ...], new_id: str, max_ids: int) -> tuple[str, ...]:
-    return (*ids, new_id)[-max_ids:]
+def update_summary(
+    items: tuple[tuple[str, int], ...], key: str, max_items: int
+) -> tuple[tuple[str, int], ...]:
+    """Add one to ``key``'s count, keeping the most recently touched ``max_items`` keys.
+
+    Examples
+    --------
+    >>> update_summary((("a", 1), ("b", 2)), "a", 8)
+    (('b', 2), ('a', 2))
+    """
+    count = 1
+    kept = []
+    for name, n in items:
+        if name == key:
+            count = n + 1
+        else:
+            kept.append((name, n))
+    kept.append((key, count))
+    return tuple(kept[-max_items:])
 
 
-def _update_session(session: SessionState, event: ClickEvent, recent_max: int) -> None:
+def _route(state: CustomerState, event: ClickEvent, limits: StateLimits, time: TimeRules) -> Folded:
+    """Find (or open) the session ``event`` belongs to, deciding whether it is late."""
+    lateness = time.allowed_lateness_ms
+    sessions = state.sessions
+    for index, session in enumerate(sessions):
+        if session.session_id == event.session_id:
+            if event.ts_ms < session.last_ts_ms - lateness:
+                return Folded(state, None, late=True)
+            copied = copy_session(session)
+            # Most recently active last.
+            state.sessions = (*sessions[:index], *sessions[index + 1 :], copied)
+            return Folded(state, copied)
+    for session_id, ended_ts in state.ended_sessions:
+        if session_id == event.session_id:
+            if event.ts_ms <= ended_ts + lateness:
+                return Folded(state, None, late=True)  # a straggler of a finished visit
+            break
+    if state.profile.last_seen_ts_ms - event.ts_ms > time.session_timeout_ms:
+        return Folded(state, None, late=True)
+    return _open_session(state, event, limits)
+
+
+def _open_session(state: CustomerState, event: ClickEvent, limits: StateLimits) -> Folded:
+    profile = state.profile
+    gap_ms = 0
+    if event.session_id in state.seen_session_ids:
+        # The same id after its visit ended: a new visit of the same tab.
+        state.ended_sessions = tuple(e for e in state.ended_sessions if e[0] != event.session_id)
+    else:
+        state.seen_session_ids = (*state.seen_session_ids, event.session_id)[
+            -limits.seen_session_ids_max :
+        ]
+    profile.visits += 1
+    state.segment = "returning" if profile.visits > 1 else "new"
+    if profile.last_visit_ts_ms and event.ts_ms > profile.last_visit_ts_ms:
+        gap_ms = event.ts_ms - profile.last_visit_ts_ms
+    profile.last_visit_ts_ms = max(profile.last_visit_ts_ms, event.ts_ms)
+    # Past the bound, the least recently active sessions end.
+    for old in state.sessions[: max(0, len(state.sessions) - limits.live_sessions_max + 1)]:
+        _end_session(state, old, limits)
+    session = SessionState(event.session_id, event.ts_ms, event.ts_ms)
+    state.sessions = (*state.sessions, session)
+    return Folded(state, session, visit_gap_ms=gap_ms)
+
+
+def update_rhythm(profile: CustomerProfile, gap_ms: int) -> None:
+    """Fold the gap before a new visit into the customer's rhythm means."""
+    if gap_ms <= 0:
+        return
+    profile.last_gap_ms = gap_ms
+    mean = profile.gap_mean_ms
+    profile.gap_mean_ms = (
+        gap_ms if mean == 0 else _RHYTHM_ALPHA * gap_ms + (1 - _RHYTHM_ALPHA) * mean
+    )
+
+
+def _end_session(state: CustomerState, session: SessionState, limits: StateLimits) -> None:
+    state.sessions = tuple(s for s in state.sessions if s is not session)
+    state.ended_sessions = (
+        *(e for e in state.ended_sessions if e[0] != session.session_id),
+        (session.session_id, session.last_ts_ms),
+    )[-limits.seen_session_ids_max :]
+    profile = state.profile
+    profile.last_visit_events = session.event_count
+    mean = profile.visit_events_mean
+    count = session.event_count
+    profile.visit_events_mean = (
+        float(count) if mean == 0 else _RHYTHM_ALPHA * count + (1 - _RHYTHM_ALPHA) * mean
+    )
+
+
+def _update_session(
+    session: SessionState, event: ClickEvent, limits: StateLimits, t: SignalThresholds
+) -> None:
+    ts = event.ts_ms
+    type_ = event.type
+    if session.event_count and 0 <= ts - session.last_ts_ms < t.bot_gap_ms:
+        session.fast_gaps += 1
     session.event_count += 1
-    is_newest = event.ts_ms >= session.last_ts_ms
-    session.last_ts_ms = max(session.last_ts_ms, event.ts_ms)
-    session.started_ts_ms = min(session.started_ts_ms, event.ts_ms)
+    if (
+        not session.bot
+        and session.event_count >= t.bot_min_events
+        and session.fast_gaps >= t.bot_fast_share * (session.event_count - 1)
+    ):
+        session.bot = True  # no think time between most events: automated
+    is_newest = ts >= session.last_ts_ms
     if is_newest:
+        session.last_ts_ms = ts
+        session.last_event_id = event.event_id
         # Where the customer is now follows the newest event only.
         if event.page is not None:
+            if event.page != session.page:
+                session.product_view_ts_ms = 0  # left the product page
             session.page = event.page
         if event.product_id is not None:
             session.product_id = event.product_id
         if event.step is not None:
             session.step = event.step
+    session.started_ts_ms = min(session.started_ts_ms, ts)
+    if not session.bot and event.props:
+        agent = event.props.get("user_agent")
+        if isinstance(agent, str) and any(t in agent.lower() for t in _CRAWLER_TOKENS):
+            session.bot = True
     _update_cart(session, event, is_newest)
-    if event.type == "payment_failed" or (
-        event.type == "payment_attempt" and event.error is not None
-    ):
+    max_items = limits.summary_max
+    if type_ == "payment_failed" or (type_ == "payment_attempt" and event.error is not None):
         session.failed_payment_attempts += 1
+    elif type_ == "purchase":
+        session.purchased = True
+    elif type_ == "checkout_step" and event.step is not None:
+        session.steps = _insert_step(session.steps, ts, event.step, max_items * 2)
+    elif type_ in ("add_to_cart", "remove_from_cart"):
+        session.cart_changes = _insert_sorted(session.cart_changes, ts, max_items)
+        if event.product_id is not None:
+            session.products = _count_product(
+                session.products, event.product_id, add=type_ == "add_to_cart", max_items=max_items
+            )
+    elif type_ == "product_view" and event.product_id is not None:
+        session.products = _count_product(session.products, event.product_id, None, max_items)
+        if is_newest:
+            session.product_view_ts_ms = ts
+            session.product_id = event.product_id
+        if session.searches and ts >= session.searches[-1][0]:
+            session.search_result_ts_ms = max(session.search_result_ts_ms, ts)
+    elif type_ == "search":
+        results = -1 if event.results is None else event.results
+        digest = crc32((event.query or "").strip().lower().encode())
+        session.searches = tuple(sorted((*session.searches, (ts, results, digest))))[-max_items:]
+    if type_ in _FORM_EVENTS:
+        form = _form_of(event)
+        session.form_spans = _form_span(session.form_spans, form, ts, max_items)
+        if type_ == "form_focus" and event.field is not None:
+            session.field_focus = update_summary(session.field_focus, event.field, max_items)
+        elif type_ == "form_error":
+            session.form_errors = update_summary(session.form_errors, form, max_items)
+    if type_ in ("error", "form_error"):
+        session.error_ts = _insert_sorted(session.error_ts, ts, max_items)
 
     recent = session.recent
     insort(
         recent,
-        RecentEvent(event.ts_ms, event.type, event.element, event.x, event.y, event.step,
-                    event.error),
+        RecentEvent(ts, type_, event.element, event.x, event.y, click_flags(event, t.click_rules)),
         key=_by_ts,
-    )  # fmt: skip
-    if len(recent) > recent_max:
-        del recent[: len(recent) - recent_max]
+    )
+    if len(recent) > limits.recent_events_max:
+        del recent[: len(recent) - limits.recent_events_max]
+
+
+def _form_of(event: ClickEvent) -> str:
+    form = event.props.get("form") if event.props else None
+    return form if isinstance(form, str) else (event.page or "form")
+
+
+def _form_span(
+    spans: tuple[tuple[str, int, int], ...], form: str, ts: int, max_items: int
+) -> tuple[tuple[str, int, int], ...]:
+    first = last = ts
+    kept = []
+    for name, start, end in spans:
+        if name == form:
+            first, last = min(start, ts), max(end, ts)
+        else:
+            kept.append((name, start, end))
+    kept.append((form, first, last))
+    return tuple(kept[-max_items:])
+
+
+def _count_product(
+    products: tuple[tuple[str, int, int, int], ...],
+    product_id: str,
+    add: bool | None,
+    max_items: int,
+) -> tuple[tuple[str, int, int, int], ...]:
+    views = adds = removes = 0
+    kept = []
+    for item in products:
+        if item[0] == product_id:
+            _, views, adds, removes = item
+        else:
+            kept.append(item)
+    if add is None:
+        views += 1
+    elif add:
+        adds += 1
+    else:
+        removes += 1
+    kept.append((product_id, views, adds, removes))
+    return tuple(kept[-max_items:])
+
+
+def _insert_step(
+    steps: tuple[tuple[int, str], ...], ts: int, step: str, max_items: int
+) -> tuple[tuple[int, str], ...]:
+    path = sorted((*steps, (ts, step)))
+    # A step sent again right after itself is a refresh, not a move.
+    moves = [p for i, p in enumerate(path) if i == 0 or p[1] != path[i - 1][1]]
+    return tuple(moves[-max_items:])
+
+
+def _insert_sorted(values: tuple[int, ...], value: int, max_items: int) -> tuple[int, ...]:
+    return tuple(sorted((*values, value)))[-max_items:]
 
 
 def _update_cart(session: SessionState, event: ClickEvent, is_newest: bool) -> None:
@@ -195,3 +485,28 @@ def _update_cart(session: SessionState, event: ClickEvent, is_newest: bool) -> N
 
 def _by_ts(event: RecentEvent) -> int:
     return event.ts_ms
+
+
+_STATE_FIELDS = tuple(CustomerState.__dataclass_fields__)
+_SESSION_FIELDS = tuple(SessionState.__dataclass_fields__)
+_PROFILE_FIELDS = tuple(CustomerProfile.__dataclass_fields__)
+_state_values = attrgetter(*_STATE_FIELDS)
+_session_values = attrgetter(*_SESSION_FIELDS)
+_profile_values = attrgetter(*_PROFILE_FIELDS)
+_RECENT_INDEX = _SESSION_FIELDS.index("recent")
+_DIGESTS_INDEX = _STATE_FIELDS.index("seen_event_digests")
+_PROFILE_INDEX = _STATE_FIELDS.index("profile")
+
+
+def copy_state(state: CustomerState) -> CustomerState:
+    """A copy that shares what ``fold_event`` replaces rather than changes."""
+    values = list(_state_values(state))
+    values[_DIGESTS_INDEX] = values[_DIGESTS_INDEX][:]
+    values[_PROFILE_INDEX] = CustomerProfile(*_profile_values(state.profile))
+    return CustomerState(*values)
+
+
+def copy_session(session: SessionState) -> SessionState:
+    values = list(_session_values(session))
+    values[_RECENT_INDEX] = values[_RECENT_INDEX][:]
+    return SessionState(*values)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from app.errors import InvalidEvent, PayloadTooLarge
-from app.ingest.events import ClickEvent, validate_event
+from app.ingest.events import DEFAULT_MAX_FUTURE_SKEW_MS, ClickEvent, validate_event
 
 __all__ = [
     "MAX_BATCH_EVENTS",
@@ -69,7 +69,11 @@ class BatchResult:
         return 202 if self.accepted else 400
 
 
-def parse_event_batch(body: bytes) -> BatchResult:
+def parse_event_batch(
+    body: bytes,
+    received_ms: int | None = None,
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> BatchResult:
     """Decode a ``POST /v1/events`` body and validate each event in it.
 
     The body is one event object or ``{"events": [...]}`` with 1 to
@@ -80,6 +84,8 @@ def parse_event_batch(body: bytes) -> BatchResult:
     ----------
     body
         The raw request body, at most ``MAX_BODY_BYTES``.
+    received_ms, max_future_skew_ms
+        The receiver's clock and how far ahead of it an event may be (``validate_event``).
 
     Returns
     -------
@@ -136,7 +142,7 @@ def parse_event_batch(body: bytes) -> BatchResult:
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
         try:
-            accepted.append(validate_event(item))
+            accepted.append(validate_event(item, received_ms, max_future_skew_ms))
         except InvalidEvent as exc:
             event_id = item.get("event_id") if isinstance(item, dict) else None
             rejected.append(

@@ -15,7 +15,15 @@ import orjson
 
 from app.errors import InvalidEvent
 
-__all__ = ["EVENT_TYPES", "ClickEvent", "decode_event", "event_to_wire", "validate_event"]
+__all__ = [
+    "DEFAULT_MAX_FUTURE_SKEW_MS",
+    "EVENT_TYPES",
+    "MIN_TS_MS",
+    "ClickEvent",
+    "decode_event",
+    "event_to_wire",
+    "validate_event",
+]
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -59,6 +67,10 @@ _INVALID_FIELD = "invalid_field"
 _UNKNOWN_TYPE = "unknown_type"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: 2000-01-01T00:00:00Z: earlier timestamps are almost always seconds sent as milliseconds.
+MIN_TS_MS = 946_684_800_000
+#: Contract §1: events more than this far ahead of the receiver's clock are refused.
+DEFAULT_MAX_FUTURE_SKEW_MS = 300_000
 _ONE_MS = timedelta(milliseconds=1)
 # The last ms of year 9999: later instants cannot be a datetime, so downstream
 # datetime math on ts_ms can never overflow.
@@ -160,10 +172,20 @@ def _ts_to_ms(ts: object) -> int:
         )
     if not 0 <= ts_ms <= _MAX_TS_MS:
         raise _invalid("ts", "out of range (1970-01-01 to 9999-12-31)")
+    if ts_ms < MIN_TS_MS:
+        raise InvalidEvent(
+            "ts_too_old",
+            "ts: before 2000-01-01; ts must be milliseconds since the Unix epoch "
+            "(a value in seconds is a thousand times too small)",
+        )
     return ts_ms
 
 
-def validate_event(raw: object) -> ClickEvent:
+def validate_event(
+    raw: object,
+    received_ms: int | None = None,
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> ClickEvent:
     """Check one decoded JSON value against contract §1 and return the event.
 
     Fields are checked in a fixed order (required ones in contract order, then
@@ -174,6 +196,11 @@ def validate_event(raw: object) -> ClickEvent:
     ----------
     raw
         One decoded JSON value, normally a ``dict``. Not mutated.
+    received_ms
+        The receiver's clock (ms since the epoch); when given, an event more than
+        ``max_future_skew_ms`` ahead of it is refused.
+    max_future_skew_ms
+        How far ahead of the receiver's clock a client's clock may be.
 
     Returns
     -------
@@ -184,7 +211,8 @@ def validate_event(raw: object) -> ClickEvent:
     ------
     InvalidEvent
         With ``reason`` one of ``not_an_object``, ``missing_field``,
-        ``invalid_field``, ``unknown_type`` and the message ``"<field>: <problem>"``.
+        ``invalid_field``, ``unknown_type``, ``ts_too_old``, ``ts_in_future`` and
+        the message ``"<field>: <problem>"``.
 
     Examples
     --------
@@ -196,6 +224,11 @@ def validate_event(raw: object) -> ClickEvent:
     Traceback (most recent call last):
     ...
     app.errors.InvalidEvent: type: missing
+    >>> validate_event({"event_id": "e-1", "customer_id": "c-1", "session_id": "s-1",
+    ...                 "type": "click", "ts": 1796192115})
+    Traceback (most recent call last):
+    ...
+    app.errors.InvalidEvent: ts: before 2000-01-01; ts must be milliseconds since the Unix epoch ...
     """
     if not isinstance(raw, dict):
         raise InvalidEvent(_NOT_AN_OBJECT, f"event: must be a JSON object, got {_json_type(raw)}")
@@ -217,6 +250,12 @@ def validate_event(raw: object) -> ClickEvent:
     if type_ is None:
         raise _bad_type(given_type)
     ts_ms = _ts_to_ms(get("ts"))
+    if received_ms is not None and ts_ms - received_ms > max_future_skew_ms:
+        raise InvalidEvent(
+            "ts_in_future",
+            f"ts: {(ts_ms - received_ms) / 1000:.0f} s ahead of the receiver's clock "
+            f"(at most {max_future_skew_ms / 1000:.0f} s allowed)",
+        )
 
     page = get("page")
     if page is not None and (not isinstance(page, str) or len(page) > 2048):
@@ -311,13 +350,18 @@ def event_to_wire(event: ClickEvent) -> dict[str, Any]:
     return wire
 
 
-def decode_event(value: bytes | None) -> ClickEvent:
+def decode_event(
+    value: bytes | None,
+    received_ms: int | None = None,
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> ClickEvent:
     """Decode and validate one message value from the ``clicks`` topic.
 
     Examples
     --------
-    >>> decode_event(b'{"event_id":"e","customer_id":"c","session_id":"s","type":"click","ts":5}')
-    ClickEvent(event_id='e', customer_id='c', session_id='s', type='click', ts_ms=5, ...)
+    >>> decode_event(b'{"event_id":"e","customer_id":"c","session_id":"s","type":"click",'
+    ...              b'"ts":1700000000000}')
+    ClickEvent(event_id='e', customer_id='c', session_id='s', type='click', ...)
     """
     if value is None:
         raise InvalidEvent("invalid_json", "message: empty value")
@@ -325,4 +369,4 @@ def decode_event(value: bytes | None) -> ClickEvent:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent("invalid_json", f"message: not valid JSON ({exc})") from None
-    return validate_event(raw)
+    return validate_event(raw, received_ms, max_future_skew_ms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from tables.customer_state import CustomerState
+from tables.customer_state import CustomerState, SessionState
 
 __all__ = ["customer_document"]
 
@@ -13,24 +13,31 @@ __all__ = ["customer_document"]
 def customer_document(state: CustomerState) -> dict[str, Any]:
     """A customer's live state as the API shows it.
 
+    ``session`` is the most recently active live session (contract §4);
+    ``sessions`` lists every live one (tabs, devices), most recent last.
+
     Examples
     --------
     >>> from tables.customer_state import CustomerProfile
     >>> doc = customer_document(CustomerState("c1", CustomerProfile(1, 2)))
-    >>> sorted(doc)
-    ['customer_id', 'interventions', 'profile', 'scores', 'segment', 'session', 'signals']
+    >>> sorted(doc)  # doctest: +NORMALIZE_WHITESPACE
+    ['customer_id', 'interventions', 'profile', 'scores', 'segment', 'session', 'sessions',
+     'signals']
     """
-    session = None
-    if state.session is not None:
-        session = asdict(state.session)
-        session["recent"] = [event._asdict() for event in state.session.recent]
-        session["fired_reasons"] = list(state.session.fired_reasons)
+    sessions = [_session_document(session) for session in state.sessions]
     return {
         "customer_id": state.customer_id,
-        "session": session,
+        "session": sessions[-1] if sessions else None,
+        "sessions": sessions,
         "profile": asdict(state.profile),
         "segment": state.segment,
         "scores": state.scores,
         "signals": [asdict(s) for s in state.signals],
         "interventions": list(state.interventions),
     }
+
+
+def _session_document(session: SessionState) -> dict[str, Any]:
+    document = asdict(session)
+    document["recent"] = [event._asdict() for event in session.recent]
+    return document

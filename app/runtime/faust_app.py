@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import redis.asyncio as aioredis
-from faust.types import TransportT
+from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
 from app.deliver.delivery import Delivery
+from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
-from app.detect.state import StateLimits
 from app.ingest.failures import failed_event_record
 from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
+from app.runtime.event_time import EventTime
 from app.runtime.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
 from app.runtime.metrics import Metrics
 from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS
@@ -30,6 +31,9 @@ __all__ = ["NudgeflowApp", "create_app"]
 
 log = logging.getLogger(__name__)
 
+# Customers the expiry sweep visits per tick: ~5 ms of work under the batch lock.
+_SWEEP_CHUNK = 5_000
+
 
 class NudgeflowApp(faust.App):
     """A Faust app carrying nudgeflow's settings, metrics, topics and delivery channels."""
@@ -37,7 +41,9 @@ class NudgeflowApp(faust.App):
     settings: Settings
     metrics: Metrics
     registry: CollectorRegistry
-    state_limits: StateLimits
+    rules: Rules
+    max_future_skew_ms: int
+    event_time: EventTime
     clicks_topic: faust.TopicT
     # Messages of these topics bypass Faust's events (app.runtime.compat.streams).
     clicks_queue: DirectQueue
@@ -150,14 +156,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.registry = registry or CollectorRegistry()
     app.metrics = Metrics.create(app.registry)
     app.metrics.announce_interventions(list(CATALOGUE), models=["rules"])
-    app.state_limits = StateLimits(
-        recent_events_max=s.recent_events_max, seen_event_ids_max=s.seen_event_ids_max
-    )
+    app.rules = s.rules
+    app.max_future_skew_ms = s.max_future_skew_s * 1000
     app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions)
     app.clicks_queue = DirectQueue(app, CLICKS, s.stream_buffer_maxsize)
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
+    app.event_time = EventTime(app.customers, app.rules, app.metrics)
     app.batch_lock = asyncio.Lock()
     app.delivery = Delivery(
         lambda: raw_producer(app),
@@ -178,9 +184,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             _collect_everything
         )
 
-    from agents.process_clicks import attach_process_clicks
+    from agents.process_clicks import attach_process_clicks, fire_idle_partitions
     from app.runtime.web import attach_views
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    def _rebuild_event_time(sender: object, assigned: set[TP], **kwargs: object) -> None:
+        app.event_time.stale = True  # rebuilt from the recovered table before the next batch
+
+    async def _fire_idle_partitions() -> None:
+        async with app.batch_lock:
+            await fire_idle_partitions(app)
+
+    async def _sweep_expired() -> None:
+        async with app.batch_lock:
+            if not app.event_time.stale:
+                app.event_time.sweep(_SWEEP_CHUNK)
+
+    app.timer(s.timer_tick_s, name="fire_idle_partitions")(_fire_idle_partitions)
+    app.timer(s.expiry_sweep_interval_s, name="sweep_expired")(_sweep_expired)
     attach_process_clicks(app)
     attach_views(app)
     return app

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["KNOWN_REJECT_REASONS", "Metrics"]
+__all__ = ["KNOWN_REJECT_REASONS", "KNOWN_SUPPRESS_CAUSES", "Metrics"]
 
 # Latency buckets from 1 ms to 10 s: the target is milliseconds end to end, and the
 # tail past a second shows fetch waits or rebalances.
@@ -27,8 +27,11 @@ _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 #: Label values shown from the start, so dashboards and ``rate()`` see zeros, not gaps.
 KNOWN_REJECT_REASONS = (
     "not_an_object", "missing_field", "invalid_field", "unknown_type", "invalid_json",
-    "invalid_body", "too_many_events", "too_large", "internal_error",
+    "invalid_body", "too_many_events", "too_large", "internal_error", "ts_too_old",
+    "ts_in_future",
 )  # fmt: skip
+#: Causes of decided-but-not-sent interventions (``app.decide.policy``).
+KNOWN_SUPPRESS_CAUSES = ("cooldown", "bot")
 
 
 class Metrics(NamedTuple):
@@ -38,6 +41,7 @@ class Metrics(NamedTuple):
     events_rejected: Counter
     events_processed: Counter
     events_duplicate: Counter
+    events_late: Counter
     interventions: Counter
     interventions_suppressed: Counter
     delivery_errors: Counter
@@ -48,6 +52,9 @@ class Metrics(NamedTuple):
     model_score: Histogram
     gc_pause: Histogram
     gc_freezes: Counter
+    timers_pending: Gauge
+    timers_fired: Counter
+    customers_expired: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -75,6 +82,10 @@ class Metrics(NamedTuple):
             events_duplicate=Counter(
                 f"{p}_events_duplicate", "Exact repeats of an event id, dropped.",
                 registry=registry,
+            ),
+            events_late=Counter(
+                f"{p}_events_late", "Events accepted beyond the allowed lateness (they trigger "
+                "nothing).", registry=registry,
             ),
             interventions=Counter(
                 f"{p}_interventions", "Interventions emitted.", ["kind", "reason"],
@@ -117,12 +128,25 @@ class Metrics(NamedTuple):
                 f"{p}_gc_freezes", "Times the survivors were frozen out of the collector's scans.",
                 registry=registry,
             ),
+            timers_pending=Gauge(
+                f"{p}_timers_pending", "Customers with a silence rule due, on this worker.",
+                registry=registry,
+            ),
+            timers_fired=Counter(
+                f"{p}_timers_fired", "Timers that came due (a silence rule was checked).",
+                registry=registry,
+            ),
+            customers_expired=Counter(
+                f"{p}_customers_expired", "Customers deleted after the TTL without events.",
+                registry=registry,
+            ),
         )  # fmt: skip
         for source in ("http", "kafka"):
             metrics.events_received.labels(source=source)
         for reason in KNOWN_REJECT_REASONS:
             metrics.events_rejected.labels(reason=reason)
-        metrics.interventions_suppressed.labels(cause="cooldown")
+        for cause in KNOWN_SUPPRESS_CAUSES:
+            metrics.interventions_suppressed.labels(cause=cause)
         for channel in ("kafka", "redis"):
             metrics.delivery_errors.labels(channel=channel)
         for generation in ("0", "1", "2"):

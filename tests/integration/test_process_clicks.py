@@ -61,7 +61,7 @@ async def test_payment_failure_gives_an_assist(worker, services):
 async def test_step_loop_gives_an_assist(worker, services):
     customer = unique("loop")
     start = int(time.time() * 1000)
-    steps = ["cart", "shipping", "cart", "shipping"]
+    steps = ["cart", "shipping", "cart", "shipping", "cart"]
     events = [
         event(customer, "checkout_step", step=s, ts=start + 1000 * i) for i, s in enumerate(steps)
     ]

@@ -1,43 +1,111 @@
-"""Friction detectors: pure functions of (session state, event)."""
+"""Friction detectors: pure functions of one ``DetectionContext``.
+
+``EVENT_DETECTORS`` run on every event folded into a session; ``SILENCE_DETECTORS``
+are asked by timers, when nothing has happened for a while, and each has a
+function that says when its silence would be due (``due_ms``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.detect.signals import payment_failure, rage_click, step_loop
-from app.detect.signals.payment_failure import detect_payment_failure
-from app.detect.signals.rage_click import detect_rage_click
-from app.detect.signals.signal import InterventionKind, Signal
-from app.detect.signals.step_loop import detect_step_loop
+from app.detect.signals import (
+    cart_abandonment,
+    checkout_stall,
+    dead_click,
+    error_burst,
+    form_struggle,
+    micro_action,
+    payment_failure,
+    product_hesitation,
+    rage_click,
+    rhythm_change,
+    search_frustration,
+    step_loop,
+)
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
-from app.ingest.events import ClickEvent
 from tables.customer_state import SessionState
 
-__all__ = ["CATALOGUE", "DETECTORS", "InterventionKind", "Signal", "SignalThresholds", "detect_all"]
+__all__ = [
+    "CATALOGUE",
+    "EVENT_DETECTORS",
+    "PRIORITY",
+    "SILENCE_DETECTORS",
+    "DetectionContext",
+    "InterventionKind",
+    "Signal",
+    "SignalThresholds",
+    "detect_all",
+    "detect_silence",
+    "due_ms",
+]
 
-Detector = Callable[[SessionState, ClickEvent, SignalThresholds], "Signal | None"]
+Detector = Callable[[DetectionContext], "Signal | None"]
 
-DETECTORS: tuple[Detector, ...] = (detect_payment_failure, detect_rage_click, detect_step_loop)
+EVENT_DETECTORS: tuple[Detector, ...] = (
+    payment_failure.detect_payment_failure,
+    rage_click.detect_rage_click,
+    dead_click.detect_dead_click,
+    step_loop.detect_step_loop,
+    form_struggle.detect_form_struggle,
+    error_burst.detect_error_burst,
+    search_frustration.detect_search_frustration,
+    product_hesitation.detect_product_hesitation,
+    cart_abandonment.detect_cart_abandonment_risk,
+    rhythm_change.detect_rhythm_change,
+    micro_action.detect_micro_action,
+)
+SILENCE_DETECTORS: tuple[Detector, ...] = (
+    checkout_stall.detect_checkout_stall,
+    dead_click.detect_dead_click,
+    cart_abandonment.detect_cart_abandonment_risk,
+)
+_DUE: tuple[Callable[[SessionState, SignalThresholds], int | None], ...] = (
+    checkout_stall.checkout_stall_due_ms,
+    dead_click.dead_click_due_ms,
+    cart_abandonment.cart_idle_due_ms,
+)
 
-#: Every (kind, reason) the detectors above can emit.
-CATALOGUE: tuple[tuple[InterventionKind, str], ...] = tuple(
-    (module.KIND, module.REASON) for module in (payment_failure, rage_click, step_loop)
+_MODULES = (
+    payment_failure, checkout_stall, form_struggle, rage_click, error_burst, step_loop,
+    dead_click, search_frustration, product_hesitation, cart_abandonment, rhythm_change,
+    micro_action,
+)  # fmt: skip
+#: Which reason speaks when several fire at once: trouble paying first, recognition last.
+PRIORITY: dict[str, int] = {module.REASON: rank for rank, module in enumerate(_MODULES)}
+#: Every (kind, reason) the detectors can emit.
+CATALOGUE: tuple[tuple[InterventionKind, str], ...] = (
+    *((module.KIND, module.REASON) for module in _MODULES),
+    (product_hesitation.DWELL_KIND, product_hesitation.REASON),
 )
 
 
-def detect_all(
-    session: SessionState | None, event: ClickEvent, thresholds: SignalThresholds
-) -> list[Signal]:
-    """Every signal ``event`` fires in ``session`` (which already holds it).
+def detect_all(ctx: DetectionContext) -> list[Signal]:
+    """Every signal the context's event fires (the session already holds the event).
 
     Examples
     --------
-    >>> from app.detect.state import StateLimits, advance
-    >>> e = ClickEvent("e1", "c", "s", "payment_failed", 1000)
-    >>> session = advance(None, e, StateLimits()).session
-    >>> [s.reason for s in detect_all(session, e, SignalThresholds())]
+    >>> from tests.factories import click, context
+    >>> [s.reason for s in detect_all(context([click(type="payment_failed")]))]
     ['payment_failure']
     """
-    if session is None:
-        return []
-    return [s for detect in DETECTORS if (s := detect(session, event, thresholds)) is not None]
+    return [s for detect in EVENT_DETECTORS if (s := detect(ctx)) is not None]
+
+
+def detect_silence(ctx: DetectionContext) -> list[Signal]:
+    """Every silence rule that holds at ``ctx.now_ms`` (a timer's question, no event)."""
+    return [s for detect in SILENCE_DETECTORS if (s := detect(ctx)) is not None]
+
+
+def due_ms(session: SessionState, thresholds: SignalThresholds) -> int | None:
+    """The earliest event time at which a silence rule could fire for the session.
+
+    Examples
+    --------
+    >>> s = SessionState("s", 0, 1_000, step="payment", cart_value=30.0)
+    >>> due_ms(s, SignalThresholds())
+    61000
+    """
+    times = [t for due in _DUE if (t := due(session, thresholds)) is not None]
+    return min(times) if times else None

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import InterventionKind, Signal
-from app.detect.signals.thresholds import SignalThresholds
-from app.ingest.events import ClickEvent
-from tables.customer_state import SessionState
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 
 __all__ = ["KIND", "REASON", "detect_payment_failure"]
 
@@ -13,26 +10,26 @@ REASON = "payment_failure"
 KIND: InterventionKind = "assist"
 
 
-def detect_payment_failure(
-    session: SessionState, event: ClickEvent, thresholds: SignalThresholds
-) -> Signal | None:
+def detect_payment_failure(ctx: DetectionContext) -> Signal | None:
     """Fire on a ``payment_failed`` event, or on the n-th ``payment_attempt`` with an error.
 
     Examples
     --------
-    >>> from app.detect.state import StateLimits, advance
-    >>> e = ClickEvent("e1", "c", "s", "payment_failed", 1000, error="card_declined")
-    >>> s = advance(None, e, StateLimits())
-    >>> detect_payment_failure(s.session, e, SignalThresholds()).reason
+    >>> from tests.factories import click, context
+    >>> detect_payment_failure(context([click(type="payment_failed", error="declined")])).reason
     'payment_failure'
     """
+    event, session = ctx.event, ctx.session
+    if event is None:
+        return None
     failures = session.failed_payment_attempts
+    needed = ctx.thresholds.payment_failed_attempts
     if event.type == "payment_failed":
         score = 0.9
     elif event.type == "payment_attempt" and event.error is not None:
-        if failures < thresholds.payment_failed_attempts:
+        if failures < needed:
             return None
-        score = min(1.0, 0.8 + 0.05 * (failures - thresholds.payment_failed_attempts))
+        score = min(1.0, 0.8 + 0.05 * (failures - needed))
     else:
         return None
     error = f" ({event.error})" if event.error else ""

@@ -4,61 +4,62 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from app.detect.signals.signal import InterventionKind, Signal
-from app.detect.signals.thresholds import SignalThresholds
-from app.ingest.events import ClickEvent
-from tables.customer_state import RecentEvent, SessionState
+from app.detect.clicks import FORM_CONTROL, REPEAT_OK, SELECTION
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from tables.customer_state import RecentEvent
 
 __all__ = ["KIND", "REASON", "detect_rage_click"]
 
 REASON = "rage_click"
 KIND: InterventionKind = "assist"
 
+# Clicks that are not frustration however fast they come (app.detect.clicks).
+_EXCLUDED = REPEAT_OK | SELECTION | FORM_CONTROL
 
-def detect_rage_click(
-    session: SessionState, event: ClickEvent, thresholds: SignalThresholds
-) -> Signal | None:
-    """Fire when ``event`` completes a burst of clicks on one element.
+
+def detect_rage_click(ctx: DetectionContext) -> Signal | None:
+    """Fire when the event completes a burst of clicks on one element.
 
     A burst is at least ``rage_click_min_clicks`` clicks on the same element
     within ``rage_click_window_ms`` of event time and within
-    ``rage_click_radius_px`` of ``event`` (PostHog's rule). ``session`` already
-    holds ``event``; late events count where their event time puts them.
+    ``rage_click_radius_px`` of the event (PostHog's rule), with no other event
+    between them (a page change or a scroll ends the chain, as in Datadog's rule).
+    Text selection, form controls and elements clicked repeatedly by design do
+    not count. Late events count where their event time puts them.
 
     Examples
     --------
-    >>> from app.detect.state import StateLimits, advance
-    >>> state, t = None, SignalThresholds()
-    >>> for i, ts in enumerate([1000, 1300, 1600]):
-    ...     e = ClickEvent(f"e{i}", "c", "s", "click", ts, element="#buy", x=10, y=10)
-    ...     state = advance(state, e, StateLimits())
-    >>> detect_rage_click(state.session, e, t).evidence["clicks"]
+    >>> from tests.factories import T0_MS, click, context
+    >>> burst = [click(element="#buy", x=10, y=10, ts_ms=T0_MS + dt) for dt in (0, 300, 600)]
+    >>> detect_rage_click(context(burst)).evidence["clicks"]
     3.0
     """
-    if event.type != "click" or event.element is None:
+    event = ctx.event
+    if event is None or event.type != "click" or event.element is None:
         return None
-    window_ms = thresholds.rage_click_window_ms
-    radius_sq = thresholds.rage_click_radius_px**2
-    recent = session.recent  # sorted by event time: look only within the window
+    t = ctx.thresholds
+    window_ms = t.rage_click_window_ms
+    radius_sq = t.rage_click_radius_px**2
+    recent = ctx.session.recent  # sorted by event time: look only within the window
     first = bisect_left(recent, event.ts_ms - window_ms, key=_ts)
     last = bisect_right(recent, event.ts_ms + window_ms, key=_ts)
-    times = [
-        past.ts_ms
-        for past in recent[first:last]
-        if past.type == "click"
-        and past.element == event.element
-        and _near(past.x, past.y, event.x, event.y, radius_sq)
-    ]
-    # ``times`` is sorted (the window is); find the densest run that includes the event.
-    best, lo = 0, 0
-    for hi, ts in enumerate(times):
-        while ts - times[lo] > window_ms:
-            lo += 1
-        if times[lo] <= event.ts_ms <= ts:
-            best = max(best, hi - lo + 1)
-    if best < thresholds.rage_click_min_clicks:
+    # Runs of consecutive qualifying clicks on the element; anything else breaks a run.
+    best = 0
+    run: list[int] = []
+    for past in recent[first:last]:
+        if (
+            past.type == "click"
+            and past.element == event.element
+            and not past.flags & _EXCLUDED
+            and _near(past.x, past.y, event.x, event.y, radius_sq)
+        ):
+            run.append(past.ts_ms)
+            best = max(best, _densest_with(run, event.ts_ms, window_ms))
+        else:
+            run = []
+    if best < t.rage_click_min_clicks:
         return None
-    extra = best - thresholds.rage_click_min_clicks
+    extra = best - t.rage_click_min_clicks
     return Signal(
         reason=REASON,
         kind=KIND,
@@ -68,7 +69,19 @@ def detect_rage_click(
             f"The customer clicked {event.element} {best} times within "
             f"{window_ms / 1000:g} s, which usually means it is not responding as expected."
         ),
+        subject=event.element,
     )
+
+
+def _densest_with(times: list[int], ts_ms: int, window_ms: int) -> int:
+    """The most clicks of a sorted run that fit in one window and include ``ts_ms``."""
+    best, lo = 0, 0
+    for hi, ts in enumerate(times):
+        while ts - times[lo] > window_ms:
+            lo += 1
+        if times[lo] <= ts_ms <= ts:
+            best = max(best, hi - lo + 1)
+    return best
 
 
 def _ts(event: RecentEvent) -> int:

@@ -1,11 +1,16 @@
-"""What a detector reports."""
+"""What a detector reports, and what it is given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["InterventionKind", "Signal"]
+if TYPE_CHECKING:
+    from app.detect.signals.thresholds import SignalThresholds
+    from app.ingest.events import ClickEvent
+    from tables.customer_state import CustomerState, SessionState
+
+__all__ = ["DetectionContext", "InterventionKind", "Signal"]
 
 InterventionKind = Literal["assist", "offer", "reminder", "reward"]
 
@@ -19,3 +24,24 @@ class Signal:
     score: float
     evidence: dict[str, float] = field(default_factory=dict)
     explanation: str = ""
+    # What the signal is about when that is not the page in view: a product, a form
+    # field, a micro-action.
+    subject: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class DetectionContext:
+    """Everything a detector may look at: one value, so detectors can grow without new arguments.
+
+    ``event`` is the event being folded in, or None when a timer asks whether a
+    silence rule holds; ``now_ms`` is the event time of the question (the event's
+    ``ts``, or the partition's watermark). ``visit_gap_ms`` is the time since the
+    customer's previous visit began when this event opened a new visit, else 0.
+    """
+
+    state: CustomerState
+    session: SessionState
+    event: ClickEvent | None
+    now_ms: int
+    thresholds: SignalThresholds
+    visit_gap_ms: int = 0

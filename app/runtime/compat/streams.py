@@ -52,6 +52,10 @@ class DirectQueue:
                     break
             yield batch
 
+    def size(self) -> int:
+        """Messages waiting for the agent."""
+        return self._queue.qsize()
+
     def ack(self, messages: list[Message]) -> None:
         """Mark the messages processed: their offsets may now be committed."""
         ack = self.app.consumer.ack

@@ -137,7 +137,10 @@ def test_constructor_arguments_override_the_environment(monkeypatch: pytest.Monk
         ({"NUDGEFLOW_RAGE_CLICK_WINDOW_MS": "0"}, "rage_click_window_ms"),
         ({"NUDGEFLOW_RAGE_CLICK_RADIUS_PX": "0"}, "rage_click_radius_px"),
         ({"NUDGEFLOW_PAYMENT_FAILED_ATTEMPTS": "0"}, "payment_failed_attempts"),
-        ({"NUDGEFLOW_STEP_LOOP_MIN_RETURNS": "0"}, "step_loop_min_returns"),
+        ({"NUDGEFLOW_STEP_LOOP_MIN_REGRESSIONS": "0"}, "step_loop_min_regressions"),
+        ({"NUDGEFLOW_SESSION_TIMEOUT_S": "10"}, "session_timeout_s"),
+        ({"NUDGEFLOW_RHYTHM_VISIT_SHARE": "1.5"}, "rhythm_visit_share"),
+        ({"NUDGEFLOW_CUSTOMER_TTL_DAYS": "0"}, "customer_ttl_days"),
     ],
 )
 def test_invalid_values_fail_at_construction(
@@ -191,26 +194,23 @@ def test_settings_are_frozen() -> None:
         settings.web_port = 1  # type: ignore[misc]
 
 
-THRESHOLD_FIELDS = [f.name for f in dataclasses.fields(SignalThresholds)]
+THRESHOLD_FIELDS = [f.name for f in dataclasses.fields(SignalThresholds) if f.name != "click_rules"]
 
 
 def test_every_threshold_is_a_setting() -> None:
     assert set(THRESHOLD_FIELDS) <= set(Settings.model_fields)
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("rage_click_min_clicks", 5),
-        ("rage_click_window_ms", 2500),
-        ("rage_click_radius_px", 45.5),
-        ("payment_failed_attempts", 4),
-        ("step_loop_min_returns", 3),
-    ],
-)
-def test_signal_thresholds_mirror_the_settings(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: float
-) -> None:
+def _another_value(name: str) -> float:
+    default = getattr(SignalThresholds(), name)
+    if isinstance(default, int):
+        return default + 1
+    return default / 2 if name.endswith("share") else default + 0.5
+
+
+@pytest.mark.parametrize("name", THRESHOLD_FIELDS)
+def test_signal_thresholds_mirror_the_settings(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    value = _another_value(name)
     monkeypatch.setenv(f"NUDGEFLOW_{name.upper()}", str(value))
 
     thresholds = Settings().signal_thresholds
@@ -219,12 +219,24 @@ def test_signal_thresholds_mirror_the_settings(
     assert dataclasses.replace(SignalThresholds(), **{name: value}) == thresholds
 
 
-def test_signal_threshold_cases_cover_every_field() -> None:
-    covered = {
-        "rage_click_min_clicks",
-        "rage_click_window_ms",
-        "rage_click_radius_px",
-        "payment_failed_attempts",
-        "step_loop_min_returns",
-    }
-    assert covered == set(THRESHOLD_FIELDS)
+def test_click_rules_come_from_the_selector_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUDGEFLOW_REPEAT_CLICK_SELECTORS", "Spinner, .stars")
+    monkeypatch.setenv("NUDGEFLOW_NO_RESPONSE_SELECTORS", "")
+
+    rules = Settings().signal_thresholds.click_rules
+
+    assert rules.repeat_click_selectors == ("spinner", ".stars")
+    assert rules.no_response_selectors == ()
+
+
+def test_time_rules_and_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUDGEFLOW_ALLOWED_LATENESS_MS", "2000")
+    monkeypatch.setenv("NUDGEFLOW_SESSION_TIMEOUT_S", "600")
+    monkeypatch.setenv("NUDGEFLOW_CUSTOMER_TTL_DAYS", "1.5")
+    monkeypatch.setenv("NUDGEFLOW_LIVE_SESSIONS_MAX", "2")
+
+    rules = Settings().rules
+
+    assert (rules.time.allowed_lateness_ms, rules.time.session_timeout_ms) == (2000, 600_000)
+    assert rules.time.customer_ttl_ms == 129_600_000
+    assert rules.limits.live_sessions_max == 2

@@ -8,9 +8,8 @@ from array import array
 import orjson
 import pytest
 
-from app.detect.pipeline import process_event
-from app.detect.signals import SignalThresholds
-from app.detect.state import StateLimits, new_state
+from app.detect.pipeline import Rules, process_event
+from app.detect.state import new_state
 from tables.customer_state import (
     CustomerProfile,
     CustomerState,
@@ -24,45 +23,58 @@ from tests.factories import T0_MS, click
 
 
 def rich_state() -> CustomerState:
-    """A state built by the pipeline: a past visit, a live session, signals, interventions."""
+    """A state built by the pipeline: a past visit, two live tabs, every summary, signals."""
     state = None
     for event in [
-        click(type="page_view", session_id="s0", page="/", ts_ms=T0_MS - 50_000),
-        click(type="purchase", session_id="s0", value=10.0, ts_ms=T0_MS - 40_000),
+        click(type="page_view", session_id="s0", page="/", ts_ms=T0_MS - 3_600_000),
+        click(type="purchase", session_id="s0", value=10.0, ts_ms=T0_MS - 3_500_000),
+        click(type="product_view", product_id="sku-1", value=19.99, ts_ms=T0_MS - 10),
         click(type="add_to_cart", product_id="sku-1", value=19.99, ts_ms=T0_MS),
+        click(type="search", query="boots", results=0, session_id="tab", ts_ms=T0_MS),
         click(type="checkout_step", step="payment", page="/checkout", ts_ms=T0_MS + 1),
+        click(type="form_focus", field="card", props={"form": "pay"}, ts_ms=T0_MS + 1),
+        click(type="form_error", field="card", props={"form": "pay"}, ts_ms=T0_MS + 1),
         click(type="payment_attempt", error="declined", ts_ms=T0_MS + 2),
         click(type="payment_failed", error="declined", ts_ms=T0_MS + 3),
         *[click(element="#pay", x=10.5, y=-3, ts_ms=T0_MS + 10 + i) for i in range(3)],
         click(type="scroll", scroll_pct=50.0, ts_ms=T0_MS + 5),
     ]:
-        state = process_event(state, event, SignalThresholds(), StateLimits(), T0_MS + 99).state
+        state = process_event(state, event, Rules(), 0, T0_MS + 99).state
     assert state is not None
-    assert state.session is not None
-    assert state.session.recent and state.signals and state.interventions
+    assert len(state.sessions) == 2
+    session = state.sessions[-1]
+    assert session.recent and session.steps and session.products and session.form_errors
+    assert state.signals and state.interventions and state.ended_sessions
     return state
 
 
 HAND_BUILT = CustomerState(
     customer_id="ü-☕",
     profile=CustomerProfile(first_seen_ts_ms=0, last_seen_ts_ms=2**53, visits=3, events=9),
-    session=SessionState(
-        session_id="s",
-        started_ts_ms=1,
-        last_ts_ms=2,
-        event_count=2,
-        page="/a",
-        product_id=None,
-        step="cart",
-        cart_value=0.1 + 0.2,
-        recent=[RecentEvent(1, "click", "#x", 1, 2.5), RecentEvent(2, "error", error="boom")],
-        failed_payment_attempts=1,
-        fired_reasons=("rage_click",),
+    sessions=(
+        SessionState(
+            session_id="s",
+            started_ts_ms=1,
+            last_ts_ms=2,
+            event_count=2,
+            last_event_id="e2",
+            page="/a",
+            product_id=None,
+            step="cart",
+            cart_value=0.1 + 0.2,
+            recent=[RecentEvent(1, "click", "#x", 1, 2.5, 3), RecentEvent(2, "error")],
+            failed_payment_attempts=1,
+            fired_reasons=("rage_click",),
+            steps=((1, "cart"), (2, "shipping")),
+            searches=((1, 0, 12345),),
+            error_ts=(2,),
+        ),
     ),
     segment="returning",
     seen_event_digests=array("Q", [1, 2**64 - 1]),
     seen_session_ids=("s",),
-    ended_session_ids=("s0",),
+    ended_sessions=(("s0", 0),),
+    rewarded=("review",),
     signals=(SignalRecord("rage_click", 0.7, 1, "e1"),),
     interventions=({"intervention_id": "x", "context": {"cart_value": 1.5}, "signals": {}},),
 )
@@ -93,6 +105,8 @@ def test_round_trip_keeps_the_types() -> None:
     assert isinstance(decoded.profile, CustomerProfile)
     assert isinstance(decoded.session.cart_value, float)
     assert decoded.session.cart_value == 0.1 + 0.2
+    assert decoded.session.steps == ((1, "cart"), (2, "shipping"))
+    assert isinstance(decoded.ended_sessions[0], tuple)
 
 
 def test_decoded_state_does_not_share_lists_with_the_original() -> None:
@@ -101,7 +115,6 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 
     decoded = decode_state(encode_state(state))
     assert decoded.session is not None
-    assert state.seen_event_digests
     decoded.session.recent.clear()
     del decoded.seen_event_digests[:]
     decoded.seen_event_digests.append(0)
@@ -113,16 +126,59 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 def test_encoded_form_is_versioned_json() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
 
-    assert raw["v"] == 1
+    assert raw["v"] == 2
     assert raw["s"]["customer_id"] == "ü-☕"
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_version_1_is_read_as_version_2() -> None:
+    v1 = {
+        "v": 1,
+        "s": {
+            "customer_id": "c1",
+            "profile": {
+                "first_seen_ts_ms": 1,
+                "last_seen_ts_ms": 9,
+                "visits": 2,
+                "events": 5,
+                "purchases": 0,
+            },
+            "session": {
+                "session_id": "s2",
+                "started_ts_ms": 5,
+                "last_ts_ms": 9,
+                "event_count": 3,
+                "page": "/p",
+                "product_id": None,
+                "step": "cart",
+                "cart_value": 4.0,
+                "recent": [[9, "click", "#a", 1.0, 2.0, None, None]],
+                "failed_payment_attempts": 0,
+                "fired_reasons": ["rage_click"],
+            },
+            "segment": "returning",
+            "seen_event_digests": "",
+            "seen_session_ids": ["s1", "s2"],
+            "ended_session_ids": ["s1"],
+            "signals": [],
+            "interventions": [],
+        },
+    }
+
+    state = decode_state(orjson.dumps(v1))
+
+    assert [s.session_id for s in state.sessions] == ["s2"]
+    assert state.sessions[0].recent == [RecentEvent(9, "click", "#a", 1.0, 2.0)]
+    assert state.sessions[0].fired_reasons == ("rage_click",)
+    assert state.ended_sessions == (("s1", 9),)
+    assert decode_state(encode_state(state)) == state
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", None])
 def test_unknown_version_raises_value_error(version: object) -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     raw["v"] = version
 
-    with pytest.raises(ValueError, match="not a customer state of version 1"):
+    with pytest.raises(ValueError, match="not a customer state of version 2"):
         decode_state(orjson.dumps(raw))
 
 
@@ -130,5 +186,5 @@ def test_missing_version_raises_value_error() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     del raw["v"]
 
-    with pytest.raises(ValueError, match="not a customer state of version 1 \\(found None\\)"):
+    with pytest.raises(ValueError, match="not a customer state of version 2 \\(found None\\)"):
         decode_state(orjson.dumps(raw))

@@ -7,11 +7,10 @@ from typing import Any, get_args
 import orjson
 import pytest
 
-from app.decide.interventions import build_intervention, intervention_id
+from app.decide.interventions import Trigger, build_intervention, intervention_id
 from app.detect.signals import InterventionKind, Signal
-from app.detect.state import new_state
 from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState, encode_state
+from tables.customer_state import encode_state
 from tests.factories import T0_MS, click, fold
 
 CONTRACT_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -33,9 +32,16 @@ RAGE = Signal("rage_click", "assist", 0.7, {"clicks": 3.0, "window_ms": 1000.0},
 
 
 def build(
-    events: list[ClickEvent], signal: Signal = RAGE, emitted_ts_ms: int = T0_MS + 7
+    events: list[ClickEvent],
+    signal: Signal = RAGE,
+    emitted_ts_ms: int = T0_MS + 7,
+    others: list[Signal] | None = None,
 ) -> dict[str, Any]:
-    return build_intervention(fold(events), events[-1], signal, emitted_ts_ms)
+    state = fold(events)
+    last = events[-1]
+    session = next(s for s in state.sessions if s.session_id == last.session_id)
+    trigger = Trigger(last.event_id, last.ts_ms, last.type)
+    return build_intervention(state, session, signal, others or [], trigger, emitted_ts_ms)
 
 
 def test_every_contract_field_has_the_right_type() -> None:
@@ -137,64 +143,60 @@ def test_score_is_rounded_and_in_range(score: float, shown: float) -> None:
     assert intervention["signals"]["payment_failure"] == shown
 
 
-# --- context ---------------------------------------------------------------------------------
+# --- context and evidence ------------------------------------------------------------------
 
 
 def test_context_describes_where_the_customer_is() -> None:
     events = [
-        click(type="add_to_cart", page="/p/1", product_id="sku-1", value=20.0, ts_ms=T0_MS),
-        click(type="checkout_step", page="/checkout", step="shipping", ts_ms=T0_MS + 1),
+        click(type="page_view", page="/p/sku-1", product_id="sku-1", ts_ms=T0_MS),
+        click(type="add_to_cart", product_id="sku-1", value=20.0, ts_ms=T0_MS + 1),
+        click(type="checkout_step", step="cart", page="/cart", ts_ms=T0_MS + 2),
     ]
 
     context = build(events)["context"]
 
-    assert context == {
-        "page": "/checkout",
-        "product_id": "sku-1",
-        "step": "shipping",
-        "event_type": "checkout_step",
-        "segment": "new",
-        "cart_value": 20.0,
-        "session_events": 2,
-    }
-
-
-def test_context_prefers_the_trigger_over_the_session() -> None:
-    events = [
-        click(page="/newer", product_id="p-new", step="review", ts_ms=T0_MS + 10),
-        click(page="/older", product_id="p-old", step="cart", ts_ms=T0_MS),
-    ]
-
-    context = build(events)["context"]
-
-    assert (context["page"], context["product_id"], context["step"]) == ("/older", "p-old", "cart")
-
-
-@pytest.mark.parametrize(
-    "state_of",
-    [
-        pytest.param(lambda e: fold([e]), id="bare-event"),
-        pytest.param(lambda e: new_state(e), id="no-session"),
-        pytest.param(lambda e: fold([click(session_id="s0", ts_ms=T0_MS + 9), e]), id="straggler"),
-    ],
-)
-def test_context_has_no_none_values(state_of: Any) -> None:
-    event = click(type="page_view")
-    state: CustomerState = state_of(event)
-
-    context = build_intervention(state, event, RAGE, T0_MS)["context"]
-
+    assert context["page"] == "/cart"
+    assert context["product_id"] == "sku-1"
+    assert context["step"] == "cart"
+    assert context["cart_value"] == 20.0
+    assert context["session_events"] == 3
+    assert context["event_type"] == "checkout_step"
+    assert context["segment"] == "new"
     assert None not in context.values()
-    assert context["event_type"] == "page_view"
-    assert context["segment"] == state.segment
 
 
-def test_context_without_a_session_has_no_session_fields() -> None:
-    event = click(page="/x")
+def test_subject_is_in_the_context() -> None:
+    signal = Signal("product_hesitation", "offer", 0.6, subject="sku-9")
 
-    context = build_intervention(new_state(event), event, RAGE, T0_MS)["context"]
+    assert build([click()], signal)["context"]["subject"] == "sku-9"
 
-    assert context == {"page": "/x", "event_type": "click", "segment": "new"}
+
+def test_other_reasons_that_fired_are_listed_as_evidence() -> None:
+    others = [Signal("error_burst", "assist", 0.654321)]
+
+    signals = build([click()], others=others)["signals"]
+
+    assert signals == {"rage_click": 0.7, "clicks": 3.0, "window_ms": 1000.0, "error_burst": 0.6543}
+
+
+def test_a_silence_names_the_last_event_and_when_the_rule_held() -> None:
+    state = fold([click(type="checkout_step", step="payment", value=9.0, event_id="last")])
+    session = state.sessions[0]
+    signal = Signal("checkout_stall", "assist", 0.7)
+
+    intervention = build_intervention(
+        state,
+        session,
+        signal,
+        [],
+        Trigger("last", T0_MS, "silence", T0_MS + 60_000),
+        T0_MS + 61_000,
+    )
+
+    assert (intervention["event_id"], intervention["event_ts"]) == ("last", T0_MS)
+    assert intervention["fired_ts"] == T0_MS + 60_000
+    assert intervention["intervention_id"] == intervention_id("c1", "checkout_stall", "last")
+    assert "fired_ts" not in build([click()])
 
 
 def test_does_not_mutate_state_or_signal() -> None:
@@ -203,7 +205,9 @@ def test_does_not_mutate_state_or_signal() -> None:
     signal = Signal("rage_click", "assist", 0.7, evidence, "x")
     before = encode_state(state)
 
-    intervention = build_intervention(state, click(), signal, T0_MS)
+    intervention = build_intervention(
+        state, state.sessions[0], signal, [], Trigger("e", T0_MS, "click"), T0_MS
+    )
     intervention["signals"]["clicks"] = 99.0
 
     assert encode_state(state) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.detect.pipeline import Outcome, process_event
+from app.detect.pipeline import Outcome, Rules, process_event
 from app.detect.signals import SignalThresholds
 from app.detect.state import StateLimits
 from app.ingest.events import ClickEvent
@@ -26,7 +26,7 @@ def run(
     """Process ``events`` in order, carrying the state, as the agent does."""
     outcomes = []
     for event in events:
-        outcome = process_event(state, event, thresholds, limits, now_ms=NOW_MS)
+        outcome = process_event(state, event, Rules(thresholds, limits), 0, NOW_MS)
         state = outcome.state
         outcomes.append(outcome)
     return state, outcomes
@@ -43,7 +43,7 @@ def reasons(outcomes: list[Outcome]) -> list[list[str]]:
 
 
 def causes(outcomes: list[Outcome]) -> list[list[tuple[str, str]]]:
-    return [[(s.reason, cause) for s, cause in o.suppressed] for o in outcomes]
+    return [list(o.suppressed) for o in outcomes]
 
 
 # --- duplicates ------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def test_duplicate_changes_nothing(history: list[ClickEvent]) -> None:
     repeat = next(e for e in history if e.event_id == "dup")
     before = encode_state(state)
 
-    outcome = process_event(state, repeat, SignalThresholds(), StateLimits(), now_ms=NOW_MS + 1)
+    outcome = process_event(state, repeat, Rules(), 0, NOW_MS + 1)
 
     assert outcome.duplicate
     assert outcome.state is state
@@ -96,16 +96,14 @@ def test_same_id_with_other_content_is_still_a_duplicate() -> None:
     assert state is not None
     before = encode_state(state)
 
-    outcome = process_event(
-        state, click(event_id="dup", type="payment_failed"), SignalThresholds(), StateLimits(), 0
-    )
+    outcome = process_event(state, click(event_id="dup", type="payment_failed"), Rules(), 0, 0)
 
     assert outcome.duplicate
     assert encode_state(state) == before
 
 
 def test_duplicate_without_state_is_impossible() -> None:
-    outcome = process_event(None, click(), SignalThresholds(), StateLimits(), now_ms=NOW_MS)
+    outcome = process_event(None, click(), Rules(), 0, NOW_MS)
 
     assert not outcome.duplicate
     assert outcome.state is not None
@@ -179,17 +177,145 @@ def test_suppressed_signal_is_not_recorded_again() -> None:
     assert len(state.signals) == 1
 
 
-def test_straggler_from_an_earlier_session_triggers_nothing() -> None:
+def test_a_burst_two_hours_late_triggers_nothing() -> None:
     events = [
-        click(session_id="s2", type="page_view", ts_ms=T0_MS + 10_000),
-        click(session_id="s1", type="payment_failed", ts_ms=T0_MS),
+        click(type="page_view", ts_ms=T0_MS + 7_200_000),
+        *rage_burst(T0_MS),
+        *rage_burst(T0_MS, session_id="old-visit"),
     ]
 
     state, outcomes = run(events)
 
-    assert reasons(outcomes) == [[], []]
+    assert reasons(outcomes) == [[]] * 7
+    assert [o.late for o in outcomes] == [False] + [True] * 6
     assert state is not None
     assert state.interventions == ()
+    assert state.profile.late_events == 6
+
+
+def test_a_click_9999_s_late_in_the_session_triggers_nothing() -> None:
+    events = [*rage_burst(T0_MS + 9_999_000)[:2], click(element="#buy", ts_ms=T0_MS)]
+
+    _, outcomes = run(events)
+
+    assert reasons(outcomes) == [[], [], []]
+    assert outcomes[-1].late
+
+
+def test_out_of_order_clicks_within_the_lateness_are_placed_in_order() -> None:
+    burst = rage_burst(T0_MS)
+    _, outcomes = run([burst[2], burst[0], burst[1]])
+
+    assert reasons(outcomes) == [[], [], ["rage_click"]]
+
+
+def test_two_sessions_taking_turns_get_one_rage_click_each() -> None:
+    a, b = rage_burst(T0_MS, "tab-a"), rage_burst(T0_MS + 50, "tab-b")
+    later_a, later_b = rage_burst(T0_MS + 5_000, "tab-a"), rage_burst(T0_MS + 5_050, "tab-b")
+    interleaved = [e for pair in zip(a, b, strict=True) for e in pair]
+    interleaved += [e for pair in zip(later_a, later_b, strict=True) for e in pair]
+
+    _, outcomes = run(interleaved)
+
+    fired = [(i["session_id"], i["reason"]) for o in outcomes for i in o.interventions]
+    assert fired == [("tab-a", "rage_click"), ("tab-b", "rage_click")]
+    # Each tab's second burst is held back by its own session's cooldown, not the other's.
+    assert sum(1 for o in outcomes for _, c in o.suppressed if c == "cooldown") == 2
+
+
+def test_a_second_device_whose_clock_is_60_s_behind_still_rage_clicks() -> None:
+    events = [
+        click(session_id="laptop", type="page_view", ts_ms=T0_MS + 60_000),
+        *rage_burst(T0_MS, session_id="phone"),
+    ]
+
+    _, outcomes = run(events)
+
+    assert reasons(outcomes)[-1] == ["rage_click"]
+
+
+def test_a_bug_half_way_leaves_the_state_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    state, _ = run([click(type="add_to_cart", value=5.0, product_id="p")])
+    assert state is not None
+    before = encode_state(state)
+    event = click(type="payment_failed", error="declined", ts_ms=T0_MS + 10)
+
+    def broken(ctx: object) -> None:
+        raise RuntimeError("a bug in a detector")
+
+    import app.detect.signals as signals
+
+    monkeypatch.setattr(signals, "EVENT_DETECTORS", (*signals.EVENT_DETECTORS, broken))
+    with pytest.raises(RuntimeError):
+        process_event(state, event, Rules(), 0, NOW_MS)
+    monkeypatch.undo()
+
+    assert encode_state(state) == before
+    resent = process_event(state, event, Rules(), 0, NOW_MS)
+    assert not resent.duplicate
+    assert [i["reason"] for i in resent.interventions] == ["payment_failure"]
+
+
+def test_a_step_loop_is_seen_beyond_the_recent_window() -> None:
+    events = []
+    ts = T0_MS
+    for step in ("cart", "shipping", "cart", "shipping", "cart"):
+        events.append(click(type="checkout_step", step=step, ts_ms=ts))
+        for _ in range(40):  # more than the 32-event window between two steps
+            ts += 1_000
+            events.append(click(type="scroll", scroll_pct=50.0, ts_ms=ts))
+        ts += 1_000
+
+    _, outcomes = run(events, limits=StateLimits(recent_events_max=32))
+
+    assert [r for o in outcomes for r in reasons([o])[0]] == ["step_loop"]
+
+
+def test_a_buyer_editing_the_cart_between_steps_is_not_looping() -> None:
+    events = [
+        click(type="checkout_step", step="cart", ts_ms=T0_MS),
+        click(type="checkout_step", step="shipping", ts_ms=T0_MS + 1_000),
+        click(type="checkout_step", step="cart", ts_ms=T0_MS + 2_000),
+        click(type="remove_from_cart", product_id="p", value=3.0, ts_ms=T0_MS + 3_000),
+        click(type="checkout_step", step="shipping", ts_ms=T0_MS + 4_000),
+        click(type="checkout_step", step="cart", ts_ms=T0_MS + 5_000),
+        click(type="add_to_cart", product_id="q", value=4.0, ts_ms=T0_MS + 6_000),
+        click(type="checkout_step", step="shipping", ts_ms=T0_MS + 7_000),
+    ]
+
+    _, outcomes = run(events)
+
+    assert all(not o.interventions for o in outcomes)
+
+
+def test_several_reasons_at_once_make_one_intervention_with_the_others_as_evidence() -> None:
+    errors = [click(type="form_error", field="card", page="/pay", ts_ms=T0_MS + i) for i in (0, 1)]
+    _, outcomes = run([click(type="error", error="x", ts_ms=T0_MS - 1), *errors])
+
+    (intervention,) = outcomes[-1].interventions
+    assert intervention["reason"] == "form_struggle"
+    assert "error_burst" in intervention["signals"]
+
+
+def test_bots_get_nothing() -> None:
+    events = [click(type="page_view", page=f"/p{i}", ts_ms=T0_MS + 50 * i) for i in range(25)]
+    events += [click(type="payment_failed", ts_ms=T0_MS + 2_000)]
+
+    _, outcomes = run(events)
+
+    assert all(not o.interventions for o in outcomes)
+    assert outcomes[-1].suppressed == [("payment_failure", "bot")]
+
+
+def test_a_declared_crawler_gets_nothing() -> None:
+    events = [
+        click(type="page_view", props={"user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}),
+        click(type="payment_failed", ts_ms=T0_MS + 5_000),
+    ]
+
+    _, outcomes = run(events)
+
+    assert outcomes[-1].interventions == []
 
 
 def test_thresholds_are_passed_to_the_detectors() -> None:

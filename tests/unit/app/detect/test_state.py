@@ -1,21 +1,52 @@
-"""Folding events into customer state: ``advance``, ``is_duplicate``, ``close_session``,
-``record_signal``."""
+"""Folding events into customer state: ``fold_event``, ``is_duplicate``, ``end_session``,
+``record_signal``, ``expire_state``."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from app.detect.pipeline import Rules, process_event
+from app.detect.signals import SignalThresholds
 from app.detect.state import (
+    Folded,
     StateLimits,
-    advance,
-    close_session,
+    TimeRules,
+    end_session,
     event_digest,
+    expire_state,
+    fold_event,
     is_duplicate,
     new_state,
     record_signal,
 )
-from tables.customer_state import RecentEvent
+from app.ingest.events import ClickEvent
+from tables.customer_state import CustomerState, RecentEvent
 from tests.factories import T0_MS, click, fold
+
+
+def advance(
+    state: CustomerState | None,
+    event: ClickEvent,
+    limits: StateLimits = StateLimits(),  # noqa: B008
+    time: TimeRules = TimeRules(),  # noqa: B008
+    watermark_ms: int = 0,
+) -> CustomerState:
+    """Fold one event with no detection, as the pipeline does first."""
+    return fold_event(state, event, limits, time, SignalThresholds(), watermark_ms).state
+
+
+def fold_one(state: CustomerState | None, event: ClickEvent, watermark_ms: int = 0) -> Folded:
+    """``fold_event`` with the default rules."""
+    return fold_event(state, event, StateLimits(), TimeRules(), SignalThresholds(), watermark_ms)
+
+
+def close_session(state: CustomerState, event: ClickEvent, limits: StateLimits) -> None:
+    """What the pipeline does after looking at a ``session_end``."""
+    if event.type == "session_end":
+        end_session(state, event.session_id, limits)
+
 
 # --- a new customer ------------------------------------------------------------------------
 
@@ -35,7 +66,8 @@ def test_first_event_creates_customer_profile_and_session() -> None:
     assert (session.session_id, session.started_ts_ms, session.last_ts_ms) == ("s1", T0_MS, T0_MS)
     assert session.event_count == 1
     assert (session.page, session.product_id, session.step) == ("/home", "p1", "cart")
-    assert session.recent == [RecentEvent(T0_MS, "click", step="cart")]
+    assert session.recent == [RecentEvent(T0_MS, "click")]
+    assert session.steps == ()  # only checkout_step events move through the steps
     assert (session.cart_value, session.failed_payment_attempts, session.fired_reasons) == (
         0.0,
         0,
@@ -51,11 +83,15 @@ def test_new_state_has_no_session_and_no_visit() -> None:
     assert (state.profile.first_seen_ts_ms, state.profile.last_seen_ts_ms) == (42, 42)
 
 
-def test_advance_updates_the_given_state_in_place_and_returns_it() -> None:
-    state = fold([click()])
+def test_fold_leaves_the_given_state_alone_and_returns_a_new_one() -> None:
+    state = fold([click(), click(type="add_to_cart", value=3.0, product_id="p")])
+    before = copy.deepcopy(state)
 
-    assert advance(state, click(), StateLimits()) is state
-    assert state.profile.events == 2
+    after = advance(state, click(type="checkout_step", step="cart", ts_ms=T0_MS + 5))
+
+    assert after is not state
+    assert after.profile.events == 3
+    assert state == before
 
 
 def test_recent_event_keeps_the_detector_fields() -> None:
@@ -64,9 +100,7 @@ def test_recent_event_keeps_the_detector_fields() -> None:
     state = fold([event])
 
     assert state.session is not None
-    assert state.session.recent == [
-        RecentEvent(T0_MS, "payment_attempt", "#pay", 1.5, 2, "payment", "x")
-    ]
+    assert state.session.recent == [RecentEvent(T0_MS, "payment_attempt", "#pay", 1.5, 2, 0)]
 
 
 # --- profile counters, visits and segment --------------------------------------------------
@@ -144,42 +178,153 @@ def test_profile_first_and_last_seen_are_event_time_extremes(
 # --- stragglers and out-of-order events ----------------------------------------------------
 
 
-def test_straggler_from_an_earlier_session_only_counts_in_the_profile() -> None:
-    state = fold(
-        [
-            click(session_id="s1", ts_ms=1_000, page="/one"),
-            click(session_id="s2", ts_ms=5_000, page="/two"),
-        ]
-    )
+def test_straggler_of_an_ended_session_only_counts_in_the_profile() -> None:
+    state = None
+    for event in [
+        click(session_id="s1", ts_ms=1_000, page="/one"),
+        click(session_id="s1", type="session_end", ts_ms=2_000),
+        click(session_id="s2", ts_ms=5_000, page="/two"),
+    ]:
+        state = process_event(state, event, Rules(), 0, 0).state
+    assert state is not None
     session_before = state.session
     assert session_before is not None
-    recent_before = list(session_before.recent)
 
     straggler = click(
-        session_id="s1", type="purchase", ts_ms=2_000, page="/late", value=10.0, step="review"
+        session_id="s1", type="purchase", ts_ms=1_500, page="/late", value=10.0, step="review"
     )
-    advance(state, straggler, StateLimits())
+    folded = fold_event(state, straggler, StateLimits(), TimeRules(), SignalThresholds(), 0)
+    state = folded.state
 
-    assert state.session is session_before
-    assert state.session.session_id == "s2"
-    assert state.session.recent == recent_before
-    assert state.session.event_count == 1
-    assert (state.session.page, state.session.step) == ("/two", None)
-    assert state.profile.visits == 2
-    assert state.profile.events == 3
-    assert state.profile.purchases == 1
+    assert folded.late and folded.session is None
+    assert [s.session_id for s in state.sessions] == ["s2"]
+    assert state.session == session_before
+    assert (state.profile.visits, state.profile.purchases, state.profile.late_events) == (2, 1, 1)
     assert event_digest(straggler.event_id) in state.seen_event_digests
 
 
-def test_straggler_older_than_everything_moves_first_seen() -> None:
-    state = fold([click(session_id="s1", ts_ms=1_000), click(session_id="s2", ts_ms=5_000)])
+def test_two_tabs_taking_turns_keep_their_own_sessions() -> None:
+    state = fold(
+        [
+            click(session_id="tab-a", ts_ms=T0_MS, type="add_to_cart", value=5.0),
+            click(session_id="tab-b", ts_ms=T0_MS + 10, page="/b"),
+            click(session_id="tab-a", ts_ms=T0_MS + 20, page="/a"),
+            click(session_id="tab-b", ts_ms=T0_MS + 30),
+        ]
+    )
 
-    advance(state, click(session_id="s0", ts_ms=10), StateLimits())
+    by_id = {s.session_id: s for s in state.sessions}
+    assert set(by_id) == {"tab-a", "tab-b"}
+    assert (by_id["tab-a"].event_count, by_id["tab-a"].cart_value) == (2, 5.0)
+    assert (by_id["tab-b"].event_count, by_id["tab-b"].page) == (2, "/b")
+    assert state.session is by_id["tab-b"]  # most recently active
+    assert state.profile.visits == 2
 
-    assert state.profile.first_seen_ts_ms == 10
+
+def test_a_device_whose_clock_is_behind_opens_its_own_session() -> None:
+    state = fold([click(session_id="laptop", ts_ms=T0_MS + 60_000)])
+
+    folded = fold_event(
+        state,
+        click(session_id="phone", ts_ms=T0_MS),
+        StateLimits(),
+        TimeRules(),
+        SignalThresholds(),
+        0,
+    )
+
+    assert not folded.late
+    assert folded.session is not None and folded.session.session_id == "phone"
+    assert folded.state.profile.first_seen_ts_ms == T0_MS
+
+
+def test_a_new_session_older_than_a_session_timeout_is_late() -> None:
+    state = fold([click(session_id="s2", ts_ms=T0_MS + 2 * 3_600_000)])
+
+    folded = fold_event(
+        state,
+        click(session_id="s1", ts_ms=T0_MS),
+        StateLimits(),
+        TimeRules(),
+        SignalThresholds(),
+        0,
+    )
+
+    assert folded.late
+    assert [s.session_id for s in folded.state.sessions] == ["s2"]
+
+
+@pytest.mark.parametrize(
+    ("behind_ms", "late"), [(0, False), (4_999, False), (5_000, False), (5_001, True)]
+)
+def test_lateness_is_measured_against_the_session_newest_event(behind_ms: int, late: bool) -> None:
+    state = fold([click(ts_ms=T0_MS + 10_000)])
+
+    folded = fold_event(
+        state,
+        click(ts_ms=T0_MS + 10_000 - behind_ms),
+        StateLimits(),
+        TimeRules(),
+        SignalThresholds(),
+        0,
+    )
+
+    assert folded.late is late
+    assert folded.state.profile.late_events == int(late)
+    assert folded.state.profile.events == 2
+
+
+def test_more_live_sessions_than_the_bound_end_the_least_recently_active() -> None:
+    limits = StateLimits(live_sessions_max=2)
+    state = fold(
+        [click(session_id=f"s{i}", ts_ms=T0_MS + i) for i in range(3)], Rules(limits=limits)
+    )
+
+    assert [s.session_id for s in state.sessions] == ["s1", "s2"]
+    assert [sid for sid, _ in state.ended_sessions] == ["s0"]
+
+
+@pytest.mark.parametrize(
+    ("watermark_ms", "live"),
+    [(T0_MS + 1_800_000, True), (T0_MS + 1_800_001, False)],
+)
+def test_a_session_ends_after_the_timeout_by_the_watermark(watermark_ms: int, live: bool) -> None:
+    state = fold([click(session_id="s1", ts_ms=T0_MS)])
+
+    other = click(customer_id="c1", session_id="s1", ts_ms=T0_MS + 1)
+    after = fold_event(state, other, StateLimits(), TimeRules(), SignalThresholds(), watermark_ms)
+
+    ended = [sid for sid, _ in after.state.ended_sessions]
+    assert (ended == []) is live
+
+
+def test_the_same_session_id_after_the_timeout_is_a_new_visit() -> None:
+    state = fold([click(ts_ms=T0_MS, type="add_to_cart", value=9.0)])
+
+    state = advance(state, click(ts_ms=T0_MS + 1_800_001))
+
     assert state.profile.visits == 2
     assert state.session is not None
-    assert state.session.session_id == "s2"
+    assert (state.session.event_count, state.session.cart_value) == (1, 0.0)
+
+
+def test_expire_state_by_the_watermark() -> None:
+    state = fold([click(ts_ms=T0_MS)])
+    day = 86_400_000
+
+    assert expire_state(state, T0_MS + 60_000, StateLimits(), TimeRules()) is state
+    ended = expire_state(state, T0_MS + 1_800_001, StateLimits(), TimeRules())
+    assert ended is not None and ended.sessions == () and state.sessions != ()
+    assert expire_state(state, T0_MS + 30 * day, StateLimits(), TimeRules()) is not None
+    assert expire_state(state, T0_MS + 30 * day + 1, StateLimits(), TimeRules()) is None
+
+
+def test_a_customer_idle_past_the_ttl_starts_afresh() -> None:
+    state = fold([click(ts_ms=T0_MS, type="purchase", value=3.0)])
+
+    state = advance(state, click(ts_ms=T0_MS + 31 * 86_400_000))
+
+    assert (state.profile.visits, state.profile.purchases, state.profile.events) == (1, 0, 1)
 
 
 @pytest.mark.parametrize(
@@ -213,11 +358,13 @@ def test_late_event_of_the_live_session_is_placed_by_event_time() -> None:
     )
 
     assert state.session is not None
-    assert [(e.ts_ms, e.step) for e in state.session.recent] == [
-        (100, None),
-        (200, "shipping"),
-        (300, "payment"),
+    assert [(e.ts_ms, e.type) for e in state.session.recent] == [
+        (100, "page_view"),
+        (200, "checkout_step"),
+        (300, "checkout_step"),
     ]
+    assert state.session.steps == ((200, "shipping"), (300, "payment"))
+    assert state.session.step == "payment"  # where the customer is follows the newest event
 
 
 # --- bounds ----------------------------------------------------------------------------------
@@ -229,7 +376,7 @@ def test_recent_window_keeps_the_newest_events_by_event_time(
 ) -> None:
     limits = StateLimits(recent_events_max=recent_max)
 
-    state = fold([click(ts_ms=t) for t in range(n_events)], limits)
+    state = fold([click(ts_ms=t) for t in range(n_events)], Rules(limits=limits))
 
     assert state.session is not None
     kept = list(range(n_events))[-recent_max:]
@@ -240,7 +387,7 @@ def test_recent_window_keeps_the_newest_events_by_event_time(
 def test_recent_window_drops_a_late_event_older_than_the_window() -> None:
     limits = StateLimits(recent_events_max=3)
 
-    state = fold([click(ts_ms=t) for t in (10, 20, 30, 5)], limits)
+    state = fold([click(ts_ms=t) for t in (10, 20, 30, 5)], Rules(limits=limits))
 
     assert state.session is not None
     assert [e.ts_ms for e in state.session.recent] == [10, 20, 30]
@@ -250,7 +397,7 @@ def test_recent_window_drops_a_late_event_older_than_the_window() -> None:
 def test_recent_window_evicts_the_oldest_by_event_time_not_by_arrival() -> None:
     limits = StateLimits(recent_events_max=3)
 
-    state = fold([click(ts_ms=t) for t in (10, 30, 40, 20)], limits)
+    state = fold([click(ts_ms=t) for t in (10, 30, 40, 20)], Rules(limits=limits))
 
     assert state.session is not None
     assert [e.ts_ms for e in state.session.recent] == [20, 30, 40]
@@ -261,7 +408,7 @@ def test_seen_event_ids_keep_the_latest_arrivals(ids_max: int, n_events: int) ->
     limits = StateLimits(seen_event_ids_max=ids_max)
     events = [click(event_id=f"id-{i}", ts_ms=T0_MS + i) for i in range(n_events)]
 
-    state = fold(events, limits)
+    state = fold(events, Rules(limits=limits))
 
     assert list(state.seen_event_digests) == [event_digest(e.event_id) for e in events][-ids_max:]
 
@@ -381,7 +528,7 @@ def test_is_duplicate(folded_ids: list[str], event_id: str, duplicate: bool) -> 
 
 def test_is_duplicate_forgets_ids_beyond_the_bound() -> None:
     limits = StateLimits(seen_event_ids_max=2)
-    state = fold([click(event_id=i) for i in ("a", "b", "c")], limits)
+    state = fold([click(event_id=i) for i in ("a", "b", "c")], Rules(limits=limits))
 
     assert [is_duplicate(state, click(event_id=i)) for i in ("a", "b", "c")] == [
         False,
@@ -429,7 +576,7 @@ def test_after_session_end_the_next_session_is_a_new_visit() -> None:
     state = fold([click(session_id="s1", ts_ms=100)])
     close_session(state, click(type="session_end", session_id="s1", ts_ms=200), StateLimits())
 
-    advance(state, click(session_id="s2", ts_ms=300), StateLimits())
+    state = advance(state, click(session_id="s2", ts_ms=300), StateLimits())
 
     assert state.session is not None
     assert state.session.session_id == "s2"
@@ -440,7 +587,7 @@ def test_late_event_of_an_ended_session_does_not_count_a_new_visit() -> None:
     state = fold([click(session_id="s1", ts_ms=100), click(session_id="s1", ts_ms=300)])
     close_session(state, click(type="session_end", session_id="s1", ts_ms=400), StateLimits())
 
-    advance(state, click(session_id="s1", ts_ms=200), StateLimits())
+    state = advance(state, click(session_id="s1", ts_ms=200), StateLimits())
 
     assert (state.profile.visits, state.segment) == (1, "new")
 
@@ -464,7 +611,8 @@ def test_record_signal_keeps_score_signal_and_marks_the_reason() -> None:
     state = fold([click()])
     event = click(ts_ms=T0_MS + 5)
 
-    record_signal(state, "rage_click", 0.7, event, StateLimits())
+    record_signal(state, state.sessions[0], "rage_click", 0.7, event.ts_ms, event.event_id,
+                  StateLimits())  # fmt: skip
 
     assert state.scores == {"rage_click": 0.7}
     assert [(r.name, r.score, r.ts_ms, r.event_id) for r in state.signals] == [
@@ -479,7 +627,7 @@ def test_record_signal_keeps_signals_newest_first_and_bounded() -> None:
     state = fold([click()])
 
     for i in range(5):
-        record_signal(state, f"r{i}", i / 10, click(), limits)
+        record_signal(state, state.sessions[0], f"r{i}", i / 10, T0_MS, "e", limits)
 
     assert [r.name for r in state.signals] == ["r4", "r3", "r2"]
     # Scores are derived from the remembered signals: evicted names go with them.
@@ -490,19 +638,10 @@ def test_record_signal_marks_each_reason_once_and_keeps_the_latest_score() -> No
     state = fold([click()])
 
     for score in (0.7, 0.9):
-        record_signal(state, "rage_click", score, click(), StateLimits())
-    record_signal(state, "step_loop", 0.6, click(), StateLimits())
+        record_signal(state, state.sessions[0], "rage_click", score, T0_MS, "e", StateLimits())
+    record_signal(state, state.sessions[0], "step_loop", 0.6, T0_MS, "e", StateLimits())
 
     assert state.session is not None
     assert state.session.fired_reasons == ("rage_click", "step_loop")
     assert state.scores == {"rage_click": 0.9, "step_loop": 0.6}
     assert [r.name for r in state.signals] == ["step_loop", "rage_click", "rage_click"]
-
-
-def test_record_signal_without_a_session_only_keeps_the_signal() -> None:
-    state = new_state(click())
-
-    record_signal(state, "rage_click", 0.7, click(), StateLimits())
-
-    assert state.session is None
-    assert [r.name for r in state.signals] == ["rage_click"]

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from app.errors import InvalidEvent
-from app.ingest.events import EVENT_TYPES, ClickEvent, event_to_wire, validate_event
+from app.ingest.events import EVENT_TYPES, MIN_TS_MS, ClickEvent, event_to_wire, validate_event
 
 MISSING: Any = object()  # pass as an override to leave the field out
 
@@ -192,7 +192,7 @@ def test_bad_type(value: object, expected: tuple[str, str]) -> None:
     ("ts", "ts_ms"),
     [
         (TS_MS, TS_MS),
-        (0, 0),
+        (MIN_TS_MS, MIN_TS_MS),
         (MAX_TS_MS, MAX_TS_MS),
         ("2024-05-01T12:00:00Z", TS_MS),
         ("2024-05-01T12:00:00+00:00", TS_MS),
@@ -203,8 +203,8 @@ def test_bad_type(value: object, expected: tuple[str, str]) -> None:
         ("2024-05-01T12:00:00.123Z", TS_MS + 123),
         # Sub-millisecond digits are truncated, never rounded up.
         ("2024-05-01T12:00:00.123999Z", TS_MS + 123),
-        ("1970-01-01T00:00:00Z", 0),
-        ("1970-01-01T01:00:00+01:00", 0),
+        ("2000-01-01T00:00:00Z", MIN_TS_MS),
+        ("2000-01-01T01:00:00+01:00", MIN_TS_MS),
         ("9999-12-31T23:59:59.999Z", MAX_TS_MS),
     ],
 )
@@ -250,6 +250,44 @@ FLOAT_TS = "ts: must be integer ms since the epoch, got a float"
 )
 def test_ts_rejected(ts: object, message: str) -> None:
     assert rejection(click_event(ts=ts)) == ("invalid_field", message)
+
+
+SECONDS = (
+    "ts: before 2000-01-01; ts must be milliseconds since the Unix epoch "
+    "(a value in seconds is a thousand times too small)"
+)
+
+
+@pytest.mark.parametrize(
+    "ts", [0, 1796192115, MIN_TS_MS - 1, "1970-01-01T00:00:00Z", "1999-12-31T23:59:59.999Z"]
+)
+def test_ts_before_2000_is_refused_as_probably_seconds(ts: object) -> None:
+    assert rejection(click_event(ts=ts)) == ("ts_too_old", SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("ahead_ms", "accepted"),
+    [(0, True), (-86_400_000, True), (300_000, True), (300_001, False), (86_400_000, False)],
+)
+def test_ts_ahead_of_the_receiver_clock(ahead_ms: int, accepted: bool) -> None:
+    raw = click_event(ts=TS_MS + ahead_ms)
+
+    if accepted:
+        assert validate_event(raw, received_ms=TS_MS).ts_ms == TS_MS + ahead_ms
+    else:
+        with pytest.raises(InvalidEvent) as caught:
+            validate_event(raw, received_ms=TS_MS)
+        assert caught.value.reason == "ts_in_future"
+        assert str(caught.value).startswith("ts: ")
+        assert "ahead of the receiver's clock (at most 300 s allowed)" in str(caught.value)
+
+
+def test_the_future_skew_is_configurable() -> None:
+    raw = click_event(ts=TS_MS + 10_000)
+
+    with pytest.raises(InvalidEvent, match="at most 5 s"):
+        validate_event(raw, received_ms=TS_MS, max_future_skew_ms=5_000)
+    assert validate_event(raw).ts_ms == TS_MS + 10_000  # no receiver clock: no future rule
 
 
 # --- optional strings ----------------------------------------------------------------------

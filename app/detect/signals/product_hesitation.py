@@ -1,0 +1,65 @@
+"""Product hesitation: coming back to one product, adding and removing it, or lingering on it."""
+
+from __future__ import annotations
+
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+
+__all__ = ["KIND", "REASON", "detect_product_hesitation"]
+
+REASON = "product_hesitation"
+#: Repeated views and cart flips are price hesitation; a long read alone asks for information.
+KIND: InterventionKind = "offer"
+DWELL_KIND: InterventionKind = "assist"
+
+
+def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
+    """Fire on ``product_min_views`` views of one product in a visit, on add → remove → add
+    of it, or on ``product_dwell_ms`` on its page.
+
+    Examples
+    --------
+    >>> from tests.factories import T0_MS, click, context
+    >>> views = [click(type="product_view", product_id="p9", value=80.0, ts_ms=T0_MS + 60_000 * i)
+    ...          for i in range(3)]
+    >>> signal = detect_product_hesitation(context(views))
+    >>> signal.kind, signal.evidence["views"]
+    ('offer', 3.0)
+    """
+    event, session, t = ctx.event, ctx.session, ctx.thresholds
+    if event is None:
+        return None
+    product_id = event.product_id or session.product_id
+    if product_id is None:
+        return None
+    views = adds = removes = 0
+    for item in session.products:
+        if item[0] == product_id:
+            _, views, adds, removes = item
+    dwell_ms = 0
+    if session.product_view_ts_ms and session.product_id == product_id:
+        dwell_ms = max(0, event.ts_ms - session.product_view_ts_ms)
+    kind = KIND
+    if event.type == "product_view" and views >= t.product_min_views:
+        what = f"viewed it {views} times in this visit"
+        score = min(1.0, 0.6 + 0.1 * (views - t.product_min_views))
+    elif event.type == "add_to_cart" and adds >= 2 and removes >= 1:
+        what = f"added it {adds} times and removed it {removes} times"
+        score = 0.75
+    elif dwell_ms >= t.product_dwell_ms:
+        what = f"has been on its page for {dwell_ms / 60_000:.0f} minutes"
+        score, kind = 0.55, DWELL_KIND
+    else:
+        return None
+    return Signal(
+        reason=REASON,
+        kind=kind,
+        score=score,
+        evidence={
+            "views": float(views),
+            "adds": float(adds),
+            "removes": float(removes),
+            "dwell_s": float(dwell_ms // 1000),
+        },
+        explanation=f"The customer keeps hesitating over product {product_id}: {what}.",
+        subject=product_id,
+    )

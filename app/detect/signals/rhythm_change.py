@@ -1,0 +1,59 @@
+"""Rhythm change: a returning customer whose visits come later and end sooner."""
+
+from __future__ import annotations
+
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+
+__all__ = ["KIND", "REASON", "detect_rhythm_change"]
+
+REASON = "rhythm_change"
+KIND: InterventionKind = "reminder"
+
+# The weight app.detect.state gives the newest visit in the customer's means.
+_ALPHA = 0.3
+
+
+def detect_rhythm_change(ctx: DetectionContext) -> Signal | None:
+    """Fire on the first event of a visit when the customer is slowing down.
+
+    With at least ``rhythm_min_visits`` visits before, the gap since the last one
+    must be ``rhythm_gap_factor`` times the usual gap, and the last visit must have
+    had at most ``rhythm_visit_share`` of the usual number of events. The means are
+    the customer's own (exponentially weighted), so the rule follows each person's
+    habit, not a shop-wide number.
+
+    Examples
+    --------
+    >>> from tables.customer_state import CustomerProfile
+    >>> from tests.factories import click, context
+    >>> profile = CustomerProfile(0, 0, visits=4, gap_mean_ms=86_400_000.0,
+    ...                           visit_events_mean=30.0, last_visit_events=8)
+    >>> ctx = context([click()], visit_gap_ms=3 * 86_400_000, profile=profile)
+    >>> detect_rhythm_change(ctx).kind
+    'reminder'
+    """
+    gap = ctx.visit_gap_ms
+    profile, t = ctx.state.profile, ctx.thresholds
+    if gap <= 0 or profile.visits - 1 < t.rhythm_min_visits or profile.gap_mean_ms <= 0:
+        return None
+    last = profile.last_visit_events
+    # The mean before the last visit was folded in (app.detect.state's update, undone).
+    usual = (profile.visit_events_mean - _ALPHA * last) / (1 - _ALPHA)
+    if (
+        usual <= 0
+        or gap < t.rhythm_gap_factor * profile.gap_mean_ms
+        or last > t.rhythm_visit_share * usual
+    ):
+        return None
+    slower = gap / profile.gap_mean_ms
+    return Signal(
+        reason=REASON,
+        kind=KIND,
+        score=min(1.0, 0.4 + 0.1 * slower),
+        evidence={"gap_ratio": round(slower, 2), "last_visit_share": round(last / usual, 2)},
+        explanation=(
+            f"This returning customer came back after {gap / 86_400_000:.1f} days, "
+            f"{slower:.1f} times their usual gap, and their last visit was short; "
+            "their interest may be fading."
+        ),
+    )
