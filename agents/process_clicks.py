@@ -13,6 +13,7 @@ from faust.types import TP, Message
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
 from app.ingest.events import decode_event
+from app.runtime.compat import fetch_position
 from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
@@ -104,8 +105,10 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
     """Let the wall clock move the watermark of partitions that follow it and are fully read.
 
     Live traffic then hears a customer's silence on time even when nobody else on
-    the partition clicks. A partition with records still on the broker waits: one
-    of them may be the event that cancels the silence.
+    the partition clicks. The wall clock counts only up to the last fetch answer
+    that showed the partition fully read: a record still on the broker (or one
+    the consumer has not asked about yet, say after a pause) may be the event that
+    cancels the silence.
     """
     event_time = app.event_time
     if event_time.stale:
@@ -114,9 +117,13 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
     now_ms = int(time.time() * 1000)
     interventions: list[dict[str, Any]] = []
     for partition, clock in list(event_time.clocks.items()):
-        if not clock.follows_wall_clock(live_bound_ms) or not _fully_read(app, partition):
+        if not clock.follows_wall_clock(live_bound_ms):
             continue
-        watermark_ms = clock.wall_watermark_ms(now_ms, lateness_ms, live_bound_ms)
+        read_up_to_ms = _read_up_to_ms(app, partition)
+        if read_up_to_ms is None:
+            continue
+        as_of_ms = min(now_ms, read_up_to_ms)
+        watermark_ms = clock.wall_watermark_ms(as_of_ms, lateness_ms, live_bound_ms)
         event_time.fire_due(partition, watermark_ms, now_ms, interventions)
     await app.delivery.send(interventions)
     _count_interventions(app, interventions)
@@ -132,16 +139,19 @@ def _count_interventions(app: NudgeflowApp, interventions: list[dict[str, Any]])
     metrics.timers_pending.set(app.event_time.pending())
 
 
-def _fully_read(app: NudgeflowApp, partition: int) -> bool:
-    """No record of the partition is waiting: processed up to the broker's high watermark."""
+def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
+    """When a fetch answer last showed every record of the partition processed, or None."""
     if app.clicks_queue.size():
-        return False
-    clock = app.event_time.clocks[partition]
+        return None
     try:
-        highwater = app.consumer.highwater(TP(CLICKS, partition))
-    except Exception:  # no fetch answer yet, or the consumer is restarting
-        return False
-    return highwater is not None and clock.next_offset >= highwater
+        highwater, answered_ms = fetch_position(app, TP(CLICKS, partition))
+    except Exception:  # not assigned any more, or the consumer is restarting
+        return None
+    if highwater is None or answered_ms is None:
+        return None
+    # The answer's high watermark may be as old as the longest fetch wait.
+    done = app.event_time.clocks[partition].next_offset >= highwater
+    return answered_ms - app.fetch_max_wait_ms if done else None
 
 
 def _assigned_clicks_partitions(app: NudgeflowApp) -> set[int]:

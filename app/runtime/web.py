@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -86,7 +87,7 @@ def attach_views(app: NudgeflowApp) -> None:
                 return json_response(self, too_large, 413, request)
             try:
                 body = await request.read()
-                result = parse_event_batch(body)
+                result = parse_event_batch(body, int(time.time() * 1000), app.max_future_skew_ms)
             except HTTPRequestEntityTooLarge:
                 await keep_failed_body("too_large", too_large["error"], b"")
                 return json_response(self, too_large, 413, request)

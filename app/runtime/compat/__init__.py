@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.runtime.compat.faust_transport import (
     FAUST_VERSIONS_SUPPORTED,
     NudgeflowTransport,
+    fetch_position,
     fetch_true_highwaters,
     raw_producer,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "FAUST_VERSIONS_SUPPORTED",
     "DirectQueue",
     "NudgeflowTransport",
+    "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",
 ]

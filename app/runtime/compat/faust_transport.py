@@ -35,6 +35,7 @@ from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 __all__ = [
     "FAUST_VERSIONS_SUPPORTED",
     "NudgeflowTransport",
+    "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",
 ]
@@ -189,6 +190,18 @@ class _Consumer(faust_aiokafka.Consumer):
             partitions,
         )
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
+
+
+def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None]:
+    """A partition's high watermark as the worker's consumer last heard it, and when (ms).
+
+    aiokafka keeps both per assigned partition, updated by each fetch answer
+    (``last_poll_timestamp``); Faust exposes only the first. Raises when the
+    partition is not assigned.
+    """
+    consumer = cast(Any, app.consumer)._thread._ensure_consumer()
+    partition = TopicPartition(tp.topic, tp.partition)
+    return consumer.highwater(partition), consumer.last_poll_timestamp(partition)
 
 
 def raw_producer(app: faust.App) -> AIOKafkaProducer:

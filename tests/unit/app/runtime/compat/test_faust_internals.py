@@ -110,3 +110,16 @@ def test_aiokafka_fetcher_reads_the_wait_per_request_and_fills_records_per_answe
                  "for partition, offset, _ in partitions:",
                  "tp_state.highwater = highwater", "self._records[tp] = FetchResult("):  # fmt: skip
         assert read in answer, read
+
+
+def test_fetch_position_reads_what_aiokafka_keeps_per_partition():
+    # app.runtime.compat.fetch_position reaches the aiokafka consumer under Faust's
+    # consumer thread and asks it when the partition's high watermark was last heard.
+    from aiokafka import AIOKafkaConsumer
+
+    assert "_ensure_consumer" in faust_aiokafka.AIOKafkaConsumerThread.__dict__
+    assert "self._thread" in _source(faust_aiokafka.Consumer.highwater) or "_thread" in _source(
+        faust_aiokafka.Consumer
+    )
+    assert "timestamp" in _source(AIOKafkaConsumer.last_poll_timestamp)
+    assert list(inspect.signature(AIOKafkaConsumer.highwater).parameters) == ["self", "partition"]
