@@ -6,7 +6,7 @@ import pytest
 
 from app.detect.signals import Signal, SignalThresholds
 from app.detect.signals.payment_failure import KIND, REASON, detect_payment_failure
-from tests.factories import T0_MS, click, fold
+from tests.factories import T0_MS, click, context
 
 DEFAULT_THRESHOLDS = SignalThresholds()
 
@@ -19,10 +19,8 @@ def detect_after(
     """Fold the events one by one and run the detector after each."""
     events = [click(type=t, error=err, ts_ms=T0_MS + i) for i, (t, err) in enumerate(steps)]
     results: list[Signal | None] = []
-    for i, event in enumerate(events):
-        session = fold(events[: i + 1]).session
-        assert session is not None
-        results.append(detect_payment_failure(session, event, thresholds))
+    for i in range(len(events)):
+        results.append(detect_payment_failure(context(events[: i + 1], thresholds=thresholds)))
     return results
 
 
@@ -120,16 +118,16 @@ def test_signal_fields() -> None:
         click(type="add_to_cart", value=59.9, ts_ms=T0_MS),
         click(type="payment_failed", error="card_declined", ts_ms=T0_MS + 1),
     ]
-    session = fold(events).session
-    assert session is not None
 
-    signal = detect_payment_failure(session, events[-1], SignalThresholds())
+    signal = detect_payment_failure(context(events))
 
     assert signal is not None
     assert (signal.reason, signal.kind) == (REASON, KIND) == ("payment_failure", "assist")
     assert signal.evidence == {"failed_attempts": 1.0, "cart_value": 59.9}
-    assert "(card_declined)" in signal.explanation
-    assert "after 1 attempt;" in signal.explanation
+    assert signal.explanation == (
+        "The customer's payment failed (card_declined) after 1 attempt; they may need another "
+        "way to pay."
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,3 +142,26 @@ def test_explanation(steps: list[Step], phrase: str) -> None:
 
     assert signal is not None
     assert phrase in signal.explanation
+
+
+def test_a_timer_never_fires() -> None:
+    events = [click(type="payment_failed", error="declined")]
+
+    assert detect_payment_failure(context(events, now_ms=T0_MS + 60_000, timer=True)) is None
+
+
+def test_a_resent_failed_attempt_counts_once() -> None:
+    attempt = click(type="payment_attempt", error="declined", ts_ms=T0_MS)
+
+    assert detect_payment_failure(context([attempt, attempt, attempt])) is None
+
+
+def test_a_late_failed_attempt_counts() -> None:
+    # The first attempt's event arrives after the second (within the allowed lateness).
+    second = click(type="payment_attempt", error="declined", ts_ms=T0_MS + 3000)
+    first = click(type="payment_attempt", error="declined", ts_ms=T0_MS)
+
+    signal = detect_payment_failure(context([second, first]))
+
+    assert signal is not None
+    assert signal.evidence["failed_attempts"] == 2.0

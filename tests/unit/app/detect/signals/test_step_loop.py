@@ -1,52 +1,112 @@
-"""Step loops: going back and forth between checkout steps."""
+"""Step loops: two regressions to an earlier checkout step since the last cart change."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.detect.signals import Signal, SignalThresholds
-from app.detect.signals.step_loop import KIND, REASON, count_step_returns, detect_step_loop
+from app.detect.signals.step_loop import (
+    KIND,
+    REASON,
+    count_loop_regressions,
+    detect_step_loop,
+    step_ranks,
+)
 from app.ingest.events import ClickEvent
-from tests.factories import T0_MS, click, fold
+from tests.factories import T0_MS, click, context
 
 DEFAULT_THRESHOLDS = SignalThresholds()
 
 
 @pytest.mark.parametrize(
-    ("steps", "returns"),
+    ("steps", "ranks"),
     [
-        ([], 0),
-        (["cart"], 0),
-        (["cart", "cart"], 0),
-        (["cart", "cart", "cart"], 0),
-        (["cart", "shipping", "payment", "review"], 0),
-        (["cart", "cart", "shipping", "payment"], 0),
-        (["cart", "shipping", "cart"], 1),
-        (["cart", "shipping", "shipping", "cart"], 1),
-        (["shipping", "cart", "shipping", "cart"], 2),
-        (["shipping", "cart", "cart", "shipping", "shipping", "cart"], 2),
-        (["cart", "shipping", "payment", "cart"], 1),
-        (["cart", "shipping", "payment", "shipping", "payment"], 2),
-        (["a", "b", "a", "b", "a", "b"], 4),
-        (["a", "b", "c", "a", "c", "b"], 3),
+        ([], {}),
+        (
+            ["cart", "shipping", "payment", "review"],
+            {"cart": 0, "shipping": 2, "payment": 3, "review": 4},
+        ),
+        (["payment", "cart"], {"payment": 3, "cart": 0}),
+        # Synonyms share a place.
+        (
+            ["basket", "delivery", "billing", "confirm"],
+            {"basket": 0, "delivery": 2, "billing": 3, "confirm": 4},
+        ),
+        # One unknown name: every step is ranked by the order the session first reached it.
+        (["cart", "gift-wrap", "shipping"], {"cart": 0, "gift-wrap": 1, "shipping": 2}),
+        (["step-2", "step-1", "step-2"], {"step-2": 0, "step-1": 1}),
+        (["payment", "gift-wrap", "cart"], {"payment": 0, "gift-wrap": 1, "cart": 2}),
     ],
 )
-def test_count_step_returns(steps: list[str], returns: int) -> None:
-    assert count_step_returns(steps) == returns
+def test_step_ranks(steps: list[str], ranks: dict[str, int]) -> None:
+    assert step_ranks(steps) == ranks
 
 
-def test_count_step_returns_does_not_mutate_its_input() -> None:
-    steps = ["cart", "shipping", "cart"]
-
-    count_step_returns(steps)
-
-    assert steps == ["cart", "shipping", "cart"]
+def path(*names: str) -> tuple[tuple[int, str], ...]:
+    """Step moves one second apart (as the state keeps them: refreshes already merged)."""
+    return tuple((1000 * i, name) for i, name in enumerate(names))
 
 
-def steps_in_order(steps: list[str]) -> list[ClickEvent]:
+@pytest.mark.parametrize(
+    ("steps", "cart_changes", "regressions"),
+    [
+        pytest.param(path(), (), 0, id="empty"),
+        pytest.param(path("cart"), (), 0, id="one-step"),
+        pytest.param(path("cart", "shipping", "payment", "review"), (), 0, id="linear"),
+        pytest.param(path("cart", "shipping", "cart"), (), 1, id="one-back"),
+        pytest.param(path("shipping", "cart", "shipping", "cart"), (), 2, id="two-back"),
+        pytest.param(path("cart", "shipping", "payment", "cart"), (), 1, id="two-steps-back-once"),
+        pytest.param(
+            path("cart", "shipping", "payment", "shipping", "payment", "shipping"),
+            (),
+            2,
+            id="payment-shipping-twice",
+        ),
+        # Unknown names: ranked by first-seen order.
+        pytest.param(path("s1", "s2", "s1", "s2", "s1"), (), 2, id="unknown-names"),
+        pytest.param(
+            path("cart", "gift", "shipping", "gift", "shipping", "gift"),
+            (),
+            2,
+            id="one-unknown-name",
+        ),
+        # A cart change starts the count again; moves strictly after it count.
+        pytest.param(
+            path("cart", "shipping", "cart", "shipping", "cart"), (2500,), 1, id="change-between"
+        ),
+        pytest.param(
+            path("cart", "shipping", "cart", "shipping", "cart"), (2000,), 1, id="change-at-a-step"
+        ),
+        pytest.param(
+            path("cart", "shipping", "cart", "shipping", "cart"),
+            (1999,),
+            2,
+            id="change-just-before-a-step",
+        ),
+        pytest.param(
+            path("cart", "shipping", "cart", "shipping", "cart"),
+            (1000, 5000),
+            0,
+            id="change-after-the-last-step",
+        ),
+        pytest.param(
+            path("cart", "shipping", "cart", "shipping", "cart"),
+            (-1,),
+            2,
+            id="change-before-the-checkout",
+        ),
+    ],
+)
+def test_count_loop_regressions(
+    steps: tuple[tuple[int, str], ...], cart_changes: tuple[int, ...], regressions: int
+) -> None:
+    assert count_loop_regressions(steps, cart_changes) == regressions
+
+
+def steps_in_order(names: list[str], gap_ms: int = 1000) -> list[ClickEvent]:
     return [
-        click(type="checkout_step", step=step, ts_ms=T0_MS + 1000 * i)
-        for i, step in enumerate(steps)
+        click(type="checkout_step", step=name, ts_ms=T0_MS + gap_ms * i)
+        for i, name in enumerate(names)
     ]
 
 
@@ -54,12 +114,10 @@ def detect_each(
     events: list[ClickEvent], thresholds: SignalThresholds = DEFAULT_THRESHOLDS
 ) -> list[Signal | None]:
     """Fold the events one by one (arrival order) and run the detector after each."""
-    results: list[Signal | None] = []
-    for i, event in enumerate(events):
-        session = fold(events[: i + 1]).session
-        assert session is not None
-        results.append(detect_step_loop(session, event, thresholds))
-    return results
+    return [
+        detect_step_loop(context(events[: i + 1], thresholds=thresholds))
+        for i in range(len(events))
+    ]
 
 
 def fired(
@@ -74,20 +132,24 @@ def fired(
         pytest.param(
             ["shipping", "cart", "shipping", "cart"],
             [False, False, False, True],
-            id="fires-at-the-second-return",
+            id="fires-at-the-second-regression",
+        ),
+        pytest.param(
+            ["cart", "shipping", "cart"], [False, False, False], id="one-regression-is-a-fix"
         ),
         pytest.param(
             ["cart", "shipping", "payment", "review"], [False] * 4, id="linear-funnel-never"
         ),
-        pytest.param(["payment"] * 6, [False] * 6, id="reloads-never"),
+        # A step sent again right after itself is a refresh, not a move.
+        pytest.param(["payment"] * 6, [False] * 6, id="refreshes-never"),
         pytest.param(
-            ["cart", "cart", "shipping", "shipping", "cart", "cart"],
-            [False] * 6,
-            id="reloads-around-one-return",
+            ["cart", "cart", "shipping", "shipping", "cart", "cart", "shipping", "shipping"],
+            [False] * 8,
+            id="refreshes-around-one-regression",
         ),
         pytest.param(
-            ["cart", "shipping", "cart", "shipping", "payment"],
-            [False, False, False, True, True],
+            ["cart", "shipping", "cart", "shipping", "cart", "shipping", "payment"],
+            [False, False, False, False, True, True, True],
             id="keeps-firing-after",
         ),
     ],
@@ -96,8 +158,20 @@ def test_when_it_fires(steps: list[str], expected: list[bool]) -> None:
     assert fired(steps_in_order(steps)) == expected
 
 
-def test_checkout_step_without_step_never_fires() -> None:
-    events = [*steps_in_order(["shipping", "cart", "shipping", "cart"])]
+def test_a_cart_change_starts_the_count_again() -> None:
+    loop = steps_in_order(["shipping", "cart", "shipping"])
+    edit = click(type="add_to_cart", product_id="p2", value=10.0, ts_ms=T0_MS + 2500)
+    again = click(type="checkout_step", step="cart", ts_ms=T0_MS + 3000)
+    more = click(type="checkout_step", step="shipping", ts_ms=T0_MS + 4000)
+    back = click(type="checkout_step", step="cart", ts_ms=T0_MS + 5000)
+
+    assert fired([*loop, again]) == [False, False, False, True]
+    # After the edit the count starts again: the move back to the cart is the first.
+    assert fired([*loop, edit, again, more, back]) == [False] * 6 + [True]
+
+
+def test_a_checkout_step_without_a_step_never_fires() -> None:
+    events = steps_in_order(["shipping", "cart", "shipping", "cart"])
     events.append(click(type="checkout_step", step=None, ts_ms=T0_MS + 10_000))
 
     assert fired(events)[-1] is False
@@ -111,7 +185,7 @@ def test_other_event_types_never_fire(event_type: str) -> None:
     assert fired(events)[-1] is False
 
 
-def test_steps_on_other_event_types_are_not_part_of_the_path() -> None:
+def test_steps_on_other_event_types_are_not_moves() -> None:
     events = [
         click(type="checkout_step", step="shipping", ts_ms=T0_MS),
         click(type="page_view", step="cart", ts_ms=T0_MS + 1),
@@ -123,6 +197,28 @@ def test_steps_on_other_event_types_are_not_part_of_the_path() -> None:
     assert fired(events) == [False] * 5
 
 
+def test_a_timer_never_fires() -> None:
+    events = steps_in_order(["shipping", "cart", "shipping", "cart"])
+
+    assert detect_step_loop(context(events, now_ms=T0_MS + 60_000, timer=True)) is None
+
+
+def test_a_resent_step_event_is_neither_a_move_nor_a_refresh() -> None:
+    events = steps_in_order(["shipping", "cart", "shipping"])
+
+    assert fired([*events, events[1], events[1]]) == [False] * 5
+
+
+# The path keeps only moves: a step equal to the one before it is dropped as a refresh
+# when it is folded in. A late step that lands between the two turns the dropped one
+# back into a move, but it is gone by then.
+REFRESH_MERGED_TOO_EARLY = pytest.mark.xfail(
+    strict=True,
+    reason="app.detect.state drops a repeated step when it is folded in, before a late step "
+    "between the two can make it a move (keep every step and merge refreshes when reading)",
+)
+
+
 @pytest.mark.parametrize(
     ("arrival", "fires"),
     [
@@ -131,6 +227,18 @@ def test_steps_on_other_event_types_are_not_part_of_the_path() -> None:
             [(0, "shipping"), (1000, "cart"), (3000, "cart"), (2000, "shipping")],
             True,
             id="late-middle-step-completes-the-loop",
+            marks=REFRESH_MERGED_TOO_EARLY,
+        ),
+        pytest.param(
+            [(0, "shipping"), (1000, "cart"), (3000, "payment"), (2000, "shipping")],
+            False,
+            id="late-middle-step-of-a-funnel",
+        ),
+        pytest.param(
+            [(0, "shipping"), (2000, "shipping"), (1000, "cart"), (3000, "cart")],
+            True,
+            id="late-regression-between-two-steps",
+            marks=REFRESH_MERGED_TOO_EARLY,
         ),
         # Arrival order looks like a loop, but event time is a linear funnel.
         pytest.param(
@@ -143,6 +251,12 @@ def test_steps_on_other_event_types_are_not_part_of_the_path() -> None:
             False,
             id="reversed-arrival-of-a-linear-funnel",
         ),
+        # A refresh that overtakes the step it repeats is still a refresh.
+        pytest.param(
+            [(0, "shipping"), (1000, "cart"), (2500, "cart"), (2000, "shipping"), (1500, "cart")],
+            False,
+            id="late-refresh",
+        ),
     ],
 )
 def test_out_of_order_steps_are_placed_by_event_time(
@@ -153,40 +267,48 @@ def test_out_of_order_steps_are_placed_by_event_time(
     assert fired(events)[-1] is fires
 
 
+def test_a_late_cart_change_is_placed_by_event_time() -> None:
+    events = steps_in_order(["shipping", "cart", "shipping", "cart"])
+    # The cart edit happened at 1.5 s (between the first regression and the second).
+    late_edit = click(type="remove_from_cart", product_id="p1", value=10.0, ts_ms=T0_MS + 1500)
+    last = click(type="checkout_step", step="shipping", ts_ms=T0_MS + 4000)
+
+    assert fired([*events[:3], late_edit, events[3], last])[-2:] == [False, False]
+
+
 @pytest.mark.parametrize(
-    ("min_returns", "steps", "fires"),
+    ("min_regressions", "steps", "fires"),
     [
         (1, ["cart", "shipping", "cart"], True),
         (1, ["cart", "shipping"], False),
         (3, ["shipping", "cart", "shipping", "cart"], False),
-        (3, ["shipping", "cart", "shipping", "cart", "shipping"], True),
+        (3, ["shipping", "cart", "shipping", "cart", "shipping", "cart"], True),
     ],
 )
-def test_min_returns_threshold_is_respected(
-    min_returns: int, steps: list[str], fires: bool
+def test_min_regressions_threshold_is_respected(
+    min_regressions: int, steps: list[str], fires: bool
 ) -> None:
-    thresholds = SignalThresholds(step_loop_min_returns=min_returns)
+    thresholds = SignalThresholds(step_loop_min_regressions=min_regressions)
 
     assert fired(steps_in_order(steps), thresholds)[-1] is fires
 
 
 @pytest.mark.parametrize(
-    ("steps", "score"),
+    ("steps", "regressions", "score"),
     [
-        (["shipping", "cart", "shipping", "cart"], 0.7),
-        (["shipping", "cart", "shipping", "cart", "shipping"], 0.8),
-        (["a", "b"] * 6, 1.0),
+        (["shipping", "cart", "shipping", "cart"], 2, 0.7),
+        (["shipping", "cart", "shipping", "cart", "shipping", "cart"], 3, 0.8),
+        (["a", "b"] * 6, 5, 1.0),
     ],
 )
-def test_signal(steps: list[str], score: float) -> None:
+def test_signal(steps: list[str], regressions: int, score: float) -> None:
     signal = detect_each(steps_in_order(steps))[-1]
 
     assert signal is not None
     assert (signal.reason, signal.kind) == (REASON, KIND) == ("step_loop", "assist")
     assert signal.score == pytest.approx(score)
-    assert signal.score <= 1.0
-    assert signal.evidence == {
-        "returns": float(count_step_returns(steps)),
-        "steps": float(len(steps)),
-    }
-    assert f"now at {steps[-1]}" in signal.explanation
+    assert signal.evidence == {"regressions": float(regressions), "steps": float(len(steps))}
+    assert signal.explanation == (
+        f"The customer went back to an earlier checkout step {regressions} times without "
+        f"changing the cart (now at {steps[-1]}); something in the checkout may be unclear."
+    )
