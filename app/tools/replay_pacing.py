@@ -111,8 +111,8 @@ def shift_ts(event: dict[str, Any], offset_ms: int) -> dict[str, Any]:
 
     Examples
     --------
-    >>> shift_ts({"event_id": "e", "ts": "1970-01-01T00:00:01+00:00"}, 500)
-    {'event_id': 'e', 'ts': 1500}
+    >>> shift_ts({"event_id": "e", "ts": "2024-05-01T12:00:00+00:00"}, 500)
+    {'event_id': 'e', 'ts': 1714564800500}
     >>> shift_ts({"ts": "yesterday"}, 500)
     {'ts': 'yesterday'}
     """
@@ -189,11 +189,12 @@ def schedule(
 
     Examples
     --------
-    >>> lines = read_events(['{"customer_id": "c1", "ts": 1000}', '{"ts": 3000}'])
-    >>> for out in schedule(lines, Pacing(speed=1), shift_to_ms=50_000):
+    >>> lines = read_events(['{"customer_id": "c1", "ts": 1714564800000}',
+    ...                      '{"ts": 1714564802000}'])
+    >>> for out in schedule(lines, Pacing(speed=1), shift_to_ms=1714600000000):
     ...     print(out.line_no, out.key, out.payload, out.due_s)
-    1 b'c1' b'{"customer_id":"c1","ts":50000}' 0.0
-    2 None b'{"ts":52000}' 2.0
+    1 b'c1' b'{"customer_id":"c1","ts":1714600000000}' 0.0
+    2 None b'{"ts":1714600002000}' 2.0
     """
     first_ts_ms: int | None = None
     last_due_s = 0.0
