@@ -17,7 +17,10 @@ __all__ = [
     "DEAD_ELEMENTS",
     "ELEMENTS",
     "FORM_ERRORS",
+    "NO_RESPONSE_ELEMENTS",
     "PAYMENT_FIELDS",
+    "PROFILE_FIELDS",
+    "REVIEW_FIELDS",
     "SHIPPING_FIELDS",
     "STEP_PAGES",
     "Catalogue",
@@ -37,6 +40,8 @@ STEP_PAGES: dict[str, str] = {
 }
 SHIPPING_FIELDS: tuple[str, ...] = ("email", "full_name", "street", "city", "postcode", "phone")
 PAYMENT_FIELDS: tuple[str, ...] = ("card_number", "card_expiry", "card_cvc", "card_name")
+REVIEW_FIELDS: tuple[str, ...] = ("rating", "review_title", "review_body")
+PROFILE_FIELDS: tuple[str, ...] = ("birthday", "phone", "size_preference")
 #: The message a shop shows for a field it refuses.
 FORM_ERRORS: dict[str, str] = {
     "email": "email: not a valid address",
@@ -85,6 +90,7 @@ ELEMENTS: dict[str, Element] = {
         _element("#search-box", (640, 36, 420, 36), "input"),
         _element("#cart-icon", (1220, 36, 40, 40), "a"),
         _element("#help-link", (1150, 36, 60, 24), "a"),
+        _element("#account-link", (1090, 36, 60, 24), "a"),
         _element("#size-select", (1000, 400, 240, 40), "select"),
         _element("#add-to-cart", (1000, 470, 240, 48), "button"),
         _element("#apply-coupon", (980, 520, 120, 40), "button"),
@@ -101,12 +107,35 @@ ELEMENTS: dict[str, Element] = {
         _element(".size-chart-preview", (1000, 360, 200, 30), "span"),
         _element(".delivery-info", (1000, 560, 280, 40), "p"),
         _element(".hero-banner", (640, 220, 1200, 320), "div"),
+        _element(".product-description", (420, 800, 560, 120), "p"),
+        # Clicked again and again by design: steppers, carousels, listings, view toggles.
+        _element("#qty-minus", (930, 433, 28, 24), "button"),
+        _element("#qty-plus", (1070, 433, 28, 24), "button"),
+        _element(".carousel-prev", (100, 1020, 40, 40), "button"),
+        _element(".carousel-next", (1180, 1020, 40, 40), "button"),
+        _element(".pagination-next", (700, 1900, 80, 32), "a"),
+        _element(".view-toggle", (1150, 140, 80, 28), "button"),
+        # Clicks the page does not answer by design.
+        _element("#print-receipt", (700, 400, 160, 40), "button"),
+        _element("#download-invoice", (900, 400, 160, 40), "a"),
+        _element("#copy-link", (1100, 200, 100, 28), "button"),
+        _element("#share", (1200, 200, 60, 28), "button"),
+        # Micro-actions.
+        _element("#wishlist", (1000, 540, 240, 36), "button"),
+        _element("#write-review", (420, 1100, 160, 40), "button"),
+        _element("#submit-review", (420, 1400, 160, 44), "button"),
+        _element("#save-profile", (640, 700, 200, 44), "button"),
     )
 }
 #: The non-interactive elements on a product page, where dead clicks happen.
 DEAD_ELEMENTS: tuple[Element, ...] = tuple(
     ELEMENTS[s]
     for s in (".product-image", ".price", ".rating-stars", ".size-chart-preview", ".delivery-info")
+)
+
+#: Buttons and links whose click changes nothing on the page, by design (printing, copying).
+NO_RESPONSE_ELEMENTS: tuple[Element, ...] = tuple(
+    ELEMENTS[s] for s in ("#print-receipt", "#download-invoice", "#copy-link", "#share")
 )
 
 # category → (median price, product nouns); prices are lognormal around the median.

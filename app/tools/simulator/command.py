@@ -18,6 +18,7 @@ from rich.table import Table
 from app.errors import ConfigError
 from app.tools.simulator.config import DEFAULT_MIX, DEFAULT_START_MS, SimulationConfig, parse_mix
 from app.tools.simulator.generate import SimulationResult, simulate
+from app.tools.simulator.variants import VARIANTS
 
 __all__ = ["add_parser", "run"]
 
@@ -33,8 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     >>> parser = argparse.ArgumentParser(prog="nudgeflow")
     >>> add_parser(parser.add_subparsers(dest="command"))
     >>> args = parser.parse_args(["simulate", "--customers", "5", "--mix", "rage_clicker=1"])
-    >>> args.command, args.customers, args.days, args.mix, args.out
-    ('simulate', 5, 7.0, {'rage_clicker': 1.0}, None)
+    >>> args.command, args.customers, args.days, args.mix, args.variant, args.out
+    ('simulate', 5, 7.0, {'rage_clicker': 1.0}, 'tuning', None)
     """
     default_mix = ", ".join(f"{name}={weight:g}" for name, weight in DEFAULT_MIX.items())
     parser = subparsers.add_parser(
@@ -42,7 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="write simulated shop sessions as click events (JSONL), with ground-truth labels",
         description=(
             "Simulate customers visiting a generated shop over some days and write their click "
-            "events (contract v1, one JSON object a line, sorted by event time). The same "
+            "events (contract v1, one JSON object a line) in the order a collector would "
+            "receive them: a little late, some out of order or far too late, a few twice, "
+            "half the sessions without session_end. Labels are in event time. The same "
             "options and seed always give the same bytes."
         ),
     )
@@ -58,13 +61,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
+        "--variant",
+        choices=tuple(VARIANTS),
+        default="tuning",
+        help=(
+            "parameter profile: think times, look-alikes, faults, story mix (default tuning). "
+            "holdout is for checking a change, never for tuning one"
+        ),
+    )
+    parser.add_argument(
         "--mix",
         type=_mix,
         default=None,
         metavar="STORY=WEIGHT,...",
         help=(
             "relative weight per story; stories left out do not occur. Weights are shares "
-            f"of sessions (churn_risk: of customers). Default: {default_mix}"
+            "of sessions (churn_risk, bot: of customers). Default: the variant's; "
+            f"tuning's is {default_mix}"
         ),
     )
     parser.add_argument(
@@ -94,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
             days=args.days,
             sessions_per_customer=args.sessions_per_customer,
             seed=args.seed,
-            mix=DEFAULT_MIX if args.mix is None else args.mix,
+            variant=args.variant,
+            mix=args.mix,
             start_ms=args.start,
         )
     except ConfigError as exc:
@@ -158,6 +172,7 @@ def _print_summary(result: SimulationResult) -> None:
         f"all ({customers} customers)",
         str(len(result.labels)),
         str(friction.total()),
-        str(len(result.events)),
+        str(events.total()),
     )
+    table.caption = f"{len(result.events)} lines: {len(result.events) - events.total()} retries"
     Console(stderr=True).print(table)

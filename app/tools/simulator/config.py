@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import isfinite
 
 from app.errors import ConfigError
 from app.tools.simulator.stories import STORIES
+from app.tools.simulator.variants import TUNING, VARIANTS, Faults
 
 __all__ = ["DEFAULT_MIX", "DEFAULT_START_MS", "SimulationConfig", "parse_mix"]
 
 #: 2026-01-01T00:00:00Z.
 DEFAULT_START_MS = 1_767_225_600_000
 
-#: Share of sessions per story (``churn_risk``: share of customers), mostly friction-free.
-DEFAULT_MIX: Mapping[str, float] = {
-    "clean_buyer": 0.25,
-    "browser_leaves": 0.35,
-    "price_hesitant": 0.06,
-    "rage_clicker": 0.04,
-    "dead_clicks": 0.04,
-    "form_struggler": 0.04,
-    "payment_failure": 0.03,
-    "checkout_staller": 0.04,
-    "search_frustrated": 0.05,
-    "step_looper": 0.03,
-    "churn_risk": 0.04,
-    "error_burst": 0.03,
-}
+#: The ``tuning`` variant's weight per story (``churn_risk``, ``bot``: of customers), mostly clean.
+DEFAULT_MIX: Mapping[str, float] = TUNING.mix
 
 # Seeds numpy takes and event ids can hold (64 characters at most).
 _MAX_SEED = 2**63 - 1
-
-
-def _default_mix() -> dict[str, float]:
-    return dict(DEFAULT_MIX)
+_ID_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,24}")
 
 
 @dataclass(frozen=True)
@@ -52,17 +38,30 @@ class SimulationConfig:
         Mean number of sessions per customer (1 + Poisson); at least 1.
     seed
         Seed of the run's only random generator: the same config gives the same events.
+    variant
+        The parameter profile (``variants.VARIANTS``): ``"tuning"``, or ``"holdout"``,
+        which is never tuned on. It sets behaviour, and the mix and faults unless given.
     mix
         Relative weight per story name (``STORIES``); stories left out get none. A
-        weight is a share of sessions, except ``churn_risk``'s: a share of customers,
-        since churn is a whole customer's history. Stored in ``STORIES`` order.
+        weight is a share of sessions, except those of ``CUSTOMER_STORIES``
+        (``churn_risk``, ``bot``): shares of customers, since those are a whole
+        customer's history. Stored in ``STORIES`` order. None: the variant's.
     start_ms
         Event time of the simulation's start, in ms since the epoch.
+    faults
+        What happens to events on their way (delays, retries, lost ``session_end``,
+        second devices). None: the variant's; ``Faults()`` is a perfect network.
+    id_prefix
+        Put in front of every customer, session and event id, so that runs do not
+        share ids (letters, digits, ``.``, ``_``, ``-``; at most 24).
 
     Examples
     --------
     >>> SimulationConfig(customers=10, mix={"rage_clicker": 1, "clean_buyer": 3}).mix
     {'clean_buyer': 3.0, 'rage_clicker': 1.0}
+    >>> holdout = SimulationConfig(variant="holdout")
+    >>> holdout.faults == VARIANTS["holdout"].faults, holdout.mix == VARIANTS["holdout"].mix
+    (True, True)
     >>> SimulationConfig(days=0)
     Traceback (most recent call last):
     ...
@@ -73,8 +72,12 @@ class SimulationConfig:
     days: float = 7.0
     sessions_per_customer: float = 3.0
     seed: int = 0
-    mix: Mapping[str, float] = field(default_factory=_default_mix)
+    variant: str = "tuning"
+    # None only until __post_init__ puts in the variant's: typed as the result.
+    mix: Mapping[str, float] = None  # type: ignore[assignment]
     start_ms: int = DEFAULT_START_MS
+    faults: Faults = None  # type: ignore[assignment]
+    id_prefix: str = ""
 
     def __post_init__(self) -> None:
         if type(self.customers) is not int or self.customers < 1:
@@ -89,7 +92,19 @@ class SimulationConfig:
             raise ConfigError(f"seed: must be a whole number from 0 to 2**63-1, got {self.seed!r}")
         if type(self.start_ms) is not int or self.start_ms < 0:
             raise ConfigError(f"start_ms: must be whole ms since the epoch, got {self.start_ms!r}")
-        object.__setattr__(self, "mix", _checked_mix(self.mix))
+        if self.variant not in VARIANTS:
+            known = ", ".join(VARIANTS)
+            raise ConfigError(f"variant: must be one of {known}, got {self.variant!r}")
+        profile = VARIANTS[self.variant]
+        object.__setattr__(self, "mix", _checked_mix(profile.mix if self.mix is None else self.mix))
+        if self.faults is None:
+            object.__setattr__(self, "faults", profile.faults)
+        elif not isinstance(self.faults, Faults):
+            raise ConfigError(f"faults: must be a Faults, got {self.faults!r}")
+        if type(self.id_prefix) is not str or not _ID_PREFIX.fullmatch(self.id_prefix):
+            raise ConfigError(
+                f"id_prefix: at most 24 letters, digits, '.', '_' or '-', got {self.id_prefix!r}"
+            )
 
 
 def _is_number(value: object) -> bool:

@@ -1,316 +1,200 @@
 """Shopper stories: one function per kind of visit, writing its events through a ``SessionWriter``.
 
 Each story writes one whole session and, when the story has friction, marks the
-event where it begins. ``EXPECTED`` says which intervention (kind, reason) a
-friction story calls for. Think times are lognormal around the medians below.
+event from which an intervention is called for. ``EXPECTED`` says which
+intervention (kind, reason) that is. Clean stories carry look-alikes of the
+frictions (``lookalikes``); friction stories are written the way the friction
+happens, not to the threshold of a rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Literal
 
-from app.detect.signals.signal import InterventionKind
+from app.tools.simulator.blocks import (
+    DEAD_QUIET_MS,
+    ERRORS,
+    add_to_cart,
+    browse,
+    fill_field,
+    fill_payment,
+    fill_shipping,
+    finish_order,
+    form_error,
+    found_query,
+    land,
+    leave,
+    load,
+    open_cart,
+    open_link,
+    pay,
+    remove_from_cart,
+    search,
+    slip,
+    step,
+    submit,
+    to_payment,
+    to_shipping,
+    typo,
+    view_product,
+)
 from app.tools.simulator.catalogue import (
     DEAD_ELEMENTS,
     ELEMENTS,
     FORM_ERRORS,
     PAYMENT_FIELDS,
+    PROFILE_FIELDS,
+    REVIEW_FIELDS,
     SHIPPING_FIELDS,
-    STEP_PAGES,
     Element,
-    Product,
     category_page,
-    search_page,
 )
-from app.tools.simulator.session import Event, SessionWriter
+from app.tools.simulator.lookalikes import (
+    arm_slow_load,
+    checkout,
+    listing_lookalikes,
+    product_lookalikes,
+    put_in_cart,
+    receipt_buttons,
+)
+from app.tools.simulator.session import SessionWriter
 
-__all__ = ["EXPECTED", "STORIES", "Story"]
+__all__ = [
+    "CUSTOMER_STORIES",
+    "EXPECTED",
+    "SECOND_DEVICE",
+    "STORIES",
+    "InterventionKind",
+    "Story",
+    "other_device_turn",
+]
 
 Story = Callable[[SessionWriter], None]
+#: What an intervention asks the chatbot to do (contract §2).
+InterventionKind = Literal["assist", "offer", "reminder", "reward"]
 
-# Median think times (ms). Page loads are a few hundred ms; reading a product page
-# takes tens of seconds; typing one form field a few seconds.
-_LOAD_MS = 450
-_GLANCE_MS = 6_000
-_READ_MS = 18_000
-_FIELD_MS = 3_500
-_STEP_MS = 1_200
-_LEAVE_MS = 20_000
-# A dead click is never followed by a page change within this long.
-_DEAD_QUIET_MS = 2_500
-# Clean sessions get one harmless slip now and then, so false alarms are measurable.
-_NOISE_P = 0.2
-
-_REFERRERS = ("direct", "search", "email", "ads", "social")
+_MINUTE_MS = 60_000
 _DECLINES = ("card_declined", "insufficient_funds", "do_not_honor", "3ds_failed")
-_ERRORS: dict[str, tuple[str, ...]] = {
-    "cart-widget": (
-        "TypeError: Cannot read properties of undefined (reading 'price')",
-        "Failed to fetch /api/cart",
-    ),
-    "price-api": ("HTTP 503 from /api/prices", "HTTP 504 from /api/prices"),
-    "recommendations": ("ChunkLoadError: Loading chunk 417 failed", "HTTP 500 from /api/recs"),
-}
+# What crawlers say they are, when they do (real user-agent strings, shortened).
+_BOT_AGENTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/124.0.0.0 Safari/537.36",
+    "Screaming Frog SEO Spider/19.4",
+    "Mozilla/5.0 (compatible; PetalBot; +https://webmaster.petalsearch.com/site/petalbot)",
+)
 
 # Friction stories, with the intervention (kind, reason) each one calls for.
 EXPECTED: dict[str, tuple[InterventionKind, str] | None] = {
     "clean_buyer": None,
     "browser_leaves": None,
+    "bot": None,
     "price_hesitant": ("offer", "product_hesitation"),
     "rage_clicker": ("assist", "rage_click"),
     "dead_clicks": ("assist", "dead_click"),
     "form_struggler": ("assist", "form_struggle"),
     "payment_failure": ("assist", "payment_failure"),
-    "checkout_staller": ("reminder", "checkout_stall"),
+    "checkout_staller": ("assist", "checkout_stall"),
     "search_frustrated": ("assist", "search_frustration"),
     "step_looper": ("assist", "step_loop"),
-    "churn_risk": ("reminder", "abandonment_risk"),
     "error_burst": ("assist", "error_burst"),
+    "cart_abandoner": ("reminder", "cart_abandonment_risk"),
+    "micro_action": ("reward", "micro_action"),
+    "churn_risk": ("reminder", "rhythm_change"),
 }
 
 
-# Building blocks.
-
-
-def _land(w: SessionWriter) -> Event:
-    """The first page of the visit, with where the customer came from."""
-    props = {"referrer": w.pick(_REFERRERS)}
-    roll = float(w.rng.random())
-    if roll < 0.5:
-        event = w.goto("/", props=props)
-    elif roll < 0.8:
-        event = w.goto(category_page(w.visit.favourite_category), props=props)
-    else:
-        product = w.pick(w.shop.in_category(w.visit.favourite_category))
-        event = w.goto(product.page, props=props)
-        w.wait(5)
-        w.emit("product_view", product_id=product.product_id, value=product.price)
-    w.pause(_GLANCE_MS)
-    return event
-
-
-def _scroll(w: SessionWriter, depth: int, median_ms: float = _GLANCE_MS / 2) -> None:
-    """Scroll down through ``depth`` quarters of the page."""
-    for quarter in range(1, depth + 1):
-        w.emit("scroll", scroll_pct=25 * quarter)
-        w.pause(median_ms)
-
-
-def _open(w: SessionWriter, element: Element, page: str) -> Event:
-    """Click a link or button that loads ``page``."""
-    w.click(element)
-    w.pause(_LOAD_MS, 0.5)
-    return w.goto(page)
-
-
-def _view_product(w: SessionWriter, product: Product, read_ms: float = _READ_MS) -> Event:
-    """Open a product from its category listing, then read the page."""
-    listing = category_page(product.category)
-    if w.page != listing:
-        _open(w, w.shop.nav_link(product.category), listing)
-        w.pause(_GLANCE_MS / 2)
-    _open(w, w.shop.product_card(product), product.page)
-    w.wait(5)
-    event = w.emit("product_view", product_id=product.product_id, value=product.price)
-    w.pause(read_ms / 3)
-    _scroll(w, w.between(0, 3), read_ms / 4)
-    return event
-
-
-def _browse(w: SessionWriter, n: int, read_ms: float = _READ_MS) -> list[Product]:
-    """View ``n`` products not seen yet in this visit, mostly of the favourite category."""
-    category = w.visit.favourite_category if w.chance(0.7) else w.pick(w.shop.categories)
-    seen = {e["product_id"] for e in w.events if e["type"] == "product_view"}
-    products = w.sample([p for p in w.shop.in_category(category) if p.product_id not in seen], n)
-    for product in products:
-        _view_product(w, product, read_ms)
-    return products
-
-
-def _add_to_cart(w: SessionWriter, product: Product) -> None:
-    w.click(ELEMENTS["#add-to-cart"])
-    w.pause(300, 0.4)
-    w.cart.append(product)
-    w.emit("add_to_cart", product_id=product.product_id, value=product.price)
-    w.pause(_STEP_MS)
-
-
-def _remove_from_cart(w: SessionWriter, product: Product) -> None:
-    w.click(ELEMENTS["#remove-item"])
-    w.pause(300, 0.4)
-    w.cart.remove(product)
-    w.emit("remove_from_cart", product_id=product.product_id, value=product.price)
-    w.pause(_STEP_MS)
-
-
-def _step(w: SessionWriter, step: str) -> Event:
-    """Load a checkout step's page and report the step."""
-    w.goto(STEP_PAGES[step])
-    w.wait(5)
-    event = w.emit("checkout_step", step=step, value=w.cart_value)
-    w.pause(_STEP_MS)
-    return event
-
-
-def _open_cart(w: SessionWriter) -> Event:
-    w.click(ELEMENTS["#cart-icon"])
-    w.pause(_LOAD_MS, 0.5)
-    return _step(w, "cart")
-
-
-def _fill_field(w: SessionWriter, field: str, typing_ms: float = _FIELD_MS) -> None:
-    w.emit("form_focus", field=field)
-    w.pause(typing_ms)
-    w.emit("form_input", field=field)
-    w.pause(200, 0.5)
-    w.emit("form_blur", field=field)
-    w.pause(_STEP_MS / 2)
-
-
-def _submit(w: SessionWriter, button: str, form: str) -> None:
-    w.click(ELEMENTS[button])
-    w.wait(30)
-    w.emit("form_submit", props={"form": form})
-    w.pause(_LOAD_MS, 0.5)
-
-
-def _form_error(w: SessionWriter, field: str) -> Event:
-    return w.emit("form_error", field=field, error=FORM_ERRORS[field])
-
-
-def _shipping(w: SessionWriter, typo: bool = False) -> Event:
-    """From the cart to the payment step, filling the shipping form on the way."""
-    w.click(ELEMENTS["#checkout"])
-    w.pause(_LOAD_MS, 0.5)
-    _step(w, "shipping")
-    # Returning customers often find their address saved.
-    if not (w.visit.index > 0 and w.chance(0.6)):
-        for field in SHIPPING_FIELDS:
-            _fill_field(w, field)
-    if typo:
-        # One mistyped field, fixed at once: a slip, not a struggle.
-        field = w.pick(("email", "postcode"))
-        _submit(w, "#continue", "shipping")
-        _form_error(w, field)
-        w.pause(_STEP_MS)
-        _fill_field(w, field)
-    _submit(w, "#continue", "shipping")
-    return _step(w, "payment")
-
-
-def _pay(w: SessionWriter) -> Event:
-    _submit(w, "#pay", "payment")
-    return w.emit("payment_attempt", value=w.cart_value, props={"method": "card"})
-
-
-def _finish_order(w: SessionWriter) -> None:
-    """From a successful payment attempt to the order confirmation."""
-    w.pause(1_500, 0.5)
-    _step(w, "review")
-    w.pause(_GLANCE_MS)
-    w.click(ELEMENTS["#place-order"])
-    w.pause(800, 0.5)
-    w.emit("purchase", value=w.cart_value, props={"items": len(w.cart)})
-    w.cart.clear()
-    w.pause(_LOAD_MS, 0.5)
-    w.goto("/order/confirmed")
-    w.pause(_GLANCE_MS)
-
-
-def _checkout(w: SessionWriter, typo: bool = False) -> None:
-    """From the cart to a placed order, with no trouble on the way."""
-    _shipping(w, typo)
-    for field in PAYMENT_FIELDS:
-        _fill_field(w, field)
-    _pay(w)
-    _finish_order(w)
-
-
-def _search(w: SessionWriter, query: str) -> Event:
-    w.click(ELEMENTS["#search-box"])
-    w.pause(2_500, 0.5)
-    event = w.emit("search", query=query, results=w.shop.search_results(query))
-    w.pause(_LOAD_MS, 0.5)
-    w.goto(search_page(query))
-    w.pause(_GLANCE_MS / 2)
-    return event
-
-
-def _typo(w: SessionWriter, text: str) -> str:
-    """``text`` with two neighbouring letters swapped."""
-    letters = [
-        i
-        for i in range(len(text) - 1)
-        if text[i].isalpha() and text[i + 1].isalpha() and text[i] != text[i + 1]
-    ]
-    i = w.pick(letters)
-    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
-
-
-def _found_query(w: SessionWriter) -> str:
-    """Words of a real product's name, so the search finds it."""
-    words = w.pick(w.shop.in_category(w.visit.favourite_category)).name.split()
-    return " ".join(words[1:] if w.chance(0.5) else words[2:])
-
-
-def _noise(w: SessionWriter) -> None:
-    """Sometimes one harmless slip: a double-click, one back, one dead click or one error."""
-    if not w.chance(_NOISE_P):
-        return
-    slip = w.pick(("double_click", "double_click", "back", "back", "dead_click", "error"))
-    if slip == "double_click":
-        first = w.click(ELEMENTS["#size-select"])
-        w.pause(120, 0.3)
-        w.click_at(ELEMENTS["#size-select"], first["x"] + 1, first["y"])
-    elif slip == "back" and w.history:
-        w.emit("back")
-        w.pause(_LOAD_MS, 0.5)
-        w.goto(w.history[-1])
-    elif slip == "dead_click":
-        w.click(ELEMENTS[".product-image"])
-        w.pause(_DEAD_QUIET_MS, 0.3, min_ms=_DEAD_QUIET_MS)
-        return
-    elif slip == "error":
-        w.emit("error", error=_ERRORS["recommendations"][1], props={"source": "recommendations"})
-    w.pause(_GLANCE_MS / 2)
-
-
-def _leave(w: SessionWriter, idle_median_ms: float = _LEAVE_MS) -> None:
-    """End the visit; about half of the browsers report the tab closing."""
-    if w.chance(0.5):
-        w.pause(idle_median_ms, 0.8)
-        w.emit("session_end")
-
-
-# Stories.
+# Clean stories.
 
 
 def clean_buyer(w: SessionWriter) -> None:
     """Browses a little, adds one or two products, checks out and pays. No friction."""
-    _land(w)
-    products = _browse(w, w.between(1, 4))
-    _add_to_cart(w, products[-1])
-    _noise(w)
+    land(w)
+    arm_slow_load(w)
+    listing_lookalikes(w)
+    products = browse(w, w.between(1, 4))
+    product_lookalikes(w)
+    put_in_cart(w, products[-1])
+    slip(w)
     if len(products) > 1 and w.chance(0.3):
-        _view_product(w, products[0])
-        _add_to_cart(w, products[0])
-    _open_cart(w)
-    _checkout(w, typo=w.chance(0.08))
-    _leave(w)
+        view_product(w, products[0])
+        add_to_cart(w, products[0])
+    open_cart(w)
+    checkout(w, typo=w.chance(0.08))
+    receipt_buttons(w)
+    leave(w)
 
 
 def browser_leaves(w: SessionWriter) -> None:
     """Looks around, perhaps searches, and leaves without buying. No friction."""
-    _land(w)
+    land(w)
+    arm_slow_load(w)
+    listing_lookalikes(w, quiet_ok=True)
     if w.chance(0.3):
-        query = _found_query(w)
+        query = found_query(w)
         if w.chance(0.05):
-            _search(w, _typo(w, query))  # a typo, fixed at once
-        _search(w, query)
-    for _ in range(w.between(1, 2)):
-        _browse(w, w.between(1, 4))
-    _noise(w)
-    _leave(w)
+            search(w, typo(w, query))  # a typo, fixed at once
+        search(w, query)
+    for i in range(w.between(1, 2)):
+        browse(w, w.between(1, 4))
+        if i == 0:
+            product_lookalikes(w, share_ok=True)
+    slip(w)
+    leave(w)
+
+
+def bot(w: SessionWriter) -> None:
+    """A crawler: pages and clicks with no time to think, no cart to buy; nothing to help.
+
+    Some say what they are in ``props.user_agent``; all are far faster than people.
+    Any intervention here is a false alarm.
+    """
+    says = w.chance(w.behaviour.bot_user_agent_share)
+    props: dict[str, Any] = {"user_agent": w.pick(_BOT_AGENTS)} if says else {}
+    extra = {"props": props} if props else {}
+
+    def gap() -> None:
+        w.pause(w.behaviour.bot_gap_ms, 0.5, min_ms=5)
+
+    def visit(page: str, product_id: str | None = None, value: float | None = None) -> None:
+        w.goto(page, **extra)
+        if product_id is not None:
+            w.wait(3)
+            w.emit("product_view", product_id=product_id, value=value, **extra)
+        gap()
+
+    def click(element: Element) -> None:
+        w.click(element, **props)
+        gap()
+
+    visit("/")
+    target = w.between(25, 90)
+    while len(w.events) < target:
+        category = w.pick(w.shop.categories)
+        click(w.shop.nav_link(category))
+        visit(category_page(category))
+        for product in w.sample(w.shop.in_category(category), w.between(2, 6)):
+            click(w.shop.product_card(product))
+            visit(product.page, product.product_id, product.price)
+            roll = float(w.rng.random())
+            if roll < 0.15:  # price scrapers put things in the cart to see the total
+                click(ELEMENTS["#add-to-cart"])
+                w.cart.append(product)
+                w.emit("add_to_cart", product_id=product.product_id, value=product.price,
+                       **extra)  # fmt: skip
+                gap()
+            elif roll < 0.35:  # clicks everything on the page, reacting or not
+                for element in w.sample(DEAD_ELEMENTS, w.between(2, 4)):
+                    click(element)
+        if w.chance(0.3):
+            for page in range(2, 2 + w.between(1, 4)):
+                click(ELEMENTS[".pagination-next"])
+                visit(f"{category_page(category)}?page={page}")
+
+
+# Friction stories.
 
 
 def price_hesitant(w: SessionWriter) -> None:
@@ -318,48 +202,44 @@ def price_hesitant(w: SessionWriter) -> None:
 
     Friction begins at the first return to that product.
     """
-    _land(w)
-    target = _browse(w, 1, read_ms=2.5 * _READ_MS)[0]
+    read_ms = 2.5 * w.behaviour.read_ms
+    land(w)
+    target = browse(w, 1)[0]
     for _ in range(w.between(2, 3)):
         others = [p for p in w.shop.in_category(target.category) if p != target]
-        _view_product(w, w.pick(others))
-        w.mark_friction(_view_product(w, target, read_ms=2.5 * _READ_MS))
-    _add_to_cart(w, target)
-    _open_cart(w)
-    w.pause(_READ_MS)
-    _remove_from_cart(w, target)
+        view_product(w, w.pick(others))
+        w.mark_friction(view_product(w, target, read_ms))
+    add_to_cart(w, target)
+    open_cart(w)
+    w.pause(w.behaviour.read_ms)
+    remove_from_cart(w, target)
     if w.chance(0.5):  # one more try, one more change of mind
-        _view_product(w, target, read_ms=_READ_MS)
-        _add_to_cart(w, target)
-        _open_cart(w)
-        w.pause(_READ_MS)
-        _remove_from_cart(w, target)
-    _leave(w)
+        view_product(w, target, w.behaviour.read_ms)
+        add_to_cart(w, target)
+        open_cart(w)
+        w.pause(w.behaviour.read_ms)
+        remove_from_cart(w, target)
+    leave(w)
 
 
 def rage_clicker(w: SessionWriter) -> None:
     """Meets a button that does nothing and clicks it again and again.
 
-    Friction begins at the first click of the rapid burst (at least three clicks
-    within a second, a few px apart).
+    Friction begins at the first click of the rapid burst (three clicks or more,
+    each within a second of the last, a few px apart).
     """
-    _land(w)
-    product = _browse(w, w.between(1, 3))[-1]
+    land(w)
+    product = browse(w, w.between(1, 3))[-1]
     broken = w.pick(("#add-to-cart", "#add-to-cart", "#apply-coupon", "#continue", "#pay"))
     if broken != "#add-to-cart":
-        _add_to_cart(w, product)
-        _open_cart(w)
+        add_to_cart(w, product)
+        open_cart(w)
         if broken != "#apply-coupon":
-            w.click(ELEMENTS["#checkout"])
-            w.pause(_LOAD_MS, 0.5)
-            _step(w, "shipping")
-            for field in SHIPPING_FIELDS:
-                _fill_field(w, field)
+            to_shipping(w)
+            fill_shipping(w)
             if broken == "#pay":
-                _submit(w, "#continue", "shipping")
-                _step(w, "payment")
-                for field in PAYMENT_FIELDS:
-                    _fill_field(w, field)
+                to_payment(w)
+                fill_payment(w)
     button = ELEMENTS[broken]
     w.click(button)
     # Nothing happens; the customer waits a moment before hammering it.
@@ -369,9 +249,9 @@ def rage_clicker(w: SessionWriter) -> None:
         _rage_burst(w, button)
         w.pause(4_000, 0.5)
     if w.chance(0.3):
-        _open(w, ELEMENTS["#help-link"], "/help")
-        w.pause(_READ_MS)
-    _leave(w)
+        open_link(w, ELEMENTS["#help-link"], "/help")
+        w.pause(w.behaviour.read_ms)
+    leave(w)
 
 
 def _rage_burst(w: SessionWriter, button: Element) -> None:
@@ -390,17 +270,17 @@ def dead_clicks(w: SessionWriter) -> None:
 
     Friction begins at the first dead click.
     """
-    _land(w)
-    _browse(w, w.between(1, 3))
+    land(w)
+    browse(w, w.between(1, 3))
     for _ in range(w.between(3, 6)):
         # At least 600 ms apart: slower than a rage burst.
         w.mark_friction(w.click(w.pick(DEAD_ELEMENTS)))
         w.wait(600)
         w.pause(1_500, 0.5)
-    w.pause(_DEAD_QUIET_MS, 0.3, min_ms=_DEAD_QUIET_MS)
+    w.pause(DEAD_QUIET_MS, 0.3, min_ms=DEAD_QUIET_MS)
     if w.chance(0.5):
-        _browse(w, 1)
-    _leave(w)
+        browse(w, 1)
+    leave(w)
 
 
 def form_struggler(w: SessionWriter) -> None:
@@ -408,18 +288,15 @@ def form_struggler(w: SessionWriter) -> None:
 
     Friction begins at the first ``form_error``.
     """
-    _land(w)
-    _add_to_cart(w, _browse(w, w.between(1, 2))[-1])
-    _open_cart(w)
-    w.click(ELEMENTS["#checkout"])
-    w.pause(_LOAD_MS, 0.5)
-    _step(w, "shipping")
+    field_ms = w.behaviour.field_ms
+    land(w)
+    add_to_cart(w, browse(w, w.between(1, 2))[-1])
+    open_cart(w)
+    to_shipping(w)
     on_payment = w.chance(0.3)
     if on_payment:
-        for field in SHIPPING_FIELDS:
-            _fill_field(w, field)
-        _submit(w, "#continue", "shipping")
-        _step(w, "payment")
+        fill_shipping(w)
+        to_payment(w)
     fields, button, form = (
         (PAYMENT_FIELDS, "#pay", "payment")
         if on_payment
@@ -427,27 +304,25 @@ def form_struggler(w: SessionWriter) -> None:
     )
     tricky = w.pick([f for f in fields if f in FORM_ERRORS])
     for field in fields:
-        _fill_field(w, field, 3 * _FIELD_MS if field == tricky else _FIELD_MS)
+        fill_field(w, field, 3 * field_ms if field == tricky else field_ms)
     for _ in range(w.between(2, 4)):
-        _submit(w, button, form)
-        w.mark_friction(_form_error(w, tricky))
-        w.pause(_GLANCE_MS)
+        submit(w, button, form)
+        w.mark_friction(form_error(w, tricky))
+        w.pause(w.behaviour.glance_ms)
         for _ in range(w.between(1, 2)):  # refocus, stare, retype
-            _fill_field(w, tricky, 3 * _FIELD_MS)
+            fill_field(w, tricky, 3 * field_ms)
     if w.chance(0.45):
-        _submit(w, button, form)
+        submit(w, button, form)
         if on_payment:
             w.emit("payment_attempt", value=w.cart_value, props={"method": "card"})
-            _finish_order(w)
         else:
-            _step(w, "payment")
-            for field in PAYMENT_FIELDS:
-                _fill_field(w, field)
-            _pay(w)
-            _finish_order(w)
+            step(w, "payment")
+            fill_payment(w)
+            pay(w)
+        finish_order(w)
     else:
-        w.pause(_READ_MS)
-    _leave(w)
+        w.pause(w.behaviour.read_ms)
+    leave(w)
 
 
 def payment_failure(w: SessionWriter) -> None:
@@ -455,14 +330,15 @@ def payment_failure(w: SessionWriter) -> None:
 
     Friction begins at the first failed payment.
     """
-    _land(w)
-    _add_to_cart(w, _browse(w, w.between(1, 3))[-1])
-    _open_cart(w)
-    _shipping(w)
-    for field in PAYMENT_FIELDS:
-        _fill_field(w, field)
+    land(w)
+    add_to_cart(w, browse(w, w.between(1, 3))[-1])
+    open_cart(w)
+    to_shipping(w)
+    fill_shipping(w, saved=w.visit.index > 0 and w.chance(0.6))
+    to_payment(w)
+    fill_payment(w)
     for _ in range(w.between(1, 3)):
-        _submit(w, "#pay", "payment")
+        submit(w, "#pay", "payment")
         if w.chance(0.25):
             failed = w.emit(
                 "payment_attempt", value=w.cart_value, error="card_number_invalid",
@@ -473,27 +349,40 @@ def payment_failure(w: SessionWriter) -> None:
             w.pause(2_500, 0.5)  # the payment provider answers
             failed = w.emit("payment_failed", value=w.cart_value, error=w.pick(_DECLINES))
         w.mark_friction(failed)
-        w.pause(_GLANCE_MS)
+        w.pause(w.behaviour.glance_ms)
         if w.chance(0.5):  # another card
             for field in PAYMENT_FIELDS[:3]:
-                _fill_field(w, field)
+                fill_field(w, field)
     if w.chance(0.4):
-        _pay(w)
-        _finish_order(w)
-    _leave(w)
+        pay(w)
+        finish_order(w)
+    leave(w)
 
 
 def checkout_staller(w: SessionWriter) -> None:
-    """Reaches the payment step and goes silent: no purchase.
+    """Gets to payment (or to the review of a paid order) and goes silent: no purchase.
 
-    Friction begins at the payment step, the last thing the customer did.
+    Some stop as the payment page shows, some after typing part of the card,
+    some on the review page. Friction begins with the silence: at the last event.
     """
-    _land(w)
-    _add_to_cart(w, _browse(w, w.between(1, 3))[-1])
-    _open_cart(w)
-    w.mark_friction(_shipping(w))
+    land(w)
+    add_to_cart(w, browse(w, w.between(1, 3))[-1])
+    open_cart(w)
+    to_shipping(w)
+    fill_shipping(w, saved=w.visit.index > 0 and w.chance(0.6))
+    to_payment(w)
+    roll = float(w.rng.random())
+    if roll < 0.3:
+        for field in PAYMENT_FIELDS[: w.between(1, 2)]:
+            fill_field(w, field)
+    elif roll < 0.5:
+        fill_payment(w)
+        pay(w)
+        w.pause(1_500, 0.5)
+        step(w, "review")
+    w.mark_friction(w.events[-1])
     # If the tab is closed at all, it is long after.
-    _leave(w, idle_median_ms=15 * 60_000)
+    leave(w, idle_median_ms=15 * _MINUTE_MS, min_idle_ms=2 * _MINUTE_MS)
 
 
 def search_frustrated(w: SessionWriter) -> None:
@@ -501,83 +390,71 @@ def search_frustrated(w: SessionWriter) -> None:
 
     Friction begins at the first search with no results.
     """
-    _land(w)
-    wanted = _typo(w, _found_query(w)) if w.chance(0.5) else ""
+    land(w)
+    wanted = typo(w, found_query(w)) if w.chance(0.5) else ""
     if not wanted or w.shop.search_results(wanted) > 0:
         wanted = w.pick(w.shop.missing_terms)
     for attempt in range(w.between(2, 4)):
         query = wanted if attempt == 0 else _rephrase(w, wanted)
-        search = _search(w, query)
-        if search["results"] == 0:
-            w.mark_friction(search)
+        found = search(w, query)
+        if found["results"] == 0:
+            w.mark_friction(found)
     if w.chance(0.4):
-        _search(w, _found_query(w))
-        _browse(w, 1)
-    _leave(w)
+        search(w, found_query(w))
+        browse(w, 1)
+    leave(w)
 
 
 def _rephrase(w: SessionWriter, query: str) -> str:
-    if w.chance(0.5):
-        return _typo(w, query)
-    words = query.split()
-    return words[-1] + "s" if len(words) > 1 and w.chance(0.5) else query.replace(" ", "")
+    """Another way to ask for what the shop does not have (a rephrasing that happens to
+    find something would be a typo fixed, not frustration)."""
+    for _ in range(5):
+        words = query.split()
+        if w.chance(0.5):
+            again = typo(w, query)
+        elif len(words) > 1 and w.chance(0.5):
+            again = words[-1] + "s"
+        else:
+            again = query.replace(" ", "")
+        if w.shop.search_results(again) == 0:
+            return again
+    return w.pick(w.shop.missing_terms)
 
 
 def step_looper(w: SessionWriter) -> None:
-    """Goes back and forth between two checkout steps (cart and shipping, or shipping and payment).
+    """Goes back and forth between two checkout steps, twice or more, changing nothing.
 
-    Friction begins at the first checkout step that returns to a visited one.
+    Between the cart and shipping, or between shipping and payment. Friction
+    begins at the first checkout step that returns to an earlier one.
     """
-    _land(w)
-    _add_to_cart(w, _browse(w, w.between(1, 3))[-1])
-    _open_cart(w)
-    w.click(ELEMENTS["#checkout"])
-    w.pause(_LOAD_MS, 0.5)
-    _step(w, "shipping")
-    for field in SHIPPING_FIELDS:
-        _fill_field(w, field)
-    if w.chance(0.5):
-        here, there = "shipping", "cart"
-    else:
-        _submit(w, "#continue", "shipping")
-        _step(w, "payment")
-        here, there = "payment", "shipping"
-    for _ in range(w.between(2, 4)):
-        w.pause(_GLANCE_MS)
-        if there == "cart":
+    land(w)
+    add_to_cart(w, browse(w, w.between(1, 3))[-1])
+    open_cart(w)
+    to_shipping(w)
+    fill_shipping(w)
+    back_to_cart = w.chance(0.5)
+    if not back_to_cart:
+        to_payment(w)
+    for _ in range(w.between(2, 3)):  # round trips
+        w.pause(w.behaviour.glance_ms)
+        if back_to_cart:
             w.click(ELEMENTS["#edit-cart"])
         else:
             w.emit("back")
-        w.pause(_LOAD_MS, 0.5)
-        w.mark_friction(_step(w, there))
-        here, there = there, here
-    w.pause(_GLANCE_MS)
-    if here != "cart" and w.chance(0.4):  # sorted it out after all
-        if here == "shipping":
-            _submit(w, "#continue", "shipping")
-            _step(w, "payment")
-        for field in PAYMENT_FIELDS:
-            _fill_field(w, field)
-        _pay(w)
-        _finish_order(w)
-    _leave(w)
-
-
-def churn_risk(w: SessionWriter) -> None:
-    """A returning customer whose visits get shorter (and, see ``generate``, sparser).
-
-    The first two visits set the customer's habit; from the third on, each visit
-    is a sign of fading interest, and friction begins at its first event.
-    """
-    engagement = 0.5**w.visit.index
-    first = _land(w)
-    if w.visit.index >= 2:
-        w.mark_friction(first)
-    read_ms = _READ_MS * max(0.2, engagement)
-    products = _browse(w, max(1, round(w.between(3, 5) * engagement)), read_ms)
-    if w.visit.index == 0 and w.chance(0.5):
-        _add_to_cart(w, products[-1])
-    _leave(w)
+        load(w)
+        w.mark_friction(step(w, "cart" if back_to_cart else "shipping"))
+        w.pause(w.behaviour.glance_ms)  # looks at it again, changes nothing
+        if back_to_cart:
+            to_shipping(w)
+        else:
+            to_payment(w)
+    if w.chance(0.4):  # sorted it out after all
+        if back_to_cart:
+            to_payment(w)
+        fill_payment(w)
+        pay(w)
+        finish_order(w)
+    leave(w)
 
 
 def error_burst(w: SessionWriter) -> None:
@@ -585,20 +462,108 @@ def error_burst(w: SessionWriter) -> None:
 
     Friction begins at the first ``error`` event.
     """
-    _land(w)
-    _browse(w, w.between(1, 2))
-    source = w.pick(tuple(_ERRORS))
+    land(w)
+    browse(w, w.between(1, 2))
+    source = w.pick(tuple(ERRORS))
     for i in range(w.between(3, 6)):
-        w.mark_friction(w.emit("error", error=w.pick(_ERRORS[source]), props={"source": source}))
+        w.mark_friction(w.emit("error", error=w.pick(ERRORS[source]), props={"source": source}))
         w.wait(150 + int(w.rng.exponential(1_500)))
         if i == 1 and w.chance(0.4) and w.page is not None:
             w.goto(w.page)  # a reload does not help
-            w.pause(_LOAD_MS, 0.5)
-    w.pause(_GLANCE_MS)
+            load(w)
+    w.pause(w.behaviour.glance_ms)
     if w.chance(0.3):
-        _open(w, ELEMENTS["#help-link"], "/help")
-        w.pause(_READ_MS)
-    _leave(w)
+        open_link(w, ELEMENTS["#help-link"], "/help")
+        w.pause(w.behaviour.read_ms)
+    leave(w)
+
+
+def cart_abandoner(w: SessionWriter) -> None:
+    """Puts something in the cart, drifts around the shop, and goes quiet with the cart full.
+
+    No checkout. Friction begins with the silence: at the last event before it.
+    """
+    land(w)
+    add_to_cart(w, browse(w, w.between(1, 3))[-1])
+    if w.chance(0.3):
+        add_to_cart(w, browse(w, 1)[-1])
+    for _ in range(w.between(1, 3)):
+        roll = float(w.rng.random())
+        if roll < 0.5:
+            browse(w, 1)
+        elif roll < 0.75:
+            search(w, found_query(w))
+        else:
+            open_cart(w)
+            w.pause(w.behaviour.glance_ms)
+    w.mark_friction(w.events[-1])
+    leave(w, idle_median_ms=18 * _MINUTE_MS, min_idle_ms=11 * _MINUTE_MS)
+
+
+def micro_action(w: SessionWriter) -> None:
+    """Does something small worth a thank-you: a first review, a completed profile, or
+    a wishlist add after going back and forth over a product.
+
+    Friction (here: where a reward is called for) is at that action.
+    """
+    land(w)
+    action = w.pick([a for a in ("review", "profile") if a not in w.done] + ["wishlist"])
+    if action == "review":
+        product = browse(w, w.between(1, 2))[-1]
+        open_link(w, ELEMENTS["#write-review"], f"{product.page}/review")
+        for field in REVIEW_FIELDS:
+            fill_field(w, field, 2 * w.behaviour.field_ms if field == "review_body" else None)
+        w.click(ELEMENTS["#submit-review"])
+        w.wait(30)
+        w.mark_friction(w.emit("form_submit", props={"form": "review"}))
+        load(w)
+        w.goto(product.page)
+    elif action == "profile":
+        browse(w, w.between(0, 2))
+        open_link(w, ELEMENTS["#account-link"], "/account")
+        w.pause(w.behaviour.glance_ms / 2)
+        w.goto("/account/profile")
+        w.pause(w.behaviour.glance_ms / 2)
+        for field in PROFILE_FIELDS:
+            fill_field(w, field)
+        w.click(ELEMENTS["#save-profile"])
+        w.wait(30)
+        w.mark_friction(w.emit("form_submit", props={"form": "profile"}))
+        load(w)
+    else:
+        target = browse(w, 1)[0]
+        for _ in range(w.between(1, 2)):
+            others = [p for p in w.shop.in_category(target.category) if p != target]
+            view_product(w, w.pick(others))
+            view_product(w, target, 1.5 * w.behaviour.read_ms)
+        w.mark_friction(w.click(ELEMENTS["#wishlist"], action="wishlist"))
+    w.done.add(action)
+    w.pause(w.behaviour.glance_ms)
+    if w.chance(0.5):
+        browse(w, 1)
+    leave(w)
+
+
+def churn_risk(w: SessionWriter) -> None:
+    """A returning customer with a habit (``generate`` spaces the visits); once it breaks,
+    the visits come after far longer breaks and are much shorter.
+
+    The visits of the habit are clean; in each later one (``Visit.fading``) friction
+    begins at its first event.
+    """
+    first = land(w)
+    if not w.visit.fading:
+        products = browse(w, w.between(2, 5))
+        if w.chance(0.3):
+            add_to_cart(w, products[-1])
+            open_cart(w)
+            checkout(w)
+        leave(w)
+        return
+    w.mark_friction(first)
+    if w.chance(0.6):
+        browse(w, 1, 0.3 * w.behaviour.read_ms)
+    leave(w, idle_median_ms=w.behaviour.leave_ms / 2)
 
 
 #: Every story by name, in a fixed order.
@@ -613,6 +578,24 @@ STORIES: dict[str, Story] = {
     "checkout_staller": checkout_staller,
     "search_frustrated": search_frustrated,
     "step_looper": step_looper,
-    "churn_risk": churn_risk,
     "error_burst": error_burst,
+    "cart_abandoner": cart_abandoner,
+    "micro_action": micro_action,
+    "churn_risk": churn_risk,
+    "bot": bot,
 }
+#: Stories a customer has for all their visits: their weight in a mix is a share of customers.
+CUSTOMER_STORIES: tuple[str, ...] = ("churn_risk", "bot")
+
+#: The label story of the sessions a customer's second device writes (``other_device_turn``).
+SECOND_DEVICE = "second_device"
+
+
+def other_device_turn(w: SessionWriter) -> None:
+    """One turn on a customer's other tab or device: opens the shop once, then looks at a
+    product or two. Clean; it never reports its end (the tab is left open)."""
+    if not w.events:
+        land(w)
+    else:
+        w.pause(w.behaviour.glance_ms / 2)
+    browse(w, w.between(1, 2))

@@ -9,6 +9,7 @@ from app.tools.simulator.catalogue import (
     DEAD_ELEMENTS,
     ELEMENTS,
     FORM_ERRORS,
+    NO_RESPONSE_ELEMENTS,
     PAYMENT_FIELDS,
     SHIPPING_FIELDS,
     Catalogue,
@@ -125,3 +126,25 @@ def test_search_page(query: str, page: str) -> None:
 
 def test_category_page() -> None:
     assert category_page("home") == "/c/home"
+
+
+@pytest.mark.parametrize(
+    ("selector", "marker"),
+    [
+        ("#qty-plus", "plus"),
+        ("#qty-minus", "minus"),
+        (".carousel-next", "carousel"),
+        (".carousel-prev", "carousel"),
+        (".pagination-next", "pagination"),
+        (".view-toggle", "toggle"),
+    ],
+)
+def test_repeat_click_elements_say_so_in_their_selector(selector: str, marker: str) -> None:
+    # Sites mark them by selector; the published rules exclude these from rage clicks.
+    assert marker in selector and ELEMENTS[selector].interactive
+
+
+def test_no_response_elements_say_so_in_their_selector() -> None:
+    markers = ("download", "print", "copy", "share")
+    assert NO_RESPONSE_ELEMENTS
+    assert all(any(m in e.selector for m in markers) for e in NO_RESPONSE_ELEMENTS)

@@ -16,7 +16,7 @@ from app.tools.simulator.config import DEFAULT_START_MS
 
 LABEL_FIELDS = [
     "customer_id", "session_id", "story", "friction", "friction_event_id", "friction_ts",
-    "expected_kind", "expected_reason", "events", "ended_ts",
+    "expected_kind", "expected_reason", "events", "ended_ts", "lookalikes",
 ]  # fmt: skip
 
 
@@ -34,6 +34,7 @@ def test_defaults() -> None:
     args = parse()
     assert (args.customers, args.days, args.sessions_per_customer, args.seed) == (1000, 7.0, 3.0, 0)
     assert (args.mix, args.start, args.out, args.labels) == (None, DEFAULT_START_MS, None, None)
+    assert args.variant == "tuning"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,7 @@ def test_defaults() -> None:
         (["--days", "0.5"], "days", 0.5),
         (["--sessions-per-customer", "4.5"], "sessions_per_customer", 4.5),
         (["--seed", "42"], "seed", 42),
+        (["--variant", "holdout"], "variant", "holdout"),
         (
             ["--mix", "clean_buyer=3,rage_clicker=1"],
             "mix",
@@ -66,6 +68,7 @@ def test_options(argv: list[str], name: str, value: object) -> None:
         (["--start", "yesterday"], "not an ISO-8601 time"),
         (["--start", "2026-01-01T00:00:00"], "needs a UTC offset"),
         (["--customers", "many"], "invalid int value"),
+        (["--variant", "validation"], "invalid choice: 'validation'"),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -100,7 +103,8 @@ def test_writes_events_and_labels(tmp_path: Path) -> None:
     for event in events:
         validate_event(event)
     assert [list(row) for row in rows] == [LABEL_FIELDS] * len(rows)
-    assert sum(row["events"] for row in rows) == len(events)
+    # Retried events come twice; labels count each event once.
+    assert sum(row["events"] for row in rows) == len({e["event_id"] for e in events}) < len(events)
     assert {row["session_id"] for row in rows} == {e["session_id"] for e in events}
     assert min(e["ts"] for e in events) >= DEFAULT_START_MS
 
@@ -112,6 +116,13 @@ def test_same_options_same_bytes(tmp_path: Path) -> None:
     assert first.read_bytes() == second.read_bytes()
 
 
+def test_the_holdout_variant_writes_other_sessions(tmp_path: Path) -> None:
+    tuning, holdout = tmp_path / "t.jsonl", tmp_path / "h.jsonl"
+    assert run(parse("--customers", "20", "--out", str(tuning))) == 0
+    assert run(parse("--customers", "20", "--variant", "holdout", "--out", str(holdout))) == 0
+    assert tuning.read_bytes() != holdout.read_bytes()
+
+
 def test_events_go_to_stdout_and_a_summary_to_stderr(
     capsysbinary: pytest.CaptureFixture[bytes],
 ) -> None:
@@ -120,6 +131,7 @@ def test_events_go_to_stdout_and_a_summary_to_stderr(
     events = [orjson.loads(line) for line in captured.out.splitlines()]
     assert events and {e["type"] for e in events} >= {"page_view", "click"}
     assert b"rage_clicker" in captured.err and b"5 customers" in captured.err
+    assert b"retries" in captured.err
 
 
 def test_an_unwritable_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.errors import ConfigError
-from app.tools.simulator import DEFAULT_MIX, STORIES, SimulationConfig
+from app.tools.simulator import DEFAULT_MIX, STORIES, VARIANTS, Faults, SimulationConfig
 from app.tools.simulator.config import DEFAULT_START_MS, parse_mix
 
 
@@ -17,13 +17,24 @@ def test_defaults() -> None:
         1000, 7.0, 3.0, 0,
     )  # fmt: skip
     assert config.start_ms == DEFAULT_START_MS == 1_767_225_600_000  # 2026-01-01T00:00:00Z
-    assert config.mix == DEFAULT_MIX
+    assert (config.variant, config.mix, config.faults) == (
+        "tuning", DEFAULT_MIX, VARIANTS["tuning"].faults,
+    )  # fmt: skip
+    assert config.id_prefix == ""
 
 
 def test_default_mix_covers_every_story_and_is_mostly_clean() -> None:
     assert list(DEFAULT_MIX) == list(STORIES)
     assert sum(DEFAULT_MIX.values()) == pytest.approx(1.0)
     assert DEFAULT_MIX["clean_buyer"] + DEFAULT_MIX["browser_leaves"] > 0.5
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_variant_brings_its_mix_and_faults_unless_given(variant: str) -> None:
+    config = SimulationConfig(variant=variant)
+    assert (config.mix, config.faults) == (VARIANTS[variant].mix, VARIANTS[variant].faults)
+    given = SimulationConfig(variant=variant, mix={"bot": 1}, faults=Faults())
+    assert (given.mix, given.faults) == ({"bot": 1.0}, Faults())
 
 
 @pytest.mark.parametrize(
@@ -48,6 +59,11 @@ def test_default_mix_covers_every_story_and_is_mostly_clean() -> None:
         ({"mix": {"clean_buyer": float("nan")}}, "mix: weight of clean_buyer must be a number"),
         ({"mix": {"clean_buyer": 0}}, "mix: at least one story needs a positive weight"),
         ({"mix": {}}, "mix: at least one story needs a positive weight"),
+        ({"variant": "validation"}, "variant: must be one of tuning, holdout, got 'validation'"),
+        ({"faults": {"retry_share": 0.1}}, "faults: must be a Faults"),
+        ({"id_prefix": "run 1"}, "id_prefix: at most 24 letters, digits"),
+        ({"id_prefix": "x" * 25}, "id_prefix: at most 24"),
+        ({"id_prefix": 7}, "id_prefix: at most 24"),
     ],
 )
 def test_bad_arguments_fail_at_once(overrides: dict[str, Any], message: str) -> None:
