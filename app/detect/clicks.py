@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.errors import ConfigError
 from app.ingest.events import ClickEvent
 
 __all__ = [
@@ -50,10 +51,25 @@ _FORM_TAGS = frozenset({"input", "textarea", "select", "option", "label"})
 
 @dataclass(slots=True, frozen=True)
 class ClickRules:
-    """Selector substrings (lower case) that mark repeat-click and no-response elements."""
+    """Selector substrings that mark repeat-click and no-response elements, in any case.
+
+    Examples
+    --------
+    >>> ClickRules(repeat_click_selectors=("Spin-Wheel",)).repeat_click_selectors
+    ('spin-wheel',)
+    """
 
     repeat_click_selectors: tuple[str, ...] = DEFAULT_REPEAT_CLICK_SELECTORS
     no_response_selectors: tuple[str, ...] = DEFAULT_NO_RESPONSE_SELECTORS
+
+    def __post_init__(self) -> None:
+        for name in ("repeat_click_selectors", "no_response_selectors"):
+            selectors: tuple[str, ...] = getattr(self, name)
+            if any(not s.strip() for s in selectors):
+                # An empty substring is in every selector: no click would ever count.
+                raise ConfigError(f"{name}: an empty selector would match every element")
+            # Elements are matched lower-cased: a setting written "Carousel" must match too.
+            object.__setattr__(self, name, tuple(s.lower() for s in selectors))
 
 
 def click_flags(event: ClickEvent, rules: ClickRules) -> int:
