@@ -64,9 +64,9 @@ def dead_click_groups(recent: list[RecentEvent], now_ms: int, t: SignalThreshold
 def detect_dead_click(ctx: DetectionContext) -> Signal | None:
     """Fire when ``dead_click_min_clicks`` dead clicks fall within ``dead_click_window_ms``.
 
-    Checked on each click (earlier clicks' waits may be over) and by a timer at the
-    end of the wait of the newest click (``dead_click_due_ms``), for a customer who
-    clicks and then gives up.
+    Checked on every event (the waits of earlier clicks may be over by its time)
+    and by a timer when a pending click's wait ends (``dead_click_due_ms``), for a
+    customer who clicks and then gives up.
 
     Examples
     --------
@@ -75,12 +75,11 @@ def detect_dead_click(ctx: DetectionContext) -> Signal | None:
     >>> detect_dead_click(context(events, now_ms=T0_MS + 6000)).evidence["dead_clicks"]
     2.0
     """
-    event, session, t = ctx.event, ctx.session, ctx.thresholds
-    if event is not None and event.type != "click":
-        return None
+    session, t = ctx.session, ctx.thresholds
     if _SUBSUMED_BY in session.fired_reasons:
         return None
-    groups = dead_click_groups(session.recent, ctx.now_ms, t)
+    # A late event is judged with all the session has seen, not at its own past time.
+    groups = dead_click_groups(session.recent, max(ctx.now_ms, session.last_ts_ms), t)
     if groups < t.dead_click_min_clicks:
         return None
     return Signal(
@@ -96,15 +95,34 @@ def detect_dead_click(ctx: DetectionContext) -> Signal | None:
 
 
 def dead_click_due_ms(session: SessionState, t: SignalThresholds) -> int | None:
-    """When the newest click's wait ends, if that click would make the signal."""
+    """The earliest end of a pending click's wait at which the rule holds, if nothing follows.
+
+    A click is pending while its wait is not over by the session's newest event;
+    the clicks before were judged when that event came. The due time is one at which
+    ``detect_dead_click`` fires on the session as it is: a timer that finds nothing
+    would hide the other silence rules' due times.
+
+    Examples
+    --------
+    >>> from tables.customer_state import RecentEvent as R
+    >>> s = SessionState("s", 0, 1000, recent=[R(0, "click", ".price"), R(1000, "click", ".img")])
+    >>> dead_click_due_ms(s, SignalThresholds())
+    3500
+    """
     recent = session.recent
     if not recent or REASON in session.fired_reasons or _SUBSUMED_BY in session.fired_reasons:
         return None
     newest = recent[-1]
-    if newest.type != "click" or newest.element is None or newest.flags & _EXCLUDED:
-        return None
-    due = newest.ts_ms + t.dead_click_wait_ms
-    # Only worth a timer when the clicks before it already make all but one.
-    if dead_click_groups(recent, newest.ts_ms, t) + 1 < t.dead_click_min_clicks:
-        return None
-    return due
+    if newest.type != "click":
+        return None  # it answers every click still waiting
+    wait = t.dead_click_wait_ms
+    pending: list[int] = []
+    for event in reversed(recent):
+        if event.ts_ms + wait <= newest.ts_ms:
+            break
+        if event.type == "click" and event.element is not None and not event.flags & _EXCLUDED:
+            pending.append(event.ts_ms + wait)
+    for due in reversed(pending):
+        if dead_click_groups(recent, due, t) >= t.dead_click_min_clicks:
+            return due
+    return None

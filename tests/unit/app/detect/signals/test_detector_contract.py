@@ -26,6 +26,8 @@ from app.detect.signals import (
     InterventionKind,
     Signal,
     SignalThresholds,
+    detect_silence,
+    due_ms,
 )
 from app.ingest.events import EVENT_TYPES, ClickEvent
 from tables.customer_state import CustomerProfile
@@ -74,6 +76,7 @@ CASES: dict[str, Case] = {
     "rage-long": Case([at(10 * i, element="#buy") for i in range(12)]),
     "dead": Case([at(0, element=".price"), at(3000, element=".img"), at(6000, element=".x")]),
     "dead-timer": Case([at(0, element=".price"), at(1000, element=".img")], timer_after_ms=2500),
+    "dead-a-minute-apart": Case([at(0, element=".price"), at(61_000, element=".img")]),
     "loop": Case(
         [
             at(1000 * i, "checkout_step", step=s)
@@ -271,6 +274,20 @@ def test_fires_on_some_history_and_its_signals_pickle(detector: Detector) -> Non
     # Guards the checks above against passing only because every result is None.
     assert signals
     assert [pickle.loads(pickle.dumps(s)) for s in signals] == signals
+
+
+@pytest.mark.parametrize("where", list(CONTEXTS))
+def test_a_due_time_is_one_at_which_a_silence_rule_fires(where: str) -> None:
+    # A timer that finds nothing at the earliest due time would hide the later ones.
+    asked = 0
+    for name, ctx in CONTEXTS[where]:
+        due = due_ms(ctx.session, ctx.thresholds)
+        if due is None:
+            continue
+        asked += 1
+        at_due = DetectionContext(ctx.state, ctx.session, None, due, ctx.thresholds)
+        assert detect_silence(at_due), f"context: {name}, due {due - ctx.session.last_ts_ms} ms"
+    assert asked
 
 
 def test_the_mutation_check_catches_a_detector_that_mutates() -> None:
