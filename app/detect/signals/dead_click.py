@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.detect.clicks import FORM_CONTROL, NO_RESPONSE_OK, REPEAT_OK, SELECTION
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
+from app.ingest.events import ClickEvent
 from tables.customer_state import RecentEvent, SessionState
 
 __all__ = ["KIND", "REASON", "dead_click_due_ms", "dead_click_groups", "detect_dead_click"]
@@ -75,9 +76,11 @@ def detect_dead_click(ctx: DetectionContext) -> Signal | None:
     >>> detect_dead_click(context(events, now_ms=T0_MS + 6000)).evidence["dead_clicks"]
     2.0
     """
-    session, t = ctx.session, ctx.thresholds
+    event, session, t = ctx.event, ctx.session, ctx.thresholds
     if _SUBSUMED_BY in session.fired_reasons:
         return None
+    if event is not None and _nothing_newly_judged(session, event, t.dead_click_wait_ms):
+        return None  # the verdict is the one the event before got
     # A late event is judged with all the session has seen, not at its own past time.
     groups = dead_click_groups(session.recent, max(ctx.now_ms, session.last_ts_ms), t)
     if groups < t.dead_click_min_clicks:
@@ -92,6 +95,36 @@ def detect_dead_click(ctx: DetectionContext) -> Signal | None:
             f"{t.dead_click_wait_ms / 1000:g} s; they may expect something there to work."
         ),
     )
+
+
+def _nothing_newly_judged(session: SessionState, event: ClickEvent, wait_ms: int) -> bool:
+    """True when no click's wait ended between the event before ``event`` and ``event``.
+
+    Every earlier event of the session was checked when it came, so only such clicks
+    can change the verdict; most events (a page view after the click that opened it)
+    have none, and the check costs a glance. A late event is checked in full.
+    """
+    recent = session.recent
+    newest = recent[-1] if recent else None
+    if (
+        newest is None
+        or event.ts_ms != session.last_ts_ms
+        or (newest.ts_ms, newest.type, newest.element) != (event.ts_ms, event.type, event.element)
+    ):
+        return False
+    if len(recent) == 1:
+        return True
+    before_ms = recent[-2].ts_ms
+    # Any other event answers a click whose wait ends at its very time.
+    judged_ms = event.ts_ms if event.type == "click" else event.ts_ms - 1
+    # The clicks right before the event whose waits were not over at the event before it.
+    for i in range(len(recent) - 2, -1, -1):
+        past = recent[i]
+        if past.type != "click" or past.ts_ms + wait_ms <= before_ms:
+            return True
+        if past.ts_ms + wait_ms <= judged_ms:
+            return False
+    return True
 
 
 def dead_click_due_ms(session: SessionState, t: SignalThresholds) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from app.detect.clicks import FORM_CONTROL, NO_RESPONSE_OK, REPEAT_OK, SELECTION
 from app.detect.pipeline import Rules, fire_timers
-from app.detect.signals import SignalThresholds, due_ms
+from app.detect.signals import DetectionContext, SignalThresholds, due_ms
 from app.detect.signals.dead_click import (
     KIND,
     REASON,
@@ -286,3 +287,37 @@ def test_a_dead_click_timer_that_cannot_fire_does_not_hide_the_cart_reminder() -
     outcome = fire_timers(state, watermark_ms, Rules(), watermark_ms)
 
     assert [i["reason"] for i in outcome.interventions] == ["cart_abandonment_risk"]
+
+
+def _random_visit(rng: random.Random, n: int = 40) -> list[ClickEvent]:
+    """Clicks on a few elements, page views and scrolls, some late by up to 4 s."""
+    events = []
+    ts_ms = T0_MS
+    for _ in range(n):
+        ts_ms += rng.choice((50, 300, 900, 1500, 2499, 2500, 2501, 4000, 20_000))
+        late_ms = rng.choice((0, 0, 0, 0, 700, 2600, 4000))
+        kind = rng.choice(("click", "click", "click", "page_view", "scroll"))
+        fields: dict[str, Any] = {"type": kind, "ts_ms": ts_ms - late_ms}
+        if kind == "click":
+            fields["element"] = rng.choice((".price", ".img", ".stars", "#qty-plus"))
+        events.append(click(**fields))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_checking_only_what_changed_fires_where_a_full_check_first_holds(seed: int) -> None:
+    events = _random_visit(random.Random(seed))
+    t = DEFAULT_THRESHOLDS
+    first_full = first_fired = None
+    state = None
+    for i, event in enumerate(events):
+        state = fold([event], state=state)
+        session = next(s for s in state.sessions if s.session_id == event.session_id)
+        ctx = DetectionContext(state, session, event, event.ts_ms, t)
+        now_ms = max(event.ts_ms, session.last_ts_ms)
+        if first_full is None and dead_click_groups(session.recent, now_ms, t) >= 2:
+            first_full = i
+        if first_fired is None and detect_dead_click(ctx) is not None:
+            first_fired = i
+
+    assert first_fired == first_full
