@@ -34,7 +34,7 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 eval: install
-	$(BIN)/nudgeflow eval
+	$(BIN)/nudgeflow eval --write
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,27 +2,44 @@
 
 A friction session is *caught* when an intervention of that session was
 triggered by an event at or after the friction began and before the session
-ended, in event time. Its *latency* is the event time from the friction's first
-event to the trigger; its reason is *right* when the first such intervention
-names the reason the story expects. A *false alarm* is any intervention in a
-session without friction.
+ended, in event time (``event_ts`` in [``friction_ts``, ``ended_ts``]). Its
+*latency* runs from the friction's first event to when the first such
+intervention's rule held: ``fired_ts`` for rules that fire on silence (the
+trigger is then the session's last event), else the trigger's ``event_ts``. Its
+reason is *right* when that first intervention names the reason the story
+expects. A *clean* session is one without friction (crawlers included): an
+``assist`` there claims a friction that is not there, and any intervention
+there is a false alarm.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["COLUMNS", "StoryQuality", "evaluate", "render_markdown"]
+__all__ = [
+    "COLUMNS",
+    "LOOKALIKE_COLUMNS",
+    "TARGETS",
+    "LookalikeQuality",
+    "StoryQuality",
+    "Target",
+    "evaluate",
+    "evaluate_lookalikes",
+    "render_lookalikes",
+    "render_markdown",
+    "render_targets",
+]
 
 COLUMNS = (
     "story", "sessions", "friction", "caught", "caught %", "p50 ms", "p90 ms",
-    "right reason %", "false alarms %", "interventions / 1k events",
+    "right reason %", "assist on clean %", "any nudge on clean %", "interventions / 1k events",
 )  # fmt: skip
+LOOKALIKE_COLUMNS = ("look-alike", "clean sessions", "assist %", "any nudge %")
 
 
 @dataclass(slots=True, frozen=True)
@@ -34,8 +51,9 @@ class StoryQuality:
     friction_sessions: int
     caught: int
     right_reason: int
-    false_alarm_sessions: int
     clean_sessions: int
+    assisted_clean: int
+    nudged_clean: int
     interventions: int
     events: int
     latency_p50_ms: float | None
@@ -52,9 +70,14 @@ class StoryQuality:
         return self.right_reason / self.caught if self.caught else None
 
     @property
-    def false_alarm_rate(self) -> float | None:
-        """Clean sessions with any intervention, over clean sessions."""
-        return self.false_alarm_sessions / self.clean_sessions if self.clean_sessions else None
+    def assist_on_clean_rate(self) -> float | None:
+        """Clean sessions given an ``assist`` (a friction claim), over clean sessions."""
+        return self.assisted_clean / self.clean_sessions if self.clean_sessions else None
+
+    @property
+    def nudge_on_clean_rate(self) -> float | None:
+        """Clean sessions given any intervention, over clean sessions."""
+        return self.nudged_clean / self.clean_sessions if self.clean_sessions else None
 
     @property
     def interventions_per_1k_events(self) -> float:
@@ -66,9 +89,51 @@ class StoryQuality:
         return [
             self.story, str(self.sessions), str(self.friction_sessions), str(self.caught),
             _percent(self.caught_rate), _ms(self.latency_p50_ms), _ms(self.latency_p90_ms),
-            _percent(self.right_reason_rate), _percent(self.false_alarm_rate),
-            f"{self.interventions_per_1k_events:.1f}",
+            _percent(self.right_reason_rate), _percent(self.assist_on_clean_rate, 1),
+            _percent(self.nudge_on_clean_rate, 1), f"{self.interventions_per_1k_events:.1f}",
         ]  # fmt: skip
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """A quality goal on the ``all`` row of the held-out set."""
+
+    name: str
+    rate: Callable[[StoryQuality], float | None]
+    bound: float
+    at_least: bool
+
+    def met(self, row: StoryQuality) -> bool | None:
+        """Whether ``row`` meets it (None when the rate is undefined)."""
+        rate = self.rate(row)
+        if rate is None:
+            return None
+        return rate >= self.bound if self.at_least else rate <= self.bound
+
+
+#: The goals: catch 90 % of friction sessions; claim friction in at most 3 % of clean
+#: ones; send anything at all to at most 10 % of them.
+TARGETS: tuple[Target, ...] = (
+    Target("caught", lambda r: r.caught_rate, 0.90, at_least=True),
+    Target("assist on clean", lambda r: r.assist_on_clean_rate, 0.03, at_least=False),
+    Target("any nudge on clean", lambda r: r.nudge_on_clean_rate, 0.10, at_least=False),
+)
+
+
+@dataclass(slots=True, frozen=True)
+class LookalikeQuality:
+    """False alarms on the clean sessions that show one look-alike."""
+
+    lookalike: str
+    clean_sessions: int
+    assisted: int
+    nudged: int
+
+    def cells(self) -> list[str]:
+        """The row as text, in the order of ``LOOKALIKE_COLUMNS``."""
+        n = self.clean_sessions
+        return [self.lookalike, str(n), _percent(self.assisted / n, 1),
+                _percent(self.nudged / n, 1)]  # fmt: skip
 
 
 def evaluate(
@@ -81,13 +146,24 @@ def evaluate(
     >>> labels = [
     ...     {"session_id": "s1", "story": "rage_clicker", "friction": True, "friction_ts": 100,
     ...      "expected_reason": "rage_click", "events": 10, "ended_ts": 900},
-    ...     {"session_id": "s2", "story": "clean_buyer", "friction": False, "friction_ts": None,
+    ...     {"session_id": "s2", "story": "checkout_staller", "friction": True,
+    ...      "friction_ts": 500, "expected_reason": "checkout_stall", "events": 9,
+    ...      "ended_ts": 500},
+    ...     {"session_id": "s3", "story": "clean_buyer", "friction": False, "friction_ts": None,
     ...      "expected_reason": None, "events": 20, "ended_ts": 900},
     ... ]
-    >>> found = [{"session_id": "s1", "reason": "rage_click", "event_ts": 350}]
+    >>> found = [
+    ...     {"session_id": "s1", "kind": "assist", "reason": "rage_click", "event_ts": 350},
+    ...     {"session_id": "s2", "kind": "assist", "reason": "checkout_stall", "event_ts": 500,
+    ...      "fired_ts": 60_500},
+    ...     {"session_id": "s3", "kind": "offer", "reason": "product_hesitation",
+    ...      "event_ts": 700},
+    ... ]
     >>> rows = evaluate(labels, found)
-    >>> [(r.story, r.caught, r.latency_p50_ms, r.false_alarm_sessions) for r in rows]
-    [('clean_buyer', 0, None, 0), ('rage_clicker', 1, 250.0, 0), ('all', 1, 250.0, 0)]
+    >>> [(r.story, r.caught, r.latency_p50_ms, r.nudged_clean, r.assisted_clean) for r in rows]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('checkout_staller', 1, 60000.0, 0, 0), ('clean_buyer', 0, None, 1, 0),
+     ('rage_clicker', 1, 250.0, 0, 0), ('all', 2, 30125.0, 1, 0)]
     """
     by_session: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for intervention in interventions:
@@ -101,6 +177,35 @@ def evaluate(
     return rows
 
 
+def evaluate_lookalikes(
+    labels: Iterable[Mapping[str, Any]], interventions: Iterable[Mapping[str, Any]]
+) -> list[LookalikeQuality]:
+    """False alarms per look-alike, over the clean sessions showing it, by name.
+
+    Examples
+    --------
+    >>> labels = [{"session_id": "s1", "friction": False, "lookalikes": ["carousel"]},
+    ...           {"session_id": "s2", "friction": False, "lookalikes": ["carousel"]}]
+    >>> found = [{"session_id": "s1", "kind": "assist"}]
+    >>> evaluate_lookalikes(labels, found)[0].cells()
+    ['carousel', '2', '50.0', '50.0']
+    """
+    kinds: dict[str, set[str]] = defaultdict(set)
+    for intervention in interventions:
+        kinds[intervention["session_id"]].add(intervention["kind"])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for label in labels:
+        if label["friction"]:
+            continue
+        found = kinds.get(label["session_id"], set())
+        for lookalike in set(label.get("lookalikes") or ()):
+            n = counts[lookalike]
+            n[0] += 1
+            n[1] += "assist" in found
+            n[2] += bool(found)
+    return [LookalikeQuality(name, *counts[name]) for name in sorted(counts)]
+
+
 def render_markdown(rows: list[StoryQuality]) -> str:
     """The rows as a Markdown table.
 
@@ -109,9 +214,44 @@ def render_markdown(rows: list[StoryQuality]) -> str:
     >>> print(render_markdown([]).splitlines()[0][:40])
     | story | sessions | friction | caught |
     """
-    header = "| " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * (len(COLUMNS) - 1) + "\n"
-    lines = ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return _table(COLUMNS, [row.cells() for row in rows])
+
+
+def render_lookalikes(rows: list[LookalikeQuality]) -> str:
+    """The look-alike rows as a Markdown table."""
+    return _table(LOOKALIKE_COLUMNS, [row.cells() for row in rows])
+
+
+def render_targets(rows: list[StoryQuality]) -> str:
+    """One line: each target, the ``all`` row's figure and PASS or FAIL.
+
+    Examples
+    --------
+    >>> row = StoryQuality("all", 100, 10, 9, 9, 90, 2, 12, 30, 5000, 10.0, 20.0)
+    >>> render_targets([row])
+    'caught ≥ 90 %: 90.0 % PASS; assist on clean ≤ 3 %: 2.2 % PASS; any nudge on clean ≤ 10 %: 13.3 % FAIL'
+    """  # noqa: E501
+    total = next(row for row in rows if row.story == "all")
+    parts = []
+    for target in TARGETS:
+        met = target.met(total)
+        verdict = "n/a" if met is None else "PASS" if met else "FAIL"
+        sign = "≥" if target.at_least else "≤"
+        parts.append(f"{target.name} {sign} {100 * target.bound:.0f} %: "
+                     f"{_percent(target.rate(total), 1)} % {verdict}")  # fmt: skip
+    return "; ".join(parts)
+
+
+def _table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    header = "| " + " | ".join(columns) + " |\n|---|" + "---:|" * (len(columns) - 1) + "\n"
+    lines = ["| " + " | ".join(cells) + " |" for cells in rows]
     return header + "\n".join(lines) + ("\n" if lines else "")
+
+
+def _when(intervention: Mapping[str, Any]) -> int:
+    """Event time at which the intervention's rule held."""
+    fired: int | None = intervention.get("fired_ts")
+    return intervention["event_ts"] if fired is None else fired
 
 
 def _quality(
@@ -120,35 +260,34 @@ def _quality(
     by_session: Mapping[str, list[Mapping[str, Any]]],
 ) -> StoryQuality:
     latencies: list[float] = []
-    caught = right = false_alarms = clean = interventions = events = friction = 0
+    caught = right = clean = assisted = nudged = interventions = events = friction = 0
     for label in labels:
         found = by_session.get(label["session_id"], [])
         interventions += len(found)
         events += label["events"]
         if not label["friction"]:
             clean += 1
-            false_alarms += bool(found)
+            assisted += any(i["kind"] == "assist" for i in found)
+            nudged += bool(found)
             continue
         friction += 1
         start, end = label["friction_ts"], label["ended_ts"]
-        in_time = sorted(
-            (i for i in found if start <= i["event_ts"] <= end), key=lambda i: i["event_ts"]
-        )
+        in_time = sorted((i for i in found if start <= i["event_ts"] <= end), key=_when)
         if in_time:
             caught += 1
-            latencies.append(float(in_time[0]["event_ts"] - start))
+            latencies.append(float(_when(in_time[0]) - start))
             right += in_time[0]["reason"] == label["expected_reason"]
     p50, p90 = (
         (float(np.percentile(latencies, 50)), float(np.percentile(latencies, 90)))
         if latencies
         else (None, None)
     )
-    return StoryQuality(story, len(labels), friction, caught, right, false_alarms, clean,
+    return StoryQuality(story, len(labels), friction, caught, right, clean, assisted, nudged,
                         interventions, events, p50, p90)  # fmt: skip
 
 
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{100 * rate:.0f}"
+def _percent(rate: float | None, decimals: int = 0) -> str:
+    return "-" if rate is None else f"{100 * rate:.{decimals}f}"
 
 
 def _ms(value: float | None) -> str:

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
+COMMITTED = Path(__file__).parents[2] / "benchmarks" / "QUALITY.md"
 
-def test_eval_writes_the_quality_table(tmp_path):
+
+def test_a_trial_run_writes_where_asked_and_leaves_the_committed_report(tmp_path: Path) -> None:
+    committed = COMMITTED.read_bytes()
     out = tmp_path / "QUALITY.md"
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "eval", "--seeds", "7", "--holdout-seed", "8",
          "--customers", "40", "--days", "1", "--out", str(out)],
-        capture_output=True, timeout=240,
+        capture_output=True, timeout=300, cwd=COMMITTED.parents[1],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert COMMITTED.read_bytes() == committed
     report = out.read_text()
-    assert "## Comparison seeds 7" in report and "## Held-out seed 8" in report
+    assert "## Comparison: seeds 7, variant tuning" in report
+    assert "## Held-out: seed 8, variant holdout" in report
+    assert report.count("Targets: caught ≥ 90 %") == 2 and "**Warning:**" not in report
     rage = next(line for line in report.splitlines() if line.startswith("| rage_clicker |"))
     caught_pct = rage.split("|")[5].strip()
     assert caught_pct != "-" and int(caught_pct) >= 80  # the rage-click detector works end to end
