@@ -98,7 +98,7 @@ def put_in_cart(w: SessionWriter, product: Product) -> None:
     if not w.lookalike("qty_stepper"):
         add_to_cart(w, product)
         return
-    extra = w.between(2, 4)
+    extra = w.between(3, 5)
     _repeat_clicks(w, ELEMENTS["#qty-plus"], extra, (100, 250))
     w.wait_between(300, 700)
     w.click(ELEMENTS["#add-to-cart"])

@@ -242,7 +242,7 @@ FOOTPRINTS: dict[str, Callable[[list[Event]], bool]] = {
     "back_one_step": lambda events: any(
         e["type"] == "back" and e.get("page") == "/checkout/payment" for e in events
     ),
-    "qty_stepper": lambda events: sum(e.get("element") == "#qty-plus" for e in events) >= 2,
+    "qty_stepper": lambda events: sum(e.get("element") == "#qty-plus" for e in events) >= 3,
     "carousel": lambda events: any(".carousel" in e.get("element", "") for e in events),
     "pagination": lambda events: any("?page=" in e.get("page", "") for e in events),
     "text_selection": lambda events: (
