@@ -34,13 +34,13 @@ def detect_form_struggle(ctx: DetectionContext) -> Signal | None:
     )
     if errors >= t.form_min_errors:
         what = f"the form on {form} was refused {errors} times"
-        score = min(1.0, 0.65 + 0.1 * (errors - t.form_min_errors))
+        score, subject = min(1.0, 0.65 + 0.1 * (errors - t.form_min_errors)), form
     elif focus >= t.form_field_min_focus:
         what = f"they went back to the field '{field}' {focus} times"
-        score = min(1.0, 0.6 + 0.05 * (focus - t.form_field_min_focus))
+        score, subject = min(1.0, 0.6 + 0.05 * (focus - t.form_field_min_focus)), field
     elif slow_ms >= t.form_slow_ms:
         what = f"they have spent {slow_ms / 60_000:.0f} minutes on the form on {slow_form}"
-        score = 0.6
+        score, subject = 0.6, slow_form
     else:
         return None
     return Signal(
@@ -53,7 +53,7 @@ def detect_form_struggle(ctx: DetectionContext) -> Signal | None:
             "form_ms": float(slow_ms),
         },
         explanation=f"The customer seems stuck on a form: {what}.",
-        subject=field or form or None,
+        subject=subject,
     )
 
 
