@@ -1,0 +1,131 @@
+"""Rhythm change: a returning customer whose visits come later and end sooner than their habit."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.detect.pipeline import Rules, process_event
+from app.detect.signals import Signal, SignalThresholds
+from app.detect.signals.rhythm_change import KIND, REASON, detect_rhythm_change
+from app.ingest.events import ClickEvent
+from tables.customer_state import CustomerProfile, CustomerState
+from tests.factories import T0_MS, click, context
+
+DAY_MS = 86_400_000
+# The weight app.detect.state gives the newest visit in the means.
+ALPHA = 0.3
+
+
+def profile(
+    visits: int = 4, gap_mean_days: float = 1.0, usual_events: float = 30.0, last_events: int = 8
+) -> CustomerProfile:
+    """A profile whose visit-size mean folded ``last_events`` into ``usual_events``."""
+    return CustomerProfile(
+        0, 0, visits=visits, gap_mean_ms=gap_mean_days * DAY_MS,
+        visit_events_mean=ALPHA * last_events + (1 - ALPHA) * usual_events,
+        last_visit_events=last_events,
+    )  # fmt: skip
+
+
+DEFAULT_THRESHOLDS = SignalThresholds()
+
+
+def detect(
+    gap_days: float, customer: CustomerProfile, thresholds: SignalThresholds = DEFAULT_THRESHOLDS
+) -> Signal | None:
+    ctx = context([click(type="page_view", page="/")], visit_gap_ms=round(gap_days * DAY_MS),
+                  profile=customer, thresholds=thresholds)  # fmt: skip
+    return detect_rhythm_change(ctx)
+
+
+@pytest.mark.parametrize(
+    ("gap_days", "customer", "fires"),
+    [
+        pytest.param(3.0, profile(), True, id="later-and-shorter"),
+        pytest.param(1.5, profile(), True, id="gap-exactly-1.5x"),
+        pytest.param(1.49, profile(), False, id="gap-just-under-1.5x"),
+        pytest.param(3.0, profile(last_events=18), True, id="last-visit-exactly-0.6x"),
+        pytest.param(3.0, profile(last_events=19), False, id="last-visit-over-0.6x"),
+        pytest.param(3.0, profile(visits=3), True, id="two-earlier-visits"),
+        pytest.param(3.0, profile(visits=2), False, id="one-earlier-visit"),
+        pytest.param(0.0, profile(), False, id="not-a-new-visit"),
+        pytest.param(3.0, profile(gap_mean_days=0.0), False, id="no-gap-yet"),
+        pytest.param(3.0, profile(usual_events=0.0, last_events=0), False, id="no-visit-size"),
+    ],
+)
+def test_when_it_fires(gap_days: float, customer: CustomerProfile, fires: bool) -> None:
+    assert (detect(gap_days, customer) is not None) is fires
+
+
+def test_a_timer_never_fires() -> None:
+    ctx = context([click()], now_ms=T0_MS + 3 * DAY_MS, timer=True, profile=profile())
+
+    assert detect_rhythm_change(ctx) is None
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "fires"),
+    [
+        (SignalThresholds(rhythm_gap_factor=3.5), False),
+        (SignalThresholds(rhythm_visit_share=0.2), False),
+        (SignalThresholds(rhythm_min_visits=4), False),
+        (SignalThresholds(rhythm_min_visits=3), True),
+    ],
+)
+def test_thresholds_are_respected(thresholds: SignalThresholds, fires: bool) -> None:
+    assert (detect(3.0, profile(), thresholds) is not None) is fires
+
+
+def test_signal() -> None:
+    signal = detect(3.0, profile())
+
+    assert signal is not None
+    assert (signal.reason, signal.kind) == (REASON, KIND) == ("rhythm_change", "reminder")
+    assert signal.score == pytest.approx(0.7)
+    assert signal.evidence == {"gap_ratio": 3.0, "last_visit_share": 0.27}
+    assert signal.explanation == (
+        "This returning customer came back after 3.0 days, 3.0 times their usual gap, and "
+        "their last visit was short; their interest may be fading."
+    )
+
+
+def visit(session_id: str, start_ms: int, n_events: int) -> list[ClickEvent]:
+    return [
+        click(type="page_view", page=f"/p{i}", session_id=session_id, ts_ms=start_ms + 20_000 * i)
+        for i in range(n_events)
+    ]
+
+
+def first_event_reasons(visits: list[list[ClickEvent]]) -> list[list[str]]:
+    """Every visit through the pipeline; the reasons each visit's first event fired."""
+    state: CustomerState | None = None
+    first: list[list[str]] = []
+    for events in visits:
+        for i, event in enumerate(events):
+            outcome = process_event(state, event, Rules(), event.ts_ms, event.ts_ms)
+            state = outcome.state
+            if i == 0:
+                first.append([s.reason for s in outcome.signals])
+    return first
+
+
+@pytest.mark.parametrize(
+    ("starts_days", "sizes", "third_fires"),
+    [
+        pytest.param((0, 1, 3), (30, 5, 1), True, id="later-and-shorter"),
+        pytest.param((0, 1, 2), (30, 5, 1), False, id="as-often-as-usual"),
+        pytest.param((0, 1, 3), (30, 25, 1), False, id="as-long-as-usual"),
+    ],
+)
+def test_from_the_customers_own_visits(
+    starts_days: tuple[int, ...], sizes: tuple[int, ...], third_fires: bool
+) -> None:
+    visits = [
+        visit(f"v{i}", T0_MS + day * DAY_MS, size)
+        for i, (day, size) in enumerate(zip(starts_days, sizes, strict=True))
+    ]
+
+    reasons = first_event_reasons(visits)
+
+    assert reasons[:2] == [[], []]
+    assert (REASON in reasons[2]) is third_fires
