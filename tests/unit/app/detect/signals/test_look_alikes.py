@@ -88,9 +88,12 @@ def at(seconds: float, type: str = "click", **fields: Any) -> ClickEvent:
 
 
 def press(
-    seconds: float, element: str, tag: str = "button", xy: tuple[float, float] = (500, 400),
+    seconds: float,
+    element: str,
+    tag: str = "button",
+    xy: tuple[float, float] = (500, 400),
     **props: Any,
-) -> ClickEvent:  # fmt: skip
+) -> ClickEvent:
     """A click on ``element`` as the tracker reports it (its tag in ``props``)."""
     x, y = xy
     return at(seconds, element=element, x=x, y=y, props={"tag": tag, **props})
@@ -189,9 +192,9 @@ def pagination(loads_pages: bool) -> list[ClickEvent]:
     """Skimming a listing's pages: each next-page click loads a page, or fetches in place."""
     events = [at(0, "page_view", page="/c/shoes")]
     for i in range(4):
-        events.append(press(5 + 0.6 * i, ".pagination-next", tag="a", xy=(700, 1900)))
+        events.append(press(5 + 0.4 * i, ".pagination-next", tag="a", xy=(700, 1900)))
         if loads_pages:
-            events.append(at(5.3 + 0.6 * i, "page_view", page=f"/c/shoes?page={i + 2}"))
+            events.append(at(5.2 + 0.4 * i, "page_view", page=f"/c/shoes?page={i + 2}"))
     events.append(at(12, "scroll", scroll_pct=50))
     return events
 
@@ -219,6 +222,11 @@ def toggles() -> list[ClickEvent]:
 
 def test_toggles() -> None:
     assert_quiet(run(toggles()))
+
+
+def test_toggle_clicks_without_the_selector_list_are_rage_clicks() -> None:
+    # The switch is a form control whatever the lists say; the view toggle is not.
+    assert run(toggles(), BARE_RULES).reasons == ["rage_click"]
 
 
 def date_picker() -> list[ClickEvent]:
@@ -262,8 +270,9 @@ def test_site_marks_an_element_as_clicked_repeatedly(
     ]
 
     assert_quiet(run(spins, rules))
-    assert run([replace(e, props={"tag": "button"}) if e.type == "click" else e for e in spins],
-               BARE_RULES).reasons == ["rage_click"]  # fmt: skip
+    assert run(
+        [replace(e, props={"tag": "button"}) if e.type == "click" else e for e in spins], BARE_RULES
+    ).reasons == ["rage_click"]
 
 
 def double_submit(clicks: int) -> list[ClickEvent]:
@@ -305,7 +314,9 @@ def test_fast_legitimate_continue_clicks() -> None:
 
 
 def test_continue_clicks_nothing_answers_are_a_rage_click() -> None:
-    assert "rage_click" in run(saved_details_checkout(answered=False)).reasons
+    # Stuck at the cart with no order, the customer also gets the reminder later.
+    reasons = run(saved_details_checkout(answered=False)).reasons
+    assert reasons == ["rage_click", "cart_abandonment_risk"]
 
 
 def no_response_buttons(**download: Any) -> list[ClickEvent]:
@@ -384,8 +395,18 @@ def checkout(path: list[str], cart_edits: dict[int, str] | None = None) -> list[
 
 REFRESHES = ["cart", "shipping", "shipping", "payment", "payment", "payment", "review"]
 BACK_ONCE = ["cart", "shipping", "payment", "shipping", "payment", "review"]
-EDITS = ["cart", "shipping", "payment", "cart", "shipping", "payment", "cart", "shipping",
-         "payment", "review"]  # fmt: skip
+EDITS = [
+    "cart",
+    "shipping",
+    "payment",
+    "cart",
+    "shipping",
+    "payment",
+    "cart",
+    "shipping",
+    "payment",
+    "review",
+]
 LOOP = ["cart", "shipping", "payment", "shipping", "payment", "shipping", "payment", "review"]
 
 
@@ -465,39 +486,54 @@ def test_product_page_left_open_overnight_is_not_a_long_read() -> None:
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
-def crawl(gap_ms: int, n: int = 24, **props: Any) -> list[ClickEvent]:
-    """Fetching product pages (p1 over and over) and pressing every button it finds."""
+def crawl(gap_ms: int, fetches_first: int = 20, **props: Any) -> list[ClickEvent]:
+    """Fetching product pages, then p1 over and over, pressing every button it finds."""
+    pages = [f"p{i + 10}" for i in range(fetches_first)] + ["p1", "p1", "p1"]
     events = []
-    for i in range(n):
-        ts_ms = T0_MS + i * gap_ms
-        extra = {"props": props} if props else {}
-        if i % 2 == 0:
-            events.append(
-                click(type="product_view", product_id="p1", page="/p/p1", ts_ms=ts_ms, **extra)
-            )
-        else:
-            events.append(
-                click(element="#add-to-cart", x=1000, y=470, ts_ms=ts_ms,
-                      props={"tag": "button", **props})
-            )  # fmt: skip
+    for i, product_id in enumerate(pages):
+        ts_ms = T0_MS + 2 * i * gap_ms
+        events += [
+            click(
+                type="product_view",
+                product_id=product_id,
+                page=f"/p/{product_id}",
+                ts_ms=ts_ms,
+                props=props or None,
+            ),
+            click(
+                element="#add-to-cart",
+                x=1000,
+                y=470,
+                ts_ms=ts_ms + gap_ms,
+                props={"tag": "button", **props},
+            ),
+        ]
     return events
 
 
-def test_declared_crawler_gets_no_intervention() -> None:
-    result = run(crawl(gap_ms=2_000, user_agent=GOOGLEBOT))
-
+def assert_held_back_as_bot(result: Run) -> None:
     assert_quiet(result)
     assert result.suppressed
     assert {cause for _, cause in result.suppressed} == {"bot"}
+
+
+def test_declared_crawler_gets_no_intervention() -> None:
+    assert_held_back_as_bot(run(crawl(gap_ms=2_000, fetches_first=0, user_agent=GOOGLEBOT)))
 
 
 def test_no_think_time_gets_no_intervention() -> None:
-    result = run(crawl(gap_ms=60))
-
-    assert_quiet(result)
-    assert result.suppressed
-    assert {cause for _, cause in result.suppressed} == {"bot"}
+    assert_held_back_as_bot(run(crawl(gap_ms=60)))
 
 
-def test_the_same_pages_at_a_persons_pace_are_friction() -> None:
-    assert run(crawl(gap_ms=400)).reasons == ["product_hesitation", "rage_click"]
+@pytest.mark.xfail(
+    strict=True,
+    reason="a session is known to be automated only after bot_min_events fast events: "
+    "friction a crawler shows before that still goes out",
+)
+def test_no_think_time_from_the_first_event_gets_no_intervention() -> None:
+    assert_held_back_as_bot(run(crawl(gap_ms=60, fetches_first=0)))
+
+
+@pytest.mark.parametrize("fetches_first", [0, 20])
+def test_the_same_pages_at_a_persons_pace_are_friction(fetches_first: int) -> None:
+    assert run(crawl(gap_ms=1_000, fetches_first=fetches_first)).reasons == ["product_hesitation"]
