@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, amount
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
@@ -62,7 +62,7 @@ def detect_cart_abandonment_risk(ctx: DetectionContext) -> Signal | None:
         score=0.6,
         evidence={"cart_value": session.cart_value},
         explanation=(
-            f"The customer {how} with {session.cart_value:g} in the cart and has not bought "
+            f"The customer {how} with {amount(session.cart_value)} in the cart and has not bought "
             "it; a gentle reminder may bring them back."
         ),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, amount
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
@@ -56,7 +56,8 @@ def detect_checkout_stall(ctx: DetectionContext) -> Signal | None:
         score=0.7,
         evidence={"silent_s": float(round(silent_s)), "cart_value": session.cart_value},
         explanation=(
-            f"The customer has been at the {session.step} step with {session.cart_value:g} in "
-            f"the cart and no activity for {silent_s:.0f} s; they may be stuck or unsure."
+            f"The customer has been at the {session.step} step with "
+            f"{amount(session.cart_value)} in the cart and no activity for {silent_s:.0f} s; "
+            "they may be stuck or unsure."
         ),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
 __all__ = ["KIND", "REASON", "detect_form_struggle"]
 
@@ -33,10 +33,10 @@ def detect_form_struggle(ctx: DetectionContext) -> Signal | None:
         default=("", 0),
     )
     if errors >= t.form_min_errors:
-        what = f"the form on {form} was refused {errors} times"
+        what = f"the form on {form} was refused {times(errors)}"
         score, subject = min(1.0, 0.65 + 0.1 * (errors - t.form_min_errors)), form
     elif focus >= t.form_field_min_focus:
-        what = f"they went back to the field '{field}' {focus} times"
+        what = f"they went back to the field '{field}' {times(focus)}"
         score, subject = min(1.0, 0.6 + 0.05 * (focus - t.form_field_min_focus)), field
     elif slow_ms >= t.form_slow_ms:
         what = f"they have spent {slow_ms / 60_000:.0f} minutes on the form on {slow_form}"

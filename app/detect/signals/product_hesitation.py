@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
 __all__ = ["KIND", "REASON", "detect_product_hesitation"]
 
@@ -40,10 +40,10 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
         dwell_ms = max(0, event.ts_ms - session.product_view_ts_ms)
     kind = KIND
     if event.type == "product_view" and views >= t.product_min_views:
-        what = f"viewed it {views} times in this visit"
+        what = f"viewed it {times(views)} in this visit"
         score = min(1.0, 0.6 + 0.1 * (views - t.product_min_views))
     elif event.type == "add_to_cart" and adds >= 2 and removes >= 1:
-        what = f"added it {adds} times and removed it {removes} times"
+        what = f"added it {times(adds)} and removed it {times(removes)}"
         score = 0.75
     elif dwell_ms >= t.product_dwell_ms:
         what = f"has been on its page for {dwell_ms / 60_000:.0f} minutes"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 from app.detect.clicks import FORM_CONTROL, REPEAT_OK, SELECTION
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 from tables.customer_state import RecentEvent
 
 __all__ = ["KIND", "REASON", "detect_rage_click"]
@@ -66,7 +66,7 @@ def detect_rage_click(ctx: DetectionContext) -> Signal | None:
         score=min(1.0, 0.7 + 0.1 * extra),
         evidence={"clicks": float(best), "window_ms": float(window_ms)},
         explanation=(
-            f"The customer clicked {event.element} {best} times within "
+            f"The customer clicked {event.element} {times(best)} within "
             f"{window_ms / 1000:g} s, which usually means it is not responding as expected."
         ),
         subject=event.element,

@@ -52,8 +52,13 @@ def detect_rhythm_change(ctx: DetectionContext) -> Signal | None:
         score=min(1.0, 0.4 + 0.1 * slower),
         evidence={"gap_ratio": round(slower, 2), "last_visit_share": round(last / usual, 2)},
         explanation=(
-            f"This returning customer came back after {gap / 86_400_000:.1f} days, "
+            f"This returning customer came back after {_span(gap)}, "
             f"{slower:.1f} times their usual gap, and their last visit was short; "
             "their interest may be fading."
         ),
     )
+
+
+def _span(ms: int) -> str:
+    hours = ms / 3_600_000
+    return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.1f} days"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
 __all__ = ["KIND", "REASON", "detect_search_frustration"]
 
@@ -37,7 +37,7 @@ def detect_search_frustration(ctx: DetectionContext) -> Signal | None:
         what = f"{zero} searches found nothing"
         score = min(1.0, 0.65 + 0.1 * (zero - t.search_min_zero_results))
     elif reformulations >= t.search_min_reformulations:
-        what = f"they rephrased their search {reformulations} times within a minute"
+        what = f"they rephrased their search {times(reformulations)} within a minute"
         score = 0.6
     else:
         return None

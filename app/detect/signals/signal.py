@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from app.ingest.events import ClickEvent
     from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["DetectionContext", "InterventionKind", "Signal"]
+__all__ = ["DetectionContext", "InterventionKind", "Signal", "amount", "times"]
 
 InterventionKind = Literal["assist", "offer", "reminder", "reward"]
 
@@ -45,3 +45,28 @@ class DetectionContext:
     now_ms: int
     thresholds: SignalThresholds
     visit_gap_ms: int = 0
+
+
+def times(n: int) -> str:
+    """A count of repeats as an explanation says it.
+
+    Examples
+    --------
+    >>> times(1), times(3)
+    ('once', '3 times')
+    """
+    return "once" if n == 1 else f"{n} times"
+
+
+def amount(value: float) -> str:
+    """A cart value as an explanation shows it: to the cent, without trailing zeros.
+
+    ``:g`` would round to six digits and switch to an exponent from a million (a
+    common cart in yen or won).
+
+    Examples
+    --------
+    >>> amount(25.0), amount(59.5), amount(12_345.67), amount(1_500_000.0)
+    ('25', '59.5', '12345.67', '1500000')
+    """
+    return f"{value:.2f}".rstrip("0").rstrip(".")

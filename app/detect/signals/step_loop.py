@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
 __all__ = ["KIND", "REASON", "count_loop_regressions", "detect_step_loop", "step_ranks"]
 
@@ -91,7 +91,7 @@ def detect_step_loop(ctx: DetectionContext) -> Signal | None:
         score=min(1.0, 0.6 + 0.1 * (regressions - needed + 1)),
         evidence={"regressions": float(regressions), "steps": float(len(session.steps))},
         explanation=(
-            f"The customer went back to an earlier checkout step {regressions} times without "
+            f"The customer went back to an earlier checkout step {times(regressions)} without "
             f"changing the cart (now at {event.step}); something in the checkout may be unclear."
         ),
     )

@@ -114,6 +114,16 @@ def test_thresholds_are_respected(stall_ms: int, silent_ms: int, fires: bool) ->
     assert stalled([at_step()], silent_ms, thresholds) is fires
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"), [(59.5, "59.5"), (12_345.67, "12345.67"), (1_500_000.0, "1500000")]
+)
+def test_the_cart_value_is_shown_as_it_is(value: float, shown: str) -> None:
+    signal = detect_checkout_stall(context([at_step(value=value)], T0_MS + SILENCE, timer=True))
+
+    assert signal is not None
+    assert f" with {shown} in the cart " in signal.explanation
+
+
 def test_signal() -> None:
     ctx = context([at_step("review", value=59.5)], now_ms=T0_MS + 95_000, timer=True)
 

@@ -177,6 +177,8 @@ _RICH_FIELDS: dict[str, Any] = {
 
 # A sentence break: an end mark, spaces, then a capital.
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
+# "1 times", or a number with an exponent (1.5e+06).
+_CLUMSY = re.compile(r"\b1 times\b|\d[eE][+-]\d")
 
 detectors = pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: d.__name__)
 
@@ -201,6 +203,7 @@ def check_one_sentence(text: str) -> None:
     assert text.endswith("."), text
     assert "\n" not in text
     assert _SENTENCE_BREAK.search(text) is None, text
+    assert _CLUMSY.search(text) is None, text
 
 
 def check_does_not_mutate_its_input(detector: Detector, ctx: DetectionContext) -> None:

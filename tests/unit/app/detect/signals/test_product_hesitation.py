@@ -118,7 +118,7 @@ def test_thresholds_are_respected(
             [view(0), cart(1000, "add_to_cart"), cart(2000, "remove_from_cart"),
              cart(3000, "add_to_cart")], KIND, 0.75,
             {"views": 1.0, "adds": 2.0, "removes": 1.0, "dwell_s": 3.0},
-            "added it 2 times and removed it 1 times", id="cart-flips",
+            "added it 2 times and removed it once", id="cart-flips",
         ),
         pytest.param(
             [view(0), at(185_000, "scroll")], DWELL_KIND, 0.55,

@@ -89,6 +89,17 @@ def test_signal() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("gap_days", "mean_days", "said"),
+    [(3.0, 1.0, "after 3.0 days, 3.0 times"), (0.25, 0.125, "after 6.0 hours, 2.0 times")],
+)
+def test_the_gap_is_said_in_hours_or_days(gap_days: float, mean_days: float, said: str) -> None:
+    signal = detect(gap_days, profile(gap_mean_days=mean_days))
+
+    assert signal is not None
+    assert said in signal.explanation
+
+
 def visit(session_id: str, start_ms: int, n_events: int) -> list[ClickEvent]:
     return [
         click(type="page_view", page=f"/p{i}", session_id=session_id, ts_ms=start_ms + 20_000 * i)
