@@ -26,6 +26,7 @@ __all__ = [
     "CustomerState",
     "RecentEvent",
     "SessionState",
+    "SessionSummary",
     "SignalRecord",
     "decode_state",
     "encode_state",
@@ -51,6 +52,32 @@ class RecentEvent(NamedTuple):
 
 
 @dataclass(slots=True)
+class SessionSummary:
+    """What the form, checkout, search and error rules keep of a session.
+
+    Made on the first event that needs it: most visits never fill a form or
+    search, and a session without one is smaller by all these fields.
+    """
+
+    # (ts_ms, step) of checkout-step moves, sorted; a step sent again in a row is a refresh.
+    steps: tuple[tuple[int, str], ...] = ()
+    # Event times of cart changes (add/remove), sorted.
+    cart_changes: tuple[int, ...] = ()
+    # (product_id, +1 for an add or -1 for a remove), oldest first.
+    cart_flips: tuple[tuple[str, int], ...] = ()
+    # (field, focus count) and (form, error count), most recent last.
+    field_focus: tuple[tuple[str, int], ...] = ()
+    form_errors: tuple[tuple[str, int], ...] = ()
+    # (form, first ts, last ts) of form activity, most recent last.
+    form_spans: tuple[tuple[str, int, int], ...] = ()
+    # (ts_ms, results or -1, query digest) of searches, sorted; and the last result opened.
+    searches: tuple[tuple[int, int, int], ...] = ()
+    search_result_ts_ms: int = 0
+    # Event times of error and form_error events, sorted, the last few.
+    error_ts: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
 class SessionState:
     """One live visit: where the customer is and what happened, in event time."""
 
@@ -58,7 +85,7 @@ class SessionState:
     started_ts_ms: int
     last_ts_ms: int
     event_count: int = 0
-    # The id of the newest event: silence rules (timers) name it as their trigger.
+    # The id of the newest event, while a silence rule (a timer) may name it as its trigger.
     last_event_id: str = ""
     page: str | None = None
     product_id: str | None = None
@@ -73,24 +100,69 @@ class SessionState:
     # Looks automated: declared crawler, or no think time between events.
     bot: bool = False
     fast_gaps: int = 0
-    # (ts_ms, step) of checkout-step moves, sorted; a step sent again in a row is a refresh.
-    steps: tuple[tuple[int, str], ...] = ()
-    # Event times of cart changes (add/remove), sorted.
-    cart_changes: tuple[int, ...] = ()
-    # (field, focus count) and (form, error count), most recent last.
-    field_focus: tuple[tuple[str, int], ...] = ()
-    form_errors: tuple[tuple[str, int], ...] = ()
-    # (form, first ts, last ts) of form activity, most recent last.
-    form_spans: tuple[tuple[str, int, int], ...] = ()
-    # (product_id, views, adds, removes), most recent last.
-    products: tuple[tuple[str, int, int, int], ...] = ()
-    # Event time the product page in view was opened (dwell), or 0.
+    # Product ids viewed, oldest first (bounded), and when the product page in view opened.
+    product_views: tuple[str, ...] = ()
     product_view_ts_ms: int = 0
-    # (ts_ms, results, query digest) of searches, sorted; and the last result opened.
-    searches: tuple[tuple[int, int, int], ...] = ()
-    search_result_ts_ms: int = 0
-    # Event times of error and form_error events, sorted, the last few.
-    error_ts: tuple[int, ...] = ()
+    summary: SessionSummary | None = None
+
+    @property
+    def steps(self) -> tuple[tuple[int, str], ...]:
+        """Checkout-step moves (``SessionSummary.steps``)."""
+        return self.summary.steps if self.summary else ()
+
+    @property
+    def cart_changes(self) -> tuple[int, ...]:
+        """Event times of cart changes (``SessionSummary.cart_changes``)."""
+        return self.summary.cart_changes if self.summary else ()
+
+    @property
+    def field_focus(self) -> tuple[tuple[str, int], ...]:
+        """Focus counts per form field (``SessionSummary.field_focus``)."""
+        return self.summary.field_focus if self.summary else ()
+
+    @property
+    def form_errors(self) -> tuple[tuple[str, int], ...]:
+        """Error counts per form (``SessionSummary.form_errors``)."""
+        return self.summary.form_errors if self.summary else ()
+
+    @property
+    def form_spans(self) -> tuple[tuple[str, int, int], ...]:
+        """First and last activity per form (``SessionSummary.form_spans``)."""
+        return self.summary.form_spans if self.summary else ()
+
+    @property
+    def searches(self) -> tuple[tuple[int, int, int], ...]:
+        """Searches of the session (``SessionSummary.searches``)."""
+        return self.summary.searches if self.summary else ()
+
+    @property
+    def search_result_ts_ms(self) -> int:
+        """When a search result was last opened (``SessionSummary.search_result_ts_ms``)."""
+        return self.summary.search_result_ts_ms if self.summary else 0
+
+    @property
+    def error_ts(self) -> tuple[int, ...]:
+        """Event times of recent errors (``SessionSummary.error_ts``)."""
+        return self.summary.error_ts if self.summary else ()
+
+    @property
+    def products(self) -> tuple[tuple[str, int, int, int], ...]:
+        """(product_id, views, adds, removes) of each product touched, least recent first.
+
+        Examples
+        --------
+        >>> s = SessionState("s", 0, 0, product_views=("a", "b", "a"),
+        ...                  summary=SessionSummary(cart_flips=(("a", 1), ("a", -1))))
+        >>> s.products
+        (('a', 2, 1, 1), ('b', 1, 0, 0))
+        """
+        counts: dict[str, list[int]] = {}
+        for product_id in self.product_views:
+            counts.setdefault(product_id, [0, 0, 0])[0] += 1
+        if self.summary is not None:
+            for product_id, change in self.summary.cart_flips:
+                counts.setdefault(product_id, [0, 0, 0])[1 if change > 0 else 2] += 1
+        return tuple((pid, views, adds, removes) for pid, (views, adds, removes) in counts.items())
 
 
 @dataclass(slots=True)
@@ -219,22 +291,22 @@ def decode_state(data: bytes) -> CustomerState:
     )
 
 
-_SESSION_TUPLES = {
-    "steps": 2, "cart_changes": 0, "field_focus": 2, "form_errors": 2, "form_spans": 3,
-    "products": 4, "searches": 3, "error_ts": 0, "fired_reasons": 0,
-}  # fmt: skip
+_SUMMARY_FIELDS = {f.name: f.default for f in fields(SessionSummary)}
 _SESSION_SCALARS = tuple(
-    f.name for f in fields(SessionState) if f.name != "recent" and f.name not in _SESSION_TUPLES
+    f.name for f in fields(SessionState) if f.name not in ("recent", "summary")
 )
 
 
 def _encode_session(session: SessionState) -> dict[str, Any]:
     encoded = {name: getattr(session, name) for name in _SESSION_SCALARS}
-    for name in _SESSION_TUPLES:
-        value = getattr(session, name)
-        if value:  # empty tuples are the default: leave them out
-            encoded[name] = value
     encoded["recent"] = [tuple(event) for event in session.recent]
+    summary = session.summary
+    if summary is not None:
+        for name, default in _SUMMARY_FIELDS.items():
+            value = getattr(summary, name)
+            if value != default:  # defaults are left out
+                encoded[name] = value
+        encoded["summary"] = True
     return encoded
 
 
@@ -243,11 +315,20 @@ def _decode_session(raw: dict[str, Any]) -> SessionState:
         **{name: raw[name] for name in _SESSION_SCALARS if name in raw},
         recent=[RecentEvent(*event) for event in raw["recent"]],
     )
-    for name, width in _SESSION_TUPLES.items():
-        value = raw.get(name)
-        if value:
-            setattr(session, name, tuple(tuple(v) for v in value) if width else tuple(value))
+    session.fired_reasons = tuple(session.fired_reasons)
+    session.product_views = tuple(session.product_views)
+    if raw.get("summary"):
+        values: dict[str, Any] = {
+            name: _tuples(raw[name]) if isinstance(raw[name], list) else raw[name]
+            for name in _SUMMARY_FIELDS
+            if name in raw
+        }
+        session.summary = SessionSummary(**values)
     return session
+
+
+def _tuples(items: list[Any]) -> tuple[Any, ...]:
+    return tuple(tuple(item) if isinstance(item, list) else item for item in items)
 
 
 def _decode_v1(s: dict[str, Any]) -> CustomerState:

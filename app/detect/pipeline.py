@@ -22,6 +22,7 @@ from app.detect.state import (
     copy_session,
     copy_state,
     end_session,
+    event_digest,
     expire_state,
     fold_event,
     is_duplicate,
@@ -57,6 +58,8 @@ class Outcome:
     suppressed: list[tuple[str, str]] = field(default_factory=list)
     # Every signal that fired (sent or not), for the model-score metrics.
     signals: list[Signal] = field(default_factory=list)
+    # When a timer should look at the customer again (``next_due_ms`` of the new state).
+    due_ms: int | None = None
 
 
 def process_event(
@@ -81,13 +84,14 @@ def process_event(
     >>> process_event(out.state, e, Rules(), watermark_ms=0, emitted_ts_ms=1010).duplicate
     True
     """
-    if is_duplicate(state, event):
+    digest = event_digest(event.event_id)
+    if is_duplicate(state, event, digest):
         return Outcome(state=state, duplicate=True)
     t = rules.thresholds
-    folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms)
+    folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest)
     new_state, session = folded.state, folded.session
     if session is None:
-        return Outcome(state=new_state, late=True)
+        return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, rules.thresholds))
     ctx = DetectionContext(new_state, session, event, event.ts_ms, t, folded.visit_gap_ms)
     signals = detect_all(ctx)
     update_rhythm(new_state.profile, folded.visit_gap_ms)
@@ -97,6 +101,15 @@ def process_event(
         _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
     if event.type == "session_end":
         end_session(new_state, event.session_id, rules.limits)
+        outcome.due_ms = next_due_ms(new_state, t)
+        return outcome
+    due = session_due_ms(session, t)
+    if due is None:
+        session.last_event_id = ""  # no silence can name it: do not keep the string
+    for other in new_state.sessions:
+        if other is not session and (other_due := session_due_ms(other, t)) is not None:
+            due = other_due if due is None else min(due, other_due)
+    outcome.due_ms = due
     return outcome
 
 
@@ -123,7 +136,7 @@ def fire_timers(
         if (due := session_due_ms(s, t)) is not None and due <= watermark_ms
     ]
     if not fired:
-        return Outcome(state=expire_state(state, watermark_ms, rules.limits, rules.time))
+        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), t)
     new_state = _copy_with_sessions(state, {s.session_id for s, _ in fired})
     outcome = Outcome(state=new_state)
     for original, due_at in fired:
@@ -135,12 +148,14 @@ def fire_timers(
             _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
     if not outcome.signals:
         # Nothing held after all (a due time is only when a rule *could* fire).
-        return Outcome(state=expire_state(state, watermark_ms, rules.limits, rules.time))
+        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), t)
     # Silence first, then the timeout: a stall still speaks even when the watermark
     # jumped past the session's end in one step.
     outcome.state = expire_state(new_state, watermark_ms, rules.limits, rules.time)
     if outcome.state is None:
         outcome.interventions.clear()  # idle past the TTL: nothing left to say
+    else:
+        outcome.due_ms = next_due_ms(outcome.state, t)
     return outcome
 
 
@@ -148,6 +163,10 @@ def next_due_ms(state: CustomerState, thresholds: SignalThresholds) -> int | Non
     """The earliest event time at which a timer should look at this customer again."""
     times = [d for s in state.sessions if (d := session_due_ms(s, thresholds)) is not None]
     return min(times) if times else None
+
+
+def _settled(state: CustomerState | None, thresholds: SignalThresholds) -> Outcome:
+    return Outcome(state=state, due_ms=None if state is None else next_due_ms(state, thresholds))
 
 
 def _act(

@@ -20,10 +20,12 @@ Time rules (contract §1):
 
 from __future__ import annotations
 
-from bisect import insort
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import blake2b
-from operator import attrgetter
+from typing import Any
 from zlib import crc32
 
 from app.detect.clicks import click_flags
@@ -34,6 +36,7 @@ from tables.customer_state import (
     CustomerState,
     RecentEvent,
     SessionState,
+    SessionSummary,
     SignalRecord,
 )
 
@@ -122,9 +125,14 @@ def event_digest(event_id: str) -> int:
     return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
-def is_duplicate(state: CustomerState | None, event: ClickEvent) -> bool:
-    """True if this exact event id was already folded into the state (a sender retry)."""
-    return state is not None and event_digest(event.event_id) in state.seen_event_digests
+def is_duplicate(state: CustomerState | None, event: ClickEvent, digest: int | None = None) -> bool:
+    """True if this exact event id was already folded into the state (a sender retry).
+
+    ``digest`` is ``event_digest(event.event_id)`` when the caller has it already.
+    """
+    if state is None:
+        return False
+    return (event_digest(event.event_id) if digest is None else digest) in state.seen_event_digests
 
 
 def fold_event(
@@ -134,6 +142,7 @@ def fold_event(
     time: TimeRules,
     thresholds: SignalThresholds,
     watermark_ms: int,
+    digest: int | None = None,
 ) -> Folded:
     """Fold one (non-duplicate) event into a copy of the customer's state.
 
@@ -147,6 +156,8 @@ def fold_event(
         Bounds, event-time rules and detector thresholds of the deployment.
     watermark_ms
         The partition's event-time watermark: sessions idle past the timeout by it end.
+    digest
+        ``event_digest(event.event_id)``, when the caller has it already.
 
     Examples
     --------
@@ -158,10 +169,13 @@ def fold_event(
     if state is not None and event.ts_ms - state.profile.last_seen_ts_ms > time.customer_ttl_ms:
         state = None  # idle past the TTL: the customer starts afresh, as if deleted
     state = new_state(event) if state is None else copy_state(state)
-    digests = state.seen_event_digests
-    digests.append(event_digest(event.event_id))
+    # A new array of exactly the size needed: appending to a copy would over-allocate.
+    if digest is None:
+        digest = event_digest(event.event_id)
+    digests = state.seen_event_digests + array("Q", (digest,))
     if len(digests) > limits.seen_event_ids_max:
         del digests[: len(digests) - limits.seen_event_ids_max]
+    state.seen_event_digests = digests
     profile = state.profile
     profile.events += 1
     profile.first_seen_ts_ms = min(profile.first_seen_ts_ms, event.ts_ms)
@@ -183,11 +197,14 @@ def close_sessions(state: CustomerState, now_ms: int, limits: StateLimits, time:
 
     Changes ``state`` (a copy the caller owns); returns whether anything ended.
     """
-    timeout = time.session_timeout_ms
-    if all(now_ms - s.last_ts_ms <= timeout for s in state.sessions):
+    oldest_ms = now_ms - time.session_timeout_ms
+    for session in state.sessions:
+        if session.last_ts_ms < oldest_ms:
+            break
+    else:
         return False
     for session in state.sessions:
-        if now_ms - session.last_ts_ms > timeout:
+        if session.last_ts_ms < oldest_ms:
             _end_session(state, session, limits)
     return True
 
@@ -375,42 +392,49 @@ def _update_session(
     elif type_ == "purchase":
         session.purchased = True
     elif type_ == "checkout_step" and event.step is not None:
-        session.steps = _insert_step(session.steps, ts, event.step, max_items * 2)
+        summary = _summary(session)
+        summary.steps = _insert_step(summary.steps, ts, event.step, max_items * 2)
     elif type_ in ("add_to_cart", "remove_from_cart"):
-        session.cart_changes = _insert_sorted(session.cart_changes, ts, max_items)
+        summary = _summary(session)
+        summary.cart_changes = _insert_sorted(summary.cart_changes, ts, max_items)
         if event.product_id is not None:
-            session.products = _count_product(
-                session.products, event.product_id, add=type_ == "add_to_cart", max_items=max_items
-            )
+            change = 1 if type_ == "add_to_cart" else -1
+            summary.cart_flips = (*summary.cart_flips, (event.product_id, change))[-max_items:]
     elif type_ == "product_view" and event.product_id is not None:
-        session.products = _count_product(session.products, event.product_id, None, max_items)
+        session.product_views = (*session.product_views, event.product_id)[-2 * max_items :]
         if is_newest:
             session.product_view_ts_ms = ts
             session.product_id = event.product_id
-        if session.searches and ts >= session.searches[-1][0]:
-            session.search_result_ts_ms = max(session.search_result_ts_ms, ts)
+        searched = session.summary
+        if searched is not None and searched.searches and ts >= searched.searches[-1][0]:
+            searched.search_result_ts_ms = max(searched.search_result_ts_ms, ts)
     elif type_ == "search":
+        summary = _summary(session)
         results = -1 if event.results is None else event.results
         digest = crc32((event.query or "").strip().lower().encode())
-        session.searches = tuple(sorted((*session.searches, (ts, results, digest))))[-max_items:]
+        summary.searches = tuple(sorted((*summary.searches, (ts, results, digest))))[-max_items:]
     if type_ in _FORM_EVENTS:
+        summary = _summary(session)
         form = _form_of(event)
-        session.form_spans = _form_span(session.form_spans, form, ts, max_items)
+        summary.form_spans = _form_span(summary.form_spans, form, ts, max_items)
         if type_ == "form_focus" and event.field is not None:
-            session.field_focus = update_summary(session.field_focus, event.field, max_items)
+            summary.field_focus = update_summary(summary.field_focus, event.field, max_items)
         elif type_ == "form_error":
-            session.form_errors = update_summary(session.form_errors, form, max_items)
+            summary.form_errors = update_summary(summary.form_errors, form, max_items)
     if type_ in ("error", "form_error"):
-        session.error_ts = _insert_sorted(session.error_ts, ts, max_items)
+        summary = _summary(session)
+        summary.error_ts = _insert_sorted(summary.error_ts, ts, max_items)
 
+    # The window is shared with the state this one was copied from: build a new list, of
+    # exactly the size needed (a list grown by insertion keeps spare slots).
     recent = session.recent
-    insort(
-        recent,
-        RecentEvent(ts, type_, event.element, event.x, event.y, click_flags(event, t.click_rules)),
-        key=_by_ts,
-    )
-    if len(recent) > limits.recent_events_max:
-        del recent[: len(recent) - limits.recent_events_max]
+    at = bisect_right(recent, ts, key=_by_ts)
+    start = max(0, len(recent) + 1 - limits.recent_events_max)
+    if at < start:
+        return  # older than everything the window keeps
+    flags = click_flags(event, t.click_rules)
+    past = RecentEvent(ts, type_, event.element, event.x, event.y, flags)
+    session.recent = [*recent[start:at], past, *recent[at:]]
 
 
 def _form_of(event: ClickEvent) -> str:
@@ -432,27 +456,11 @@ def _form_span(
     return tuple(kept[-max_items:])
 
 
-def _count_product(
-    products: tuple[tuple[str, int, int, int], ...],
-    product_id: str,
-    add: bool | None,
-    max_items: int,
-) -> tuple[tuple[str, int, int, int], ...]:
-    views = adds = removes = 0
-    kept = []
-    for item in products:
-        if item[0] == product_id:
-            _, views, adds, removes = item
-        else:
-            kept.append(item)
-    if add is None:
-        views += 1
-    elif add:
-        adds += 1
-    else:
-        removes += 1
-    kept.append((product_id, views, adds, removes))
-    return tuple(kept[-max_items:])
+def _summary(session: SessionState) -> SessionSummary:
+    """The session's summaries, made when first needed (``copy_session`` copied them)."""
+    if session.summary is None:
+        session.summary = SessionSummary()
+    return session.summary
 
 
 def _insert_step(
@@ -487,26 +495,42 @@ def _by_ts(event: RecentEvent) -> int:
     return event.ts_ms
 
 
-_STATE_FIELDS = tuple(CustomerState.__dataclass_fields__)
-_SESSION_FIELDS = tuple(SessionState.__dataclass_fields__)
-_PROFILE_FIELDS = tuple(CustomerProfile.__dataclass_fields__)
-_state_values = attrgetter(*_STATE_FIELDS)
-_session_values = attrgetter(*_SESSION_FIELDS)
-_profile_values = attrgetter(*_PROFILE_FIELDS)
-_RECENT_INDEX = _SESSION_FIELDS.index("recent")
-_DIGESTS_INDEX = _STATE_FIELDS.index("seen_event_digests")
-_PROFILE_INDEX = _STATE_FIELDS.index("profile")
+def _copier(
+    cls: type, replaced: dict[str, str], helpers: dict[str, Any] | None = None
+) -> Callable[[Any], Any]:
+    """A function that copies a slotted dataclass field by field, positionally: about
+    three times faster than ``copy.copy`` or ``dataclasses.replace`` on the hot path.
+    ``replaced`` gives the expression for fields that need more than a reference."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    args = ", ".join(replaced.get(name, f"o.{name}") for name in names)
+    namespace: dict[str, Any] = {"cls": cls, **(helpers or {})}
+    exec(f"def copy(o):\n    return cls({args})", namespace)
+    function: Callable[[Any], Any] = namespace["copy"]
+    return function
+
+
+_summary_copy = _copier(SessionSummary, {})
+_session_copy = _copier(
+    SessionState,
+    {"summary": "o.summary and copy_summary(o.summary)"},
+    {"copy_summary": _summary_copy},
+)
+_state_copy = _copier(
+    CustomerState,
+    {"profile": "copy_profile(o.profile)"},
+    {"copy_profile": _copier(CustomerProfile, {})},
+)
 
 
 def copy_state(state: CustomerState) -> CustomerState:
-    """A copy that shares what ``fold_event`` replaces rather than changes."""
-    values = list(_state_values(state))
-    values[_DIGESTS_INDEX] = values[_DIGESTS_INDEX][:]
-    values[_PROFILE_INDEX] = CustomerProfile(*_profile_values(state.profile))
-    return CustomerState(*values)
+    """A copy that shares what ``fold_event`` replaces rather than changes (tuples, arrays,
+    sessions)."""
+    copied: CustomerState = _state_copy(state)
+    return copied
 
 
 def copy_session(session: SessionState) -> SessionState:
-    values = list(_session_values(session))
-    values[_RECENT_INDEX] = values[_RECENT_INDEX][:]
-    return SessionState(*values)
+    """A copy of a session whose summaries can be changed without touching it (its recent
+    window is replaced, never changed, by ``fold_event``)."""
+    copied: SessionState = _session_copy(session)
+    return copied

@@ -109,7 +109,7 @@ class EventTime:
                 self.metrics.customers_expired.inc()
         elif state is not before:
             self.customers.put(customer_id, state, partition)
-            self.timers[partition].schedule(customer_id, next_due_ms(state, self.rules.thresholds))
+            self.timers[partition].schedule(customer_id, outcome.due_ms)
         sent.extend(outcome.interventions)
         metrics = self.metrics
         for _reason, cause in outcome.suppressed:

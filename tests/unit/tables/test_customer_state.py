@@ -15,6 +15,7 @@ from tables.customer_state import (
     CustomerState,
     RecentEvent,
     SessionState,
+    SessionSummary,
     SignalRecord,
     decode_state,
     encode_state,
@@ -65,9 +66,13 @@ HAND_BUILT = CustomerState(
             recent=[RecentEvent(1, "click", "#x", 1, 2.5, 3), RecentEvent(2, "error")],
             failed_payment_attempts=1,
             fired_reasons=("rage_click",),
-            steps=((1, "cart"), (2, "shipping")),
-            searches=((1, 0, 12345),),
-            error_ts=(2,),
+            product_views=("p1", "p1"),
+            summary=SessionSummary(
+                steps=((1, "cart"), (2, "shipping")),
+                cart_flips=(("p1", 1), ("p1", -1)),
+                searches=((1, 0, 12345),),
+                error_ts=(2,),
+            ),
         ),
     ),
     segment="returning",
@@ -106,6 +111,8 @@ def test_round_trip_keeps_the_types() -> None:
     assert isinstance(decoded.session.cart_value, float)
     assert decoded.session.cart_value == 0.1 + 0.2
     assert decoded.session.steps == ((1, "cart"), (2, "shipping"))
+    assert decoded.session.products == (("p1", 2, 1, 1),)
+    assert isinstance(decoded.session.summary, SessionSummary)
     assert isinstance(decoded.ended_sessions[0], tuple)
 
 
