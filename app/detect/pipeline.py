@@ -180,6 +180,10 @@ def _act(
 ) -> None:
     decision = decide(signals, session)
     outcome.suppressed.extend(decision.suppressed)
+    for reason, cause in decision.suppressed:
+        if cause != "cooldown" and reason not in session.fired_reasons:
+            # Held back is dealt with too: a silence must not be asked again and again.
+            session.fired_reasons += (reason,)
     main = decision.main
     if main is None:
         return

@@ -406,7 +406,7 @@ def _update_session(
             session.product_view_ts_ms = ts
             session.product_id = event.product_id
         searched = session.summary
-        if searched is not None and searched.searches and ts >= searched.searches[-1][0]:
+        if searched is not None and searched.searches and ts >= searched.searches[0][0]:
             searched.search_result_ts_ms = max(searched.search_result_ts_ms, ts)
     elif type_ == "search":
         summary = _summary(session)
@@ -466,10 +466,9 @@ def _summary(session: SessionState) -> SessionSummary:
 def _insert_step(
     steps: tuple[tuple[int, str], ...], ts: int, step: str, max_items: int
 ) -> tuple[tuple[int, str], ...]:
-    path = sorted((*steps, (ts, step)))
-    # A step sent again right after itself is a refresh, not a move.
-    moves = [p for i, p in enumerate(path) if i == 0 or p[1] != path[i - 1][1]]
-    return tuple(moves[-max_items:])
+    # Every step is kept: a refresh (the same step again) is told from a move when the
+    # path is read, since a late step may yet land between the two.
+    return tuple(sorted((*steps, (ts, step))))[-max_items:]
 
 
 def _insert_sorted(values: tuple[int, ...], value: int, max_items: int) -> tuple[int, ...]:

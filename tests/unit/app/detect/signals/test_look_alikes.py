@@ -534,11 +534,6 @@ def test_no_think_time_from_the_first_event_gets_no_intervention() -> None:
     assert_held_back_as_bot(run(crawl(gap_ms=60, fetches_first=0)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.detect.pipeline records a signal as acted on only when it is sent: a silence "
-    "held back for a bot stays due, and every timer round asks it again",
-)
 def test_a_crawlers_held_back_silence_is_asked_once() -> None:
     at_payment = at(0, "checkout_step", step="payment", value=30.0,
                     props={"user_agent": GOOGLEBOT})  # fmt: skip

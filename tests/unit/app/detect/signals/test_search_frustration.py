@@ -86,11 +86,6 @@ def test_a_late_search_counts() -> None:
     assert detect([search(5000, "giftcard"), search(1000, "gift card")]) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.detect.state marks a result opened only when the product view is newer than "
-    "the newest search: a late view between two searches does not count",
-)
 def test_a_late_opened_result_is_placed_where_its_time_puts_it() -> None:
     # Opened at 5 s, after the first empty search, but it arrives after a later search.
     events = [search(0, "gift card"), search(8000, "cards", 5), opened(5000),

@@ -209,16 +209,6 @@ def test_a_resent_step_event_is_neither_a_move_nor_a_refresh() -> None:
     assert fired([*events, events[1], events[1]]) == [False] * 5
 
 
-# The path keeps only moves: a step equal to the one before it is dropped as a refresh
-# when it is folded in. A late step that lands between the two turns the dropped one
-# back into a move, but it is gone by then.
-REFRESH_MERGED_TOO_EARLY = pytest.mark.xfail(
-    strict=True,
-    reason="app.detect.state drops a repeated step when it is folded in, before a late step "
-    "between the two can make it a move (keep every step and merge refreshes when reading)",
-)
-
-
 @pytest.mark.parametrize(
     ("arrival", "fires"),
     [
@@ -227,7 +217,6 @@ REFRESH_MERGED_TOO_EARLY = pytest.mark.xfail(
             [(0, "shipping"), (1000, "cart"), (3000, "cart"), (2000, "shipping")],
             True,
             id="late-middle-step-completes-the-loop",
-            marks=REFRESH_MERGED_TOO_EARLY,
         ),
         pytest.param(
             [(0, "shipping"), (1000, "cart"), (3000, "payment"), (2000, "shipping")],
@@ -238,7 +227,6 @@ REFRESH_MERGED_TOO_EARLY = pytest.mark.xfail(
             [(0, "shipping"), (2000, "shipping"), (1000, "cart"), (3000, "cart")],
             True,
             id="late-regression-between-two-steps",
-            marks=REFRESH_MERGED_TOO_EARLY,
         ),
         # Arrival order looks like a loop, but event time is a linear funnel.
         pytest.param(
@@ -251,10 +239,10 @@ REFRESH_MERGED_TOO_EARLY = pytest.mark.xfail(
             False,
             id="reversed-arrival-of-a-linear-funnel",
         ),
-        # A refresh that overtakes the step it repeats is still a refresh.
+        # In event time this is shipping→cart→(refresh)→shipping→cart: a loop, in any arrival order.
         pytest.param(
             [(0, "shipping"), (1000, "cart"), (2500, "cart"), (2000, "shipping"), (1500, "cart")],
-            False,
+            True,
             id="late-refresh",
         ),
     ],
