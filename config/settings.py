@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     )
 
     # --- garbage collection (app/runtime/garbage_collection.py) -----------------------------
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Container allocations between young garbage collections (CPython: 700; "
+        "0 keeps CPython's).",
+    )
     gc_freeze_interval_s: float = Field(
         2.0,
         ge=0,

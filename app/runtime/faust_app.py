@@ -18,7 +18,12 @@ from app.detect.signals import CATALOGUE
 from app.ingest.failures import failed_event_record
 from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
 from app.runtime.event_time import EventTime
-from app.runtime.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
+from app.runtime.garbage_collection import (
+    CollectorPauses,
+    collect_everything,
+    freeze_survivors,
+    set_young_threshold,
+)
 from app.runtime.metrics import Metrics
 from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS
 from config import Settings
@@ -67,6 +72,7 @@ class NudgeflowApp(faust.App):
                       self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         self.collector_pauses.install()
+        set_young_threshold(self.settings.gc_young_threshold)
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
         await super().on_started()

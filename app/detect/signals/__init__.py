@@ -25,6 +25,7 @@ from app.detect.signals import (
 )
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
+from app.ingest.events import EVENT_TYPES
 from tables.customer_state import SessionState
 
 __all__ = [
@@ -81,6 +82,22 @@ CATALOGUE: tuple[tuple[InterventionKind, str], ...] = (
 )
 
 
+_EVENT_MODULES = (
+    payment_failure, rage_click, dead_click, step_loop, form_struggle, error_burst,
+    search_frustration, product_hesitation, cart_abandonment, rhythm_change, micro_action,
+)  # fmt: skip
+# Per event type, the detectors that look at it, in EVENT_DETECTORS order: most events
+# concern two or three of eleven, and a call that returns at once still costs.
+_BY_TYPE: dict[str, tuple[Detector, ...]] = {
+    event_type: tuple(
+        detect
+        for detect, module in zip(EVENT_DETECTORS, _EVENT_MODULES, strict=True)
+        if module.TRIGGERS is None or event_type in module.TRIGGERS
+    )
+    for event_type in EVENT_TYPES
+}
+
+
 def detect_all(ctx: DetectionContext) -> list[Signal]:
     """Every signal the context's event fires (the session already holds the event).
 
@@ -90,7 +107,8 @@ def detect_all(ctx: DetectionContext) -> list[Signal]:
     >>> [s.reason for s in detect_all(context([click(type="payment_failed")]))]
     ['payment_failure']
     """
-    return [s for detect in EVENT_DETECTORS if (s := detect(ctx)) is not None]
+    detectors = _BY_TYPE[ctx.event.type] if ctx.event is not None else EVENT_DETECTORS
+    return [s for detect in detectors if (s := detect(ctx)) is not None]
 
 
 def detect_silence(ctx: DetectionContext) -> list[Signal]:
@@ -107,5 +125,9 @@ def due_ms(session: SessionState, thresholds: SignalThresholds) -> int | None:
     >>> due_ms(s, SignalThresholds())
     61000
     """
-    times = [t for due in _DUE if (t := due(session, thresholds)) is not None]
-    return min(times) if times else None
+    earliest: int | None = None
+    for due in _DUE:
+        at = due(session, thresholds)
+        if at is not None and (earliest is None or at < earliest):
+            earliest = at
+    return earliest

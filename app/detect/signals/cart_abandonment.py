@@ -6,10 +6,12 @@ from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
-__all__ = ["KIND", "REASON", "cart_idle_due_ms", "detect_cart_abandonment_risk"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "cart_idle_due_ms", "detect_cart_abandonment_risk"]
 
 REASON = "cart_abandonment_risk"
 KIND: InterventionKind = "reminder"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"session_end"})
 
 # A stall at payment is the more specific trouble; it speaks for this session.
 _SPECIFIC = "checkout_stall"

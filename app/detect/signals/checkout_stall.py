@@ -6,10 +6,12 @@ from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
-__all__ = ["KIND", "REASON", "checkout_stall_due_ms", "detect_checkout_stall"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "checkout_stall_due_ms", "detect_checkout_stall"]
 
 REASON = "checkout_stall"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset()  # silence only
 
 _FINAL_STEPS = frozenset({"payment", "billing", "review", "confirm", "confirmation", "summary"})
 

@@ -8,10 +8,19 @@ from app.detect.signals.thresholds import SignalThresholds
 from app.ingest.events import ClickEvent
 from tables.customer_state import RecentEvent, SessionState
 
-__all__ = ["KIND", "REASON", "dead_click_due_ms", "dead_click_groups", "detect_dead_click"]
+__all__ = [
+    "KIND",
+    "REASON",
+    "TRIGGERS",
+    "dead_click_due_ms",
+    "dead_click_groups",
+    "detect_dead_click",
+]
 
 REASON = "dead_click"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = None  # any event may show earlier clicks were never answered
 
 _EXCLUDED = FORM_CONTROL | NO_RESPONSE_OK | REPEAT_OK | SELECTION
 # A rage click is the louder form of the same trouble: once it fired, dead clicks add nothing.

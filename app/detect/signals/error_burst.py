@@ -6,10 +6,12 @@ from bisect import bisect_left
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 
-__all__ = ["KIND", "REASON", "detect_error_burst"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_error_burst"]
 
 REASON = "error_burst"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"error", "form_error"})
 
 
 def detect_error_burst(ctx: DetectionContext) -> Signal | None:

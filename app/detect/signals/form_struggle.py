@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
-__all__ = ["KIND", "REASON", "detect_form_struggle"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_form_struggle"]
 
 REASON = "form_struggle"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset(
+    {"form_focus", "form_input", "form_blur", "form_submit", "form_error"}
+)
 
 
 def detect_form_struggle(ctx: DetectionContext) -> Signal | None:

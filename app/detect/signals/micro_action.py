@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 
-__all__ = ["KIND", "REASON", "detect_micro_action", "micro_action_of"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_micro_action", "micro_action_of"]
 
 REASON = "micro_action"
 KIND: InterventionKind = "reward"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = None  # a props flag may mark any event
 
 _FORMS = {"review": "wrote a first review", "profile": "completed their profile"}
 

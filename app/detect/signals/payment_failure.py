@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 
-__all__ = ["KIND", "REASON", "detect_payment_failure"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_payment_failure"]
 
 REASON = "payment_failure"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"payment_failed", "payment_attempt"})
 
 
 def detect_payment_failure(ctx: DetectionContext) -> Signal | None:

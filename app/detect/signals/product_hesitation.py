@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
-__all__ = ["KIND", "REASON", "detect_product_hesitation"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_product_hesitation"]
 
 REASON = "product_hesitation"
 #: Repeated views and cart flips are price hesitation; a long read alone asks for information.
 KIND: InterventionKind = "offer"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = None  # a long dwell shows on whatever event comes next
 DWELL_KIND: InterventionKind = "assist"
 
 
@@ -31,13 +33,15 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
     product_id = event.product_id or session.product_id
     if product_id is None:
         return None
-    views = adds = removes = 0
-    for item in session.products:
-        if item[0] == product_id:
-            _, views, adds, removes = item
     dwell_ms = 0
     if session.product_view_ts_ms and session.product_id == product_id:
         dwell_ms = max(0, event.ts_ms - session.product_view_ts_ms)
+    # Counted only where the event can change them: this runs on every event.
+    views = session.product_views.count(product_id)
+    adds = removes = 0
+    if event.type == "add_to_cart" and session.summary is not None:
+        changes = [change for pid, change in session.summary.cart_flips if pid == product_id]
+        adds, removes = changes.count(1), changes.count(-1)
     kind = KIND
     if event.type == "product_view" and views >= t.product_min_views:
         what = f"viewed it {times(views)} in this visit"

@@ -8,10 +8,12 @@ from app.detect.clicks import FORM_CONTROL, REPEAT_OK, SELECTION
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 from tables.customer_state import RecentEvent
 
-__all__ = ["KIND", "REASON", "detect_rage_click"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_rage_click"]
 
 REASON = "rage_click"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"click"})
 
 # Clicks that are not frustration however fast they come (app.detect.clicks).
 _EXCLUDED = REPEAT_OK | SELECTION | FORM_CONTROL

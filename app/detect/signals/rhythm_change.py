@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 
-__all__ = ["KIND", "REASON", "detect_rhythm_change"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_rhythm_change"]
 
 REASON = "rhythm_change"
 KIND: InterventionKind = "reminder"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = None  # the first event of a visit, whatever it is
 
 # The weight app.detect.state gives the newest visit in the customer's means.
 _ALPHA = 0.3

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
-__all__ = ["KIND", "REASON", "detect_search_frustration"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "detect_search_frustration"]
 
 REASON = "search_frustration"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"search"})
 
 
 def detect_search_frustration(ctx: DetectionContext) -> Signal | None:

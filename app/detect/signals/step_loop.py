@@ -6,10 +6,12 @@ from bisect import bisect_right
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
-__all__ = ["KIND", "REASON", "count_loop_regressions", "detect_step_loop", "step_ranks"]
+__all__ = ["KIND", "REASON", "TRIGGERS", "count_loop_regressions", "detect_step_loop", "step_ranks"]
 
 REASON = "step_loop"
 KIND: InterventionKind = "assist"
+#: Event types the rule looks at (None: every type).
+TRIGGERS: frozenset[str] | None = frozenset({"checkout_step"})
 
 # The usual order of checkout steps, by the names shops give them.
 _CANONICAL_RANKS: dict[str, int] = {
