@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     product_dwell_ms: int = Field(
         120_000, gt=0, description="Time on one product page that is hesitation."
     )
+    product_idle_ms: int = Field(
+        60_000, gt=0, description="A gap on a product page that stops its dwell (a background tab)."
+    )
     search_min_zero_results: int = Field(
         2, ge=1, description="Searches with no results that make search frustration."
     )
@@ -190,7 +193,7 @@ class Settings(BaseSettings):
         600_000, gt=0, description="Silence with an unbought cart that is an abandonment risk."
     )
     rhythm_min_visits: int = Field(
-        2, ge=1, description="Earlier visits needed before a rhythm change is judged."
+        3, ge=1, description="Earlier visits needed before a rhythm change is judged."
     )
     rhythm_gap_factor: float = Field(
         1.5, gt=1, description="Gap since the last visit, over the usual gap, that is slowing."

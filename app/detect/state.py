@@ -358,7 +358,8 @@ def _update_session(
 ) -> None:
     ts = event.ts_ms
     type_ = event.type
-    if session.event_count and 0 <= ts - session.last_ts_ms < t.bot_gap_ms:
+    # Either way round: arrival disorder must not hide that there was no think time.
+    if session.event_count and abs(ts - session.last_ts_ms) < t.bot_gap_ms:
         session.fast_gaps += 1
     session.event_count += 1
     if (

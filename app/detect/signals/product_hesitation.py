@@ -34,7 +34,7 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
     if product_id is None:
         return None
     dwell_ms = 0
-    if session.product_view_ts_ms and session.product_id == product_id:
+    if session.product_view_ts_ms and session.product_id == product_id and _active(ctx):
         dwell_ms = max(0, event.ts_ms - session.product_view_ts_ms)
     # Counted only where the event can change them: this runs on every event.
     views = session.product_views.count(product_id)
@@ -67,3 +67,18 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
         explanation=f"The customer keeps hesitating over product {product_id}: {what}.",
         subject=product_id,
     )
+
+
+def _active(ctx: DetectionContext) -> bool:
+    """No gap longer than ``product_idle_ms`` since the product page opened: it was being
+    read, not left open in a background tab."""
+    recent, session = ctx.session.recent, ctx.session
+    idle_ms = ctx.thresholds.product_idle_ms
+    later_ms = ctx.event.ts_ms if ctx.event is not None else session.last_ts_ms
+    for past in reversed(recent):
+        if later_ms - past.ts_ms > idle_ms:
+            return False
+        if past.ts_ms <= session.product_view_ts_ms:
+            return True
+        later_ms = past.ts_ms
+    return True

@@ -35,6 +35,8 @@ class SignalThresholds:
     checkout_stall_ms: int = 60_000
     product_min_views: int = 3
     product_dwell_ms: int = 120_000
+    # A page left open with no event for this long is not being read (a tab in the background).
+    product_idle_ms: int = 60_000
     search_min_zero_results: int = 2
     search_min_reformulations: int = 3
     search_window_ms: int = 60_000
@@ -44,7 +46,7 @@ class SignalThresholds:
     cart_idle_ms: int = 600_000
     # A returning customer slows down: the gap since the last visit grew by this factor
     # while the last visit shrank to this share of the usual one.
-    rhythm_min_visits: int = 2
+    rhythm_min_visits: int = 3
     rhythm_gap_factor: float = 1.5
     rhythm_visit_share: float = 0.6
     # Automated traffic: most gaps between a session's events shorter than a person's

@@ -245,7 +245,8 @@ def test_a_bug_half_way_leaves_the_state_as_it_was(monkeypatch: pytest.MonkeyPat
 
     import app.detect.signals as signals
 
-    monkeypatch.setattr(signals, "EVENT_DETECTORS", (*signals.EVENT_DETECTORS, broken))
+    by_type = {**signals._BY_TYPE, "payment_failed": (*signals._BY_TYPE["payment_failed"], broken)}
+    monkeypatch.setattr(signals, "_BY_TYPE", by_type)
     with pytest.raises(RuntimeError):
         process_event(state, event, Rules(), 0, NOW_MS)
     monkeypatch.undo()

@@ -59,8 +59,14 @@ def detect(
         pytest.param([cart(0, "add_to_cart"), cart(1000, "remove_from_cart"),
                       cart(2000, "add_to_cart", "p2")], False, id="re-add-of-another-product"),
         # Lingering on its page.
-        pytest.param([view(0), at(DWELL - 1, "scroll")], False, id="just-under-two-minutes"),
-        pytest.param([view(0), at(DWELL, "scroll")], True, id="two-minutes"),
+        pytest.param([view(0), at(60_000, "scroll"), at(DWELL - 1, "scroll")], False,
+                     id="just-under-two-minutes"),
+        pytest.param([view(0), at(60_000, "scroll"), at(DWELL, "scroll")], True,
+                     id="two-minutes"),
+        # A page left open in a background tab is not being read.
+        pytest.param([view(0), at(60_001, "scroll"), at(DWELL, "scroll")], False,
+                     id="left-open-a-minute"),
+        pytest.param([view(0), at(DWELL * 3, "scroll")], False, id="back-after-six-minutes"),
         pytest.param([view(0), at(60_000, "page_view", page="/"), at(DWELL, "scroll")], False,
                      id="left-the-page"),
         pytest.param([view(0), view(60_000, "p2"), at(DWELL, "scroll")], False,
@@ -121,8 +127,9 @@ def test_thresholds_are_respected(
             "added it 2 times and removed it once", id="cart-flips",
         ),
         pytest.param(
-            [view(0), at(185_000, "scroll")], DWELL_KIND, 0.55,
-            {"views": 1.0, "adds": 0.0, "removes": 0.0, "dwell_s": 185.0},
+            [view(0), at(60_000, "scroll"), at(120_000, "scroll"), at(175_000, "scroll")],
+            DWELL_KIND, 0.55,
+            {"views": 1.0, "adds": 0.0, "removes": 0.0, "dwell_s": 175.0},
             "has been on its page for 3 minutes", id="dwell",
         ),
     ],

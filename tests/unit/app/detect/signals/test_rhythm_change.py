@@ -46,8 +46,8 @@ def detect(
         pytest.param(1.49, profile(), False, id="gap-just-under-1.5x"),
         pytest.param(3.0, profile(last_events=18), True, id="last-visit-exactly-0.6x"),
         pytest.param(3.0, profile(last_events=19), False, id="last-visit-over-0.6x"),
-        pytest.param(3.0, profile(visits=3), True, id="two-earlier-visits"),
-        pytest.param(3.0, profile(visits=2), False, id="one-earlier-visit"),
+        pytest.param(3.0, profile(visits=4), True, id="three-earlier-visits"),
+        pytest.param(3.0, profile(visits=3), False, id="two-earlier-visits"),
         pytest.param(0.0, profile(), False, id="not-a-new-visit"),
         pytest.param(3.0, profile(gap_mean_days=0.0), False, id="no-gap-yet"),
         pytest.param(3.0, profile(usual_events=0.0, last_events=0), False, id="no-visit-size"),
@@ -121,15 +121,15 @@ def first_event_reasons(visits: list[list[ClickEvent]]) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("starts_days", "sizes", "third_fires"),
+    ("starts_days", "sizes", "fourth_fires"),
     [
-        pytest.param((0, 1, 3), (30, 5, 1), True, id="later-and-shorter"),
-        pytest.param((0, 1, 2), (30, 5, 1), False, id="as-often-as-usual"),
-        pytest.param((0, 1, 3), (30, 25, 1), False, id="as-long-as-usual"),
+        pytest.param((0, 1, 2, 4), (30, 30, 5, 1), True, id="later-and-shorter"),
+        pytest.param((0, 1, 2, 3), (30, 30, 5, 1), False, id="as-often-as-usual"),
+        pytest.param((0, 1, 2, 4), (30, 30, 25, 1), False, id="as-long-as-usual"),
     ],
 )
 def test_from_the_customers_own_visits(
-    starts_days: tuple[int, ...], sizes: tuple[int, ...], third_fires: bool
+    starts_days: tuple[int, ...], sizes: tuple[int, ...], fourth_fires: bool
 ) -> None:
     visits = [
         visit(f"v{i}", T0_MS + day * DAY_MS, size)
@@ -138,5 +138,5 @@ def test_from_the_customers_own_visits(
 
     reasons = first_event_reasons(visits)
 
-    assert reasons[:2] == [[], []]
-    assert (REASON in reasons[2]) is third_fires
+    assert reasons[:3] == [[], [], []]
+    assert (REASON in reasons[3]) is fourth_fires
