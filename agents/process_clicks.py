@@ -44,6 +44,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     state; then deliver, count and ack the batch."""
     metrics, customers, event_time = app.metrics, app.customers, app.event_time
     rules = app.rules
+    rule_scores = metrics.model_score.labels(model="rules")
     lateness_ms, max_skew_ms = rules.time.allowed_lateness_ms, app.max_future_skew_ms
     interventions: list[dict[str, Any]] = []
     rejected: list[tuple[Message, str, str]] = []
@@ -77,7 +78,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
                 continue
             event_time.apply(click.customer_id, partition, outcome, state, interventions)
             for signal in outcome.signals:
-                metrics.model_score.labels(model="rules").observe(signal.score)
+                rule_scores.observe(signal.score)
             late += outcome.late
             processed += 1
             newest_ts_ms = max(newest_ts_ms, click.ts_ms)

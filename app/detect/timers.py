@@ -116,6 +116,11 @@ class TimerIndex:
             heapq.heappop(heap)  # superseded by an earlier entry for the same key
         return heap[0][0] if heap else None
 
+    def due_by(self, watermark_ms: int) -> bool:
+        """True when some entry (perhaps superseded) is due at or before ``watermark_ms``."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= watermark_ms
+
     def pop_due(self, watermark_ms: int) -> list[str]:
         """Every key due at or before ``watermark_ms``, earliest first, removed from the index."""
         heap, due = self._heap, self._due

@@ -72,8 +72,8 @@ class EventTime:
     ) -> None:
         """Run the timers of ``partition`` due by ``watermark_ms``; interventions go to ``sent``."""
         timers = self.timers.get(partition)
-        if timers is None:
-            return
+        if timers is None or not timers.due_by(watermark_ms):
+            return  # the common case, once per event: one look at the heap
         # A customer can have two silences due at once (each check re-arms the next); a few
         # rounds catch them without letting a rule that never fires spin here.
         for _round in range(_MAX_ROUNDS):
