@@ -29,7 +29,7 @@ class Signal:
     subject: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class DetectionContext:
     """Everything a detector may look at: one value, so detectors can grow without new arguments.
 
