@@ -51,7 +51,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     from_kafka = processed = duplicates = late = 0
     newest_ts_ms = 0
     if event_time.stale:
-        event_time.rebuild(_assigned_clicks_partitions(app))
+        event_time.rebuild(_assigned_clicks_partitions(app), int(time.time() * 1000))
     now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
     for message in messages:
         started = time.perf_counter()
@@ -63,7 +63,6 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             continue
         partition = message.partition
         clock = event_time.clock(partition)
-        clock.next_offset = message.offset + 1
         try:
             # A client clock ahead of the record's time must not pull the partition's
             # watermark (and everyone's timers) forward.
@@ -113,7 +112,11 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
     """
     event_time = app.event_time
     if event_time.stale:
-        return
+        # After a restart or a rebalance with no event yet: rebuild here, so a silence
+        # that began before is still heard.
+        if not _recovered(app):
+            return
+        event_time.rebuild(_assigned_clicks_partitions(app), int(time.time() * 1000))
     lateness_ms, live_bound_ms = app.rules.time.allowed_lateness_ms, app.max_future_skew_ms
     now_ms = int(time.time() * 1000)
     interventions: list[dict[str, Any]] = []
@@ -145,14 +148,20 @@ def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
     if app.clicks_queue.size():
         return None
     try:
-        highwater, answered_ms = fetch_position(app, TP(CLICKS, partition))
+        highwater, answered_ms, position = fetch_position(app, TP(CLICKS, partition))
     except Exception:  # not assigned any more, or the consumer is restarting
         return None
-    if highwater is None or answered_ms is None:
+    if highwater is None or answered_ms is None or position is None or position < highwater:
         return None
     # The answer's high watermark may be as old as the longest fetch wait.
-    done = app.event_time.clocks[partition].next_offset >= highwater
-    return answered_ms - app.fetch_max_wait_ms if done else None
+    return answered_ms - app.fetch_max_wait_ms
+
+
+def _recovered(app: NudgeflowApp) -> bool:
+    """Partitions assigned and the table recovered (``app.runtime.web.is_ready``)."""
+    from app.runtime.web import is_ready
+
+    return is_ready(app)[0]
 
 
 def _assigned_clicks_partitions(app: NudgeflowApp) -> set[int]:

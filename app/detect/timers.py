@@ -50,8 +50,6 @@ class PartitionClock:
     newest_ts_ms: int = 0
     #: The wall clock when that event was processed.
     wall_at_newest_ms: int = 0
-    #: The offset after the last processed record (the consumer's position), -1 if unknown.
-    next_offset: int = -1
 
     def observe(self, event_ts_ms: int, wall_ms: int) -> None:
         """Account for one processed event."""

@@ -29,8 +29,12 @@ _MAX_ROUNDS = 4
 class EventTime:
     """One ``PartitionClock`` and one ``TimerIndex`` per owned ``clicks`` partition."""
 
-    def __init__(self, customers: CustomerStore, rules: Rules, metrics: Metrics) -> None:
+    def __init__(
+        self, customers: CustomerStore, rules: Rules, metrics: Metrics, live_bound_ms: int
+    ) -> None:
         self.customers = customers
+        # How close to the wall clock a partition's newest event must be for it to follow it.
+        self.live_bound_ms = live_bound_ms
         self.rules = rules
         self.metrics = metrics
         self.clocks: dict[int, PartitionClock] = {}
@@ -48,11 +52,13 @@ class EventTime:
             self.timers[partition] = TimerIndex()
         return clock
 
-    def rebuild(self, partitions: set[int]) -> None:
+    def rebuild(self, partitions: set[int], now_ms: int) -> None:
         """Clocks and timers of ``partitions`` from the table, as a restart or rebalance left it.
 
         The newest event time of a partition is the newest ``last_seen`` of its
-        customers, so the watermark continues where the previous owner left it.
+        customers, so the watermark continues where the previous owner left it. A
+        partition whose newest event is recent follows the wall clock again at once
+        (as if that event had arrived on time); one of old events does not.
         """
         self.clocks.clear()
         self.timers.clear()
@@ -63,6 +69,8 @@ class EventTime:
             for key, state in items:
                 clock.newest_ts_ms = max(clock.newest_ts_ms, state.profile.last_seen_ts_ms)
                 timers.schedule(key, next_due_ms(state, thresholds))
+            recent = now_ms - clock.newest_ts_ms <= self.live_bound_ms
+            clock.wall_at_newest_ms = clock.newest_ts_ms if recent else now_ms
         self.stale = False
         log.info("event time rebuilt for partitions %s: %d timers", sorted(partitions),
                  self.pending())  # fmt: skip

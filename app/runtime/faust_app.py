@@ -169,7 +169,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
-    app.event_time = EventTime(app.customers, app.rules, app.metrics)
+    app.event_time = EventTime(app.customers, app.rules, app.metrics, app.max_future_skew_ms)
     app.batch_lock = asyncio.Lock()
     app.delivery = Delivery(
         lambda: raw_producer(app),

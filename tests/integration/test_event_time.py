@@ -114,10 +114,7 @@ async def test_a_customer_quiet_at_payment_hears_from_us_with_no_further_event(
     worker = worker_factory(private_stack, checkout_stall_ms=3000, timer_tick_s=0.2)
     customer = unique("quiet")
     now = int(time.time() * 1000)
-    await post(f"{worker.web_url}/v1/events", {"events": [
-        event(customer, "add_to_cart", product_id="p1", value=40.0, ts=now),
-        event(customer, "checkout_step", step="payment", value=40.0, ts=now + 100),
-    ]})  # fmt: skip
+    await _reach_payment(worker.web_url, customer, now)
     started = time.monotonic()
 
     [stall] = await read_topic(private_stack.bootstrap, "interventions", _for(customer),
@@ -136,10 +133,7 @@ async def test_the_wall_clock_never_fires_a_silence_the_data_cancelled(
     worker = worker_factory(private_stack, checkout_stall_ms=3000, timer_tick_s=0.2)
     customer = unique("cancelled")
     now = int(time.time() * 1000)
-    await post(f"{worker.web_url}/v1/events", {"events": [
-        event(customer, "add_to_cart", product_id="p1", value=40.0, ts=now),
-        event(customer, "checkout_step", step="payment", value=40.0, ts=now + 100),
-    ]})  # fmt: skip
+    await _reach_payment(worker.web_url, customer, now)
     await wait_for_customer(worker.web_url, customer)
 
     # The worker is frozen (a GC pause, a slow host); meanwhile the customer goes on
@@ -181,6 +175,14 @@ async def test_idle_customers_expire_with_a_tombstone(private_stack, worker_fact
     assert _value(metrics, "nudgeflow_active_customers") == 64
 
 
+async def _reach_payment(web_url: str, customer: str, now: int) -> None:
+    """A cart, then the payment step 100 ms later."""
+    await post(f"{web_url}/v1/events", {"events": [
+        event(customer, "add_to_cart", product_id="p1", value=40.0, ts=now),
+        event(customer, "checkout_step", step="payment", value=40.0, ts=now + 100),
+    ]})  # fmt: skip
+
+
 async def _tombstones(bootstrap: str, topic: str, key: str) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -205,3 +207,24 @@ async def _tombstones(bootstrap: str, topic: str, key: str) -> int:
 def _value(families, name: str) -> float:
     family = families.get(name)
     return sum(s.value for s in family.samples if not s.name.endswith("_created")) if family else 0
+
+
+async def test_a_silence_pending_at_a_restart_is_heard_from_the_next_worker(
+    private_stack, worker_factory
+):
+    settings = {"checkout_stall_ms": 4000, "timer_tick_s": 0.2}
+    first = worker_factory(private_stack, **settings)
+    customer = unique("restart")
+    now = int(time.time() * 1000)
+    await _reach_payment(first.web_url, customer, now)
+    await wait_for_customer(first.web_url, customer)
+    await asyncio.sleep(1)  # one commit interval: the state is on the changelog
+    first.stop()
+
+    # Nobody clicks any more: the next worker must rebuild its timers from the table alone.
+    worker_factory(private_stack, **settings)
+    [stall] = await read_topic(private_stack.bootstrap, "interventions", _for(customer),
+                               timeout_s=30)  # fmt: skip
+
+    assert stall["reason"] == "checkout_stall"
+    assert stall["fired_ts"] == now + 100 + 4000

@@ -192,16 +192,20 @@ class _Consumer(faust_aiokafka.Consumer):
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
 
 
-def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None]:
-    """A partition's high watermark as the worker's consumer last heard it, and when (ms).
+def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None, int | None]:
+    """A partition's high watermark as the worker's consumer last heard it, when (ms), and
+    the consumer's position (the next offset it will hand out).
 
-    aiokafka keeps both per assigned partition, updated by each fetch answer
-    (``last_poll_timestamp``); Faust exposes only the first. Raises when the
-    partition is not assigned.
+    aiokafka keeps all three per assigned partition: the first two updated by each
+    fetch answer (``last_poll_timestamp``), the position as records are handed to
+    the consumer. Faust exposes only the high watermark. Raises when the partition
+    is not assigned.
     """
     consumer = cast(Any, app.consumer)._thread._ensure_consumer()
     partition = TopicPartition(tp.topic, tp.partition)
-    return consumer.highwater(partition), consumer.last_poll_timestamp(partition)
+    state = consumer._subscription.subscription.assignment.state_value(partition)
+    position = state.position if state.has_valid_position else None
+    return consumer.highwater(partition), consumer.last_poll_timestamp(partition), position
 
 
 def raw_producer(app: faust.App) -> AIOKafkaProducer:

@@ -122,4 +122,8 @@ def test_fetch_position_reads_what_aiokafka_keeps_per_partition():
         faust_aiokafka.Consumer
     )
     assert "timestamp" in _source(AIOKafkaConsumer.last_poll_timestamp)
+    from aiokafka.consumer.subscription_state import TopicPartitionState
+
+    assert {"position", "has_valid_position"} <= set(dir(TopicPartitionState))
+    assert "_subscription" in _source(AIOKafkaConsumer.__init__)
     assert list(inspect.signature(AIOKafkaConsumer.highwater).parameters) == ["self", "partition"]
