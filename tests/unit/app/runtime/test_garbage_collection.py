@@ -9,7 +9,12 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.runtime.garbage_collection import CollectorPauses, collect_everything, freeze_survivors
+from app.runtime.garbage_collection import (
+    CollectorPauses,
+    collect_everything,
+    freeze_survivors,
+    set_young_threshold,
+)
 from app.runtime.metrics import Metrics
 
 
@@ -94,3 +99,15 @@ def test_collector_pauses_time_each_generation_until_uninstalled() -> None:
     assert pauses not in gc.callbacks
     gc.collect()
     assert full_collections() == timed
+
+
+@pytest.mark.parametrize(("allocations", "young"), [(50_000, 50_000), (0, None)])
+def test_set_young_threshold_keeps_the_older_ones(allocations: int, young: int | None) -> None:
+    before = gc.get_threshold()
+    try:
+        set_young_threshold(allocations)
+        after = gc.get_threshold()
+        assert after[0] == (before[0] if young is None else young)
+        assert after[1:] == before[1:]
+    finally:
+        gc.set_threshold(*before)
