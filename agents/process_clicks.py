@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.types import TP, Message
+from faust.types import Message
 
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
 from app.ingest.events import decode_event
-from app.runtime.compat import fetch_position
-from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
@@ -50,9 +48,9 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     rejected: list[tuple[Message, str, str]] = []
     from_kafka = processed = duplicates = late = 0
     newest_ts_ms = 0
-    if event_time.stale:
-        event_time.rebuild(_assigned_clicks_partitions(app), int(time.time() * 1000))
     now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
+    if event_time.stale:
+        event_time.rebuild(now_ms)
     for message in messages:
         started = time.perf_counter()
         from_kafka += _source(message) == "kafka"
@@ -92,80 +90,13 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)
-    _count_interventions(app, interventions)
+    app.count_interventions(interventions)
     metrics.events_received.labels(source="kafka").inc(from_kafka)
     metrics.events_processed.inc(processed)
     metrics.events_duplicate.inc(duplicates)
     metrics.events_late.inc(late)
     if newest_ts_ms:
         metrics.event_lag.set(time.time() - newest_ts_ms / 1000)
-
-
-async def fire_idle_partitions(app: NudgeflowApp) -> None:
-    """Let the wall clock move the watermark of partitions that follow it and are fully read.
-
-    Live traffic then hears a customer's silence on time even when nobody else on
-    the partition clicks. The wall clock counts only up to the last fetch answer
-    that showed the partition fully read: a record still on the broker (or one
-    the consumer has not asked about yet, say after a pause) may be the event that
-    cancels the silence.
-    """
-    event_time = app.event_time
-    if event_time.stale:
-        # After a restart or a rebalance with no event yet: rebuild here, so a silence
-        # that began before is still heard.
-        if not _recovered(app):
-            return
-        event_time.rebuild(_assigned_clicks_partitions(app), int(time.time() * 1000))
-    lateness_ms, live_bound_ms = app.rules.time.allowed_lateness_ms, app.max_future_skew_ms
-    now_ms = int(time.time() * 1000)
-    interventions: list[dict[str, Any]] = []
-    for partition, clock in list(event_time.clocks.items()):
-        if not clock.follows_wall_clock(live_bound_ms):
-            continue
-        read_up_to_ms = _read_up_to_ms(app, partition)
-        if read_up_to_ms is None:
-            continue
-        as_of_ms = min(now_ms, read_up_to_ms)
-        watermark_ms = clock.wall_watermark_ms(as_of_ms, lateness_ms, live_bound_ms)
-        event_time.fire_due(partition, watermark_ms, now_ms, interventions)
-    await app.delivery.send(interventions)
-    _count_interventions(app, interventions)
-
-
-def _count_interventions(app: NudgeflowApp, interventions: list[dict[str, Any]]) -> None:
-    metrics = app.metrics
-    now_s = time.time()
-    for intervention in interventions:
-        metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
-        fired_ms = intervention.get("fired_ts", intervention["event_ts"])
-        metrics.event_to_intervention.observe(max(0.0, now_s - fired_ms / 1000))
-    metrics.timers_pending.set(app.event_time.pending())
-
-
-def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
-    """When a fetch answer last showed every record of the partition processed, or None."""
-    if app.clicks_queue.size():
-        return None
-    try:
-        highwater, answered_ms, position = fetch_position(app, TP(CLICKS, partition))
-    except Exception:  # not assigned any more, or the consumer is restarting
-        return None
-    if highwater is None or answered_ms is None or position is None or position < highwater:
-        return None
-    # The answer's high watermark may be as old as the longest fetch wait.
-    return answered_ms - app.fetch_max_wait_ms
-
-
-def _recovered(app: NudgeflowApp) -> bool:
-    """Partitions assigned and the table recovered (``app.runtime.web.is_ready``)."""
-    from app.runtime.web import is_ready
-
-    return is_ready(app)[0]
-
-
-def _assigned_clicks_partitions(app: NudgeflowApp) -> set[int]:
-    return {tp.partition for tp in app.consumer.assignment() if tp.topic == CLICKS}
 
 
 async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) -> None:

@@ -9,17 +9,24 @@ a rebalance, and writes what the pipeline returns back into the table.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from faust.types import TP
 
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms
 from app.detect.state import expire_state
 from app.detect.timers import PartitionClock, TimerIndex
+from app.runtime.compat import fetch_position
 from app.runtime.metrics import Metrics
+from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
+    from app.runtime.faust_app import NudgeflowApp
     from tables.customer_to_state import CustomerStore
 
-__all__ = ["EventTime"]
+__all__ = ["EventTime", "fire_idle_partitions"]
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +37,16 @@ class EventTime:
     """One ``PartitionClock`` and one ``TimerIndex`` per owned ``clicks`` partition."""
 
     def __init__(
-        self, customers: CustomerStore, rules: Rules, metrics: Metrics, live_bound_ms: int
+        self,
+        customers: CustomerStore,
+        rules: Rules,
+        metrics: Metrics,
+        live_bound_ms: int,
+        assigned: Callable[[], set[int]],
     ) -> None:
         self.customers = customers
+        # The ``clicks`` partitions this worker owns now.
+        self.assigned = assigned
         # How close to the wall clock a partition's newest event must be for it to follow it.
         self.live_bound_ms = live_bound_ms
         self.rules = rules
@@ -52,8 +66,9 @@ class EventTime:
             self.timers[partition] = TimerIndex()
         return clock
 
-    def rebuild(self, partitions: set[int], now_ms: int) -> None:
-        """Clocks and timers of ``partitions`` from the table, as a restart or rebalance left it.
+    def rebuild(self, now_ms: int) -> None:
+        """Clocks and timers of the owned partitions from the table, as a restart or
+        rebalance left it.
 
         The newest event time of a partition is the newest ``last_seen`` of its
         customers, so the watermark continues where the previous owner left it. A
@@ -62,6 +77,7 @@ class EventTime:
         """
         self.clocks.clear()
         self.timers.clear()
+        partitions = self.assigned()
         thresholds = self.rules.thresholds
         for partition, items in self.customers.by_partition(partitions).items():
             clock = self.clock(partition)
@@ -150,3 +166,49 @@ class EventTime:
     def pending(self) -> int:
         """Customers with a silence rule due, over all partitions."""
         return sum(len(timers) for timers in self.timers.values())
+
+
+async def fire_idle_partitions(app: NudgeflowApp) -> None:
+    """Let the wall clock move the watermark of partitions that follow it and are fully read.
+
+    Live traffic then hears a customer's silence on time even when nobody else on
+    the partition clicks. The wall clock counts only up to the last fetch answer
+    that showed the partition fully read: a record still on the broker (or one
+    the consumer has not asked about yet, say after a pause) may be the event that
+    cancels the silence.
+    """
+    event_time = app.event_time
+    if event_time.stale:
+        # After a restart or a rebalance with no event yet: rebuild here, so a silence
+        # that began before is still heard.
+        if not app.is_ready()[0]:
+            return
+        event_time.rebuild(int(time.time() * 1000))
+    lateness_ms, live_bound_ms = app.rules.time.allowed_lateness_ms, app.max_future_skew_ms
+    now_ms = int(time.time() * 1000)
+    interventions: list[dict[str, Any]] = []
+    for partition, clock in list(event_time.clocks.items()):
+        if not clock.follows_wall_clock(live_bound_ms):
+            continue
+        read_up_to_ms = _read_up_to_ms(app, partition)
+        if read_up_to_ms is None:
+            continue
+        as_of_ms = min(now_ms, read_up_to_ms)
+        watermark_ms = clock.wall_watermark_ms(as_of_ms, lateness_ms, live_bound_ms)
+        event_time.fire_due(partition, watermark_ms, now_ms, interventions)
+    await app.delivery.send(interventions)
+    app.count_interventions(interventions)
+
+
+def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
+    """When a fetch answer last showed every record of the partition processed, or None."""
+    if app.clicks_queue.size():
+        return None
+    try:
+        highwater, answered_ms, position = fetch_position(app, TP(CLICKS, partition))
+    except Exception:  # not assigned any more, or the consumer is restarting
+        return None
+    if highwater is None or answered_ms is None or position is None or position < highwater:
+        return None
+    # The answer's high watermark may be as old as the longest fetch wait.
+    return answered_ms - app.fetch_max_wait_ms

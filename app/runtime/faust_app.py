@@ -17,7 +17,7 @@ from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
 from app.ingest.failures import failed_event_record
 from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
-from app.runtime.event_time import EventTime
+from app.runtime.event_time import EventTime, fire_idle_partitions
 from app.runtime.garbage_collection import (
     CollectorPauses,
     collect_everything,
@@ -30,6 +30,8 @@ from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
 
 if TYPE_CHECKING:
+    from faust.tables.manager import TableManager
+
     from tables.customer_state import CustomerState
 
 __all__ = ["NudgeflowApp", "create_app"]
@@ -76,6 +78,28 @@ class NudgeflowApp(faust.App):
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
         await super().on_started()
+
+    def is_ready(self) -> tuple[bool, dict[str, Any]]:
+        """Partitions assigned, no rebalance under way, and table recovery finished."""
+        try:
+            assigned = len(self.consumer.assignment())
+        except Exception:  # consumer not started yet
+            assigned = 0
+        # ``TableManagerT`` does not declare ``recovery``; the app's is a ``TableManager``.
+        recovered = cast("TableManager", self.tables).recovery.completed.is_set()
+        detail = {"assigned_partitions": assigned, "rebalancing": self.rebalancing,
+                  "tables_recovered": recovered}  # fmt: skip
+        return assigned > 0 and recovered and not self.rebalancing, detail
+
+    def count_interventions(self, interventions: list[dict[str, Any]]) -> None:
+        """Count sent interventions and their delay since their rule held."""
+        metrics = self.metrics
+        now_s = time.time()
+        for intervention in interventions:
+            metrics.interventions.labels(intervention["kind"], intervention["reason"]).inc()
+            fired_ms = intervention.get("fired_ts", intervention["event_ts"])
+            metrics.event_to_intervention.observe(max(0.0, now_s - fired_ms / 1000))
+        metrics.timers_pending.set(self.event_time.pending())
 
     def freeze_survivors(self) -> None:
         """Freeze what survived out of the garbage collector's scans (garbage_collection)."""
@@ -169,7 +193,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
-    app.event_time = EventTime(app.customers, app.rules, app.metrics, app.max_future_skew_ms)
+    app.event_time = EventTime(
+        app.customers,
+        app.rules,
+        app.metrics,
+        app.max_future_skew_ms,
+        assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == CLICKS},
+    )
     app.batch_lock = asyncio.Lock()
     app.delivery = Delivery(
         lambda: raw_producer(app),
@@ -190,7 +220,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             _collect_everything
         )
 
-    from agents.process_clicks import attach_process_clicks, fire_idle_partitions
+    from agents.process_clicks import attach_process_clicks
     from app.runtime.web import attach_views
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp.web import HTTPRequestEntityTooLarge
@@ -22,11 +22,9 @@ from app.runtime.customer_view import customer_document
 from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
-    from faust.tables.manager import TableManager
-
     from app.runtime.faust_app import NudgeflowApp
 
-__all__ = ["ROUTED_HEADER", "attach_views", "is_ready"]
+__all__ = ["ROUTED_HEADER", "attach_views"]
 
 _FROM_COLLECTOR = [(SOURCE_HEADER, b"http")]
 #: Set on a request one worker forwards to another: the receiver answers it itself.
@@ -35,19 +33,6 @@ ROUTED_HEADER = "X-Nudgeflow-Routed"
 _FAILED_BODY_KEEP_BYTES = 256 * 1024
 # The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
-
-
-def is_ready(app: NudgeflowApp) -> tuple[bool, dict[str, Any]]:
-    """Partitions assigned, no rebalance under way, and table recovery finished."""
-    try:
-        assigned = len(app.consumer.assignment())
-    except Exception:  # consumer not started yet
-        assigned = 0
-    # ``TableManagerT`` does not declare ``recovery``; the app's manager is a ``TableManager``.
-    recovered = cast("TableManager", app.tables).recovery.completed.is_set()
-    detail = {"assigned_partitions": assigned, "rebalancing": app.rebalancing,
-              "tables_recovered": recovered}  # fmt: skip
-    return assigned > 0 and recovered and not app.rebalancing, detail
 
 
 def attach_views(app: NudgeflowApp) -> None:
@@ -145,7 +130,7 @@ def attach_views(app: NudgeflowApp) -> None:
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            ready, detail = is_ready(app)
+            ready, detail = app.is_ready()
             return self.json({"ready": ready, **detail}, status=200 if ready else 503)
 
     @app.page("/metrics")
