@@ -68,8 +68,9 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             clock.observe(min(click.ts_ms, record_ms + lateness_ms), now_ms)
             watermark_ms = clock.watermark_ms(lateness_ms)
             event_time.fire_due(partition, watermark_ms, now_ms, interventions)
+            live_ms = now_ms if clock.follows_wall_clock(max_skew_ms) else 0
             state = customers.get(click.customer_id)
-            outcome = process_event(state, click, rules, watermark_ms, now_ms)
+            outcome = process_event(state, click, rules, watermark_ms, now_ms, live_ms)
             if outcome.duplicate:
                 duplicates += 1
                 continue

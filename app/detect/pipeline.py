@@ -68,8 +68,12 @@ def process_event(
     rules: Rules,
     watermark_ms: int,
     emitted_ts_ms: int,
+    live_ms: int = 0,
 ) -> Outcome:
     """Fold ``event`` into a copy of ``state`` and decide which interventions it triggers.
+
+    ``watermark_ms`` is the partition's event-time watermark; ``live_ms`` where a partition
+    that follows the wall clock is now (0 when it does not: a replay of old events).
 
     An exact repeat of an event id changes nothing (``duplicate=True``); a late
     event updates the profile only (``late=True``). A reason already acted on in
@@ -88,7 +92,7 @@ def process_event(
     if is_duplicate(state, event, digest):
         return Outcome(state=state, duplicate=True)
     t = rules.thresholds
-    folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest)
+    folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest, live_ms)
     new_state, session = folded.state, folded.session
     if session is None:
         return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, rules.thresholds))

@@ -143,6 +143,7 @@ def fold_event(
     thresholds: SignalThresholds,
     watermark_ms: int,
     digest: int | None = None,
+    live_ms: int = 0,
 ) -> Folded:
     """Fold one (non-duplicate) event into a copy of the customer's state.
 
@@ -158,6 +159,10 @@ def fold_event(
         The partition's event-time watermark: sessions idle past the timeout by it end.
     digest
         ``event_digest(event.event_id)``, when the caller has it already.
+    live_ms
+        Where a partition that follows the wall clock is now (0 for one that does not):
+        a new session that begins more than a session timeout before it is a visit long
+        over, even for a customer not seen before.
 
     Examples
     --------
@@ -184,7 +189,7 @@ def fold_event(
         profile.purchases += 1
     close_sessions(state, max(watermark_ms, profile.last_seen_ts_ms), limits, time)
 
-    folded = _route(state, event, limits, time)
+    folded = _route(state, event, limits, time, live_ms)
     if folded.session is None:
         profile.late_events += 1
         return folded
@@ -282,7 +287,9 @@ def update_summary(
     return tuple(kept[-max_items:])
 
 
-def _route(state: CustomerState, event: ClickEvent, limits: StateLimits, time: TimeRules) -> Folded:
+def _route(
+    state: CustomerState, event: ClickEvent, limits: StateLimits, time: TimeRules, live_ms: int
+) -> Folded:
     """Find (or open) the session ``event`` belongs to, deciding whether it is late."""
     lateness = time.allowed_lateness_ms
     sessions = state.sessions
@@ -299,7 +306,8 @@ def _route(state: CustomerState, event: ClickEvent, limits: StateLimits, time: T
             if event.ts_ms <= ended_ts + lateness:
                 return Folded(state, None, late=True)  # a straggler of a finished visit
             break
-    if state.profile.last_seen_ts_ms - event.ts_ms > time.session_timeout_ms:
+    newest_ms = max(state.profile.last_seen_ts_ms, live_ms)
+    if newest_ms - event.ts_ms > time.session_timeout_ms:
         return Folded(state, None, late=True)
     return _open_session(state, event, limits)
 

@@ -108,6 +108,23 @@ async def test_a_burst_two_hours_late_nudges_nobody(worker, services):
     assert _value(after, "nudgeflow_events_late") - _value(before, "nudgeflow_events_late") >= 3
 
 
+async def test_a_new_customers_burst_two_hours_late_nudges_nobody(worker, services):
+    now = int(time.time() * 1000)
+    # Live traffic on every partition: they follow the wall clock.
+    others = [event(unique("live"), "page_view", ts=now) for _ in range(64)]
+    assert (await post(f"{worker.web_url}/v1/events", {"events": others}))[0] == 202
+    customer = unique("late-new")
+    # One event is enough to fire: a declined payment, from two hours ago.
+    declined = event(customer, "payment_failed", error="card_declined", ts=now - 7_200_000)
+
+    assert (await post(f"{worker.web_url}/v1/events", declined))[0] == 202
+
+    state = await wait_for_customer(worker.web_url, customer)
+    found = await read_topic(services.bootstrap, "interventions", _for(customer), timeout_s=2)
+    assert found == []
+    assert state["profile"]["late_events"] == 1
+
+
 async def test_a_customer_quiet_at_payment_hears_from_us_with_no_further_event(
     private_stack, worker_factory
 ):

@@ -408,3 +408,18 @@ def test_late_events_of_an_ended_session_do_not_fire_the_same_reason_again() -> 
     assert reasons(outcomes) == [["payment_failure"], [], []]
     assert state is not None
     assert state.profile.visits == 1
+
+
+@pytest.mark.parametrize(("live_ms", "late"), [(0, False), (T0_MS + 7_200_000, True)])
+def test_a_new_customer_two_hours_behind_a_live_partition_is_late(live_ms: int, late: bool) -> None:
+    # On a partition that follows the wall clock, a first visit that began two hours ago is
+    # long over; a replay of old events (live_ms=0) is judged by its own event times.
+    outcomes = []
+    state = None
+    for event in rage_burst(T0_MS):
+        outcome = process_event(state, event, Rules(), 0, NOW_MS, live_ms)
+        state = outcome.state
+        outcomes.append(outcome)
+
+    assert all(o.late for o in outcomes) is late
+    assert (reasons(outcomes)[-1] == []) is late
