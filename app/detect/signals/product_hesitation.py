@@ -33,11 +33,13 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
     product_id = event.product_id or session.product_id
     if product_id is None:
         return None
+    # Each part is looked at only where the event can change it: this runs on every event.
     dwell_ms = 0
-    if session.product_view_ts_ms and session.product_id == product_id and _active(ctx):
+    if session.product_view_ts_ms and session.product_id == product_id:
         dwell_ms = max(0, event.ts_ms - session.product_view_ts_ms)
-    # Counted only where the event can change them: this runs on every event.
-    views = session.product_views.count(product_id)
+        if dwell_ms >= t.product_dwell_ms and not _active(ctx):
+            dwell_ms = 0
+    views = session.product_views.count(product_id) if event.type == "product_view" else 0
     adds = removes = 0
     if event.type == "add_to_cart" and session.summary is not None:
         changes = [change for pid, change in session.summary.cart_flips if pid == product_id]
@@ -54,6 +56,8 @@ def detect_product_hesitation(ctx: DetectionContext) -> Signal | None:
         score, kind = 0.55, DWELL_KIND
     else:
         return None
+    if event.type != "product_view":
+        views = session.product_views.count(product_id)  # for the evidence
     return Signal(
         reason=REASON,
         kind=kind,
