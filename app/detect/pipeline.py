@@ -95,7 +95,7 @@ def process_event(
     folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest, live_ms)
     new_state, session = folded.state, folded.session
     if session is None:
-        return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, rules.thresholds))
+        return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, t))
     ctx = DetectionContext(new_state, session, event, event.ts_ms, t, folded.visit_gap_ms)
     signals = detect_all(ctx)
     update_rhythm(new_state.profile, folded.visit_gap_ms)

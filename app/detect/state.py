@@ -197,21 +197,21 @@ def fold_event(
     return folded
 
 
-def close_sessions(state: CustomerState, now_ms: int, limits: StateLimits, time: TimeRules) -> bool:
+def close_sessions(state: CustomerState, now_ms: int, limits: StateLimits, time: TimeRules) -> None:
     """End the live sessions idle for longer than the session timeout at ``now_ms``.
 
-    Changes ``state`` (a copy the caller owns); returns whether anything ended.
+    Changes ``state`` (a copy the caller owns).
     """
+    if _has_idle_session(state, now_ms, time):
+        oldest_ms = now_ms - time.session_timeout_ms
+        for session in state.sessions:
+            if session.last_ts_ms < oldest_ms:
+                _end_session(state, session, limits)
+
+
+def _has_idle_session(state: CustomerState, now_ms: int, time: TimeRules) -> bool:
     oldest_ms = now_ms - time.session_timeout_ms
-    for session in state.sessions:
-        if session.last_ts_ms < oldest_ms:
-            break
-    else:
-        return False
-    for session in state.sessions:
-        if session.last_ts_ms < oldest_ms:
-            _end_session(state, session, limits)
-    return True
+    return any(session.last_ts_ms < oldest_ms for session in state.sessions)
 
 
 def end_session(state: CustomerState, session_id: str, limits: StateLimits) -> None:
@@ -242,8 +242,7 @@ def expire_state(
     """
     if watermark_ms - state.profile.last_seen_ts_ms > time.customer_ttl_ms:
         return None
-    timeout = time.session_timeout_ms
-    if all(watermark_ms - s.last_ts_ms <= timeout for s in state.sessions):
+    if not _has_idle_session(state, watermark_ms, time):
         return state
     copied = copy_state(state)
     close_sessions(copied, watermark_ms, limits, time)
