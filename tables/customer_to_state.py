@@ -120,6 +120,11 @@ class CustomerStore:
     def __len__(self) -> int:
         return len(self._store.data)
 
+    @property
+    def changed(self) -> int:
+        """Customers changed (or deleted) since the last ``flush_changelog``."""
+        return len(self._dirty)
+
     async def flush_changelog(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
         """Send every changed state, one record batch per changelog partition.
 

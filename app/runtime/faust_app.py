@@ -129,6 +129,7 @@ class NudgeflowApp(faust.App):
     async def before_commit(self) -> None:
         """Put every changed customer state on the changelog, before offsets are committed."""
         async with self.batch_lock:
+            self.metrics.changelog_writes.inc(self.customers.changed)
             pending = await self.customers.flush_changelog(raw_producer(self))
         if pending:
             await asyncio.gather(*pending)  # a failed changelog write must stop the commit

@@ -55,6 +55,7 @@ class Metrics(NamedTuple):
     timers_pending: Gauge
     timers_fired: Counter
     customers_expired: Counter
+    changelog_writes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -139,6 +140,10 @@ class Metrics(NamedTuple):
             customers_expired=Counter(
                 f"{p}_customers_expired", "Customers deleted after the TTL without events.",
                 registry=registry,
+            ),
+            changelog_writes=Counter(
+                f"{p}_changelog_writes", "Customer states (and tombstones) written to the "
+                "table changelog; one per changed customer per commit.", registry=registry,
             ),
         )  # fmt: skip
         for source in ("http", "kafka"):

@@ -90,6 +90,24 @@ async def test_customer_state_has_the_contract_fields(worker, services):
     assert state["signals"][0]["name"] == "rage_click"
 
 
+async def test_changed_states_are_counted_as_changelog_writes(worker, services):
+    before = await metric_families(worker.web_url)
+    customer = unique("changelog")
+    await post(f"{worker.web_url}/v1/events", {"events": rage_clicks(customer)})
+    await read_topic(
+        services.bootstrap, "interventions", lambda v: v.get("customer_id") == customer
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # the state is written at the next commit, every commit interval
+        after = await metric_families(worker.web_url)
+        written = (after["nudgeflow_changelog_writes"].samples[0].value
+                   - before["nudgeflow_changelog_writes"].samples[0].value)  # fmt: skip
+        if written >= 1 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert written >= 1
+
+
 async def test_the_worker_freezes_survivors_and_times_collector_pauses(
     private_stack, worker_factory
 ):
