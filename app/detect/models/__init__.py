@@ -5,6 +5,7 @@ Pure: no Faust, no I/O, no clock, no metrics.
 
 from __future__ import annotations
 
+from app.detect.models.baselines import BASELINE_METRICS, ShopBaselines
 from app.detect.models.rhythm import (
     RHYTHM_ALPHA,
     EwStats,
@@ -15,8 +16,10 @@ from app.detect.models.rhythm import (
 )
 
 __all__ = [
+    "BASELINE_METRICS",
     "RHYTHM_ALPHA",
     "EwStats",
+    "ShopBaselines",
     "churn_risk",
     "excess_z",
     "rhythm_slowed",
