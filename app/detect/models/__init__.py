@@ -5,6 +5,7 @@ Pure: no Faust, no I/O, no clock, no metrics.
 
 from __future__ import annotations
 
+from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
 from app.detect.models.baselines import BASELINE_METRICS, ShopBaselines
 from app.detect.models.rhythm import (
     RHYTHM_ALPHA,
@@ -19,6 +20,8 @@ __all__ = [
     "BASELINE_METRICS",
     "RHYTHM_ALPHA",
     "EwStats",
+    "SessionAnomaly",
+    "SessionFeatures",
     "ShopBaselines",
     "churn_risk",
     "excess_z",

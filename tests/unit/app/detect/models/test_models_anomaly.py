@@ -1,0 +1,72 @@
+"""Session anomaly: an outlier session scores above usual ones once the model is warm."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
+
+
+def usual_session(rng: random.Random) -> SessionFeatures:
+    """A session as most are: a few events a minute, counts that are mostly 0 or 1 with a
+    long tail, and a form in some visits."""
+    return SessionFeatures(
+        events_per_min=rng.lognormvariate(math.log(4.0), 0.5),
+        back_navigations=float(min(6, int(rng.expovariate(1.2)))),
+        errors=float(min(5, int(rng.expovariate(2.5)))),
+        form_s=rng.lognormvariate(math.log(30.0), 0.8) if rng.random() < 0.4 else 0.0,
+        step_regressions=float(min(3, int(rng.expovariate(3.0)))),
+        search_reformulations=float(min(6, int(rng.expovariate(1.5)))),
+    )
+
+
+OUTLIERS = [
+    pytest.param(SessionFeatures(60.0, 1.0, 0.0, 40.0, 0.0, 1.0), id="frantic-clicking"),
+    pytest.param(SessionFeatures(5.0, 14.0, 9.0, 40.0, 0.0, 1.0), id="lost-and-erroring"),
+    pytest.param(SessionFeatures(5.0, 1.0, 0.0, 1_200.0, 5.0, 1.0), id="stuck-in-checkout"),
+    pytest.param(SessionFeatures(5.0, 1.0, 0.0, 40.0, 0.0, 12.0), id="searching-in-circles"),
+]
+
+
+def warm(seed: int = 42, sessions: int = 600) -> SessionAnomaly:
+    """A model (with trees of ``seed``) that learned ``sessions`` usual sessions."""
+    model = SessionAnomaly(seed=seed)
+    rng = random.Random(11)
+    for _ in range(sessions):
+        model.learn_one(usual_session(rng))
+    return model
+
+
+def test_scores_are_zero_until_the_first_window_is_learned() -> None:
+    rng = random.Random(1)
+    model = SessionAnomaly(window_size=50)
+    for _ in range(49):
+        model.learn_one(usual_session(rng))
+        assert model.score_one(usual_session(rng)) == 0.0
+    model.learn_one(usual_session(rng))
+    assert model.score_one(usual_session(rng)) > 0.0
+
+
+@pytest.mark.parametrize("outlier", OUTLIERS)
+def test_an_outlier_scores_above_usual_sessions(outlier: SessionFeatures) -> None:
+    model = warm()
+    rng = random.Random(12)
+    usual = sorted(model.score_one(usual_session(rng)) for _ in range(200))
+    assert model.score_one(outlier) > usual[int(0.9 * len(usual))]
+
+
+def test_the_seed_fixes_the_scores() -> None:
+    rng = random.Random(13)
+    probes = [usual_session(rng) for _ in range(50)]
+    first, again, other = warm(), warm(), warm(seed=7)
+    assert [first.score_one(x) for x in probes] == [again.score_one(x) for x in probes]
+    assert [first.score_one(x) for x in probes] != [other.score_one(x) for x in probes]
+
+
+@pytest.mark.parametrize("kwargs", [{"n_trees": 0}, {"height": 0}, {"window_size": 0}])
+def test_bad_arguments_fail_at_construction(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        SessionAnomaly(**kwargs)
