@@ -5,8 +5,11 @@ Pure: no Faust, no I/O, no clock, no metrics.
 
 from __future__ import annotations
 
+from app.detect.models.abandonment import TRIGGERS as ABANDONMENT_TRIGGERS
+from app.detect.models.abandonment import AbandonmentFeatures, AbandonmentModel
 from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
 from app.detect.models.baselines import BASELINE_METRICS, ShopBaselines
+from app.detect.models.features import abandonment_features, session_features
 from app.detect.models.rhythm import (
     RHYTHM_ALPHA,
     EwStats,
@@ -15,16 +18,23 @@ from app.detect.models.rhythm import (
     rhythm_slowed,
     update_ew,
 )
+from app.detect.models.validation import ProgressiveValidation
 
 __all__ = [
+    "ABANDONMENT_TRIGGERS",
     "BASELINE_METRICS",
     "RHYTHM_ALPHA",
+    "AbandonmentFeatures",
+    "AbandonmentModel",
     "EwStats",
+    "ProgressiveValidation",
     "SessionAnomaly",
     "SessionFeatures",
     "ShopBaselines",
+    "abandonment_features",
     "churn_risk",
     "excess_z",
     "rhythm_slowed",
+    "session_features",
     "update_ew",
 ]
