@@ -40,7 +40,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     """Per event: decode → fire the partition's due timers → fold, detect, decide → keep the
     state; then deliver, count and ack the batch."""
-    metrics, customers, event_time = app.metrics, app.customers, app.event_time
+    metrics, customers, event_time, models = app.metrics, app.customers, app.event_time, app.models
     rules = app.rules
     rule_scores = metrics.model_score.labels(model="rules")
     lateness_ms, max_skew_ms = rules.time.allowed_lateness_ms, app.max_future_skew_ms
@@ -70,10 +70,18 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             event_time.fire_due(partition, watermark_ms, now_ms, interventions)
             live_ms = now_ms if clock.follows_wall_clock(max_skew_ms) else 0
             state = customers.get(click.customer_id)
+            learner = models.learner(partition) if models is not None else None
+            if learner is not None:
+                rules = learner.rules
             outcome = process_event(state, click, rules, watermark_ms, now_ms, live_ms)
             if outcome.duplicate:
                 duplicates += 1
                 continue
+            if learner is not None and not learner.models.includes(message.offset):
+                # Learned once, in offset order (a replay after a checkpoint skips it).
+                learner.learn_event(click.customer_id, state, outcome.state, click, outcome.late)
+                learner.annotate(outcome.interventions, outcome.state)
+                learner.models.include(message.offset)
             event_time.apply(click.customer_id, partition, outcome, state, interventions)
             for signal in outcome.signals:
                 rule_scores.observe(signal.score)
@@ -87,6 +95,8 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
         finally:
             metrics.processing.observe(time.perf_counter() - started)
 
+    if models is not None:
+        app.model_metrics.export(models.learners)
     await app.delivery.send(interventions)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)

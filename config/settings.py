@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often ended sessions and expired customers are swept."
     )
 
+    # --- online models (app/detect/models, app/detect/learning.py) -------------------------
+    learning_enabled: bool = Field(
+        True,
+        description="Online models per `clicks` partition: shop baselines, abandonment risk, "
+        "session anomaly.",
+    )
+    learning_checkpoint_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Least time between two checkpoints of one partition's models (written "
+        "at a commit, one partition per commit).",
+    )
+
     # --- per-customer state -----------------------------------------------------------------
     recent_events_max: int = Field(
         32, ge=8, le=1024, description="Events kept in each customer's recent-event window."

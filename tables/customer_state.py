@@ -180,6 +180,8 @@ class CustomerProfile:
     last_visit_ts_ms: int = 0
     last_gap_ms: int = 0
     gap_mean_ms: float = 0.0
+    # Exponentially weighted variance of the gap (ms²): how regular the customer is.
+    gap_var_ms2: float = 0.0
     visit_events_mean: float = 0.0
     last_visit_events: int = 0
 

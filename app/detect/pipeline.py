@@ -95,7 +95,7 @@ def process_event(
     folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest, live_ms)
     new_state, session = folded.state, folded.session
     if session is None:
-        return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, t))
+        return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, rules))
     ctx = DetectionContext(new_state, session, event, event.ts_ms, t, folded.visit_gap_ms)
     signals = detect_all(ctx)
     update_rhythm(new_state.profile, folded.visit_gap_ms)
@@ -105,14 +105,18 @@ def process_event(
         _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
     if event.type == "session_end":
         end_session(new_state, event.session_id, rules.limits)
-        outcome.due_ms = next_due_ms(new_state, t)
+        outcome.due_ms = next_due_ms(new_state, rules)
         return outcome
-    due = session_due_ms(session, t)
-    if due is None:
+    silence_ms = session_due_ms(session, t)
+    if silence_ms is None:
         session.last_event_id = ""  # no silence can name it: do not keep the string
+    timeout_ms = rules.time.session_timeout_ms
+    due = _timeout_ms(session, timeout_ms)
+    if silence_ms is not None and silence_ms < due:
+        due = silence_ms
     for other in new_state.sessions:
-        if other is not session and (other_due := session_due_ms(other, t)) is not None:
-            due = other_due if due is None else min(due, other_due)
+        if other is not session:
+            due = min(due, _session_next_ms(other, t, timeout_ms))
     outcome.due_ms = due
     return outcome
 
@@ -140,7 +144,7 @@ def fire_timers(
         if (due := session_due_ms(s, t)) is not None and due <= watermark_ms
     ]
     if not fired:
-        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), t)
+        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
     new_state = _copy_with_sessions(state, {s.session_id for s, _ in fired})
     outcome = Outcome(state=new_state)
     for original, due_at in fired:
@@ -152,25 +156,39 @@ def fire_timers(
             _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
     if not outcome.signals:
         # Nothing held after all (a due time is only when a rule *could* fire).
-        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), t)
+        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
     # Silence first, then the timeout: a stall still speaks even when the watermark
     # jumped past the session's end in one step.
     outcome.state = expire_state(new_state, watermark_ms, rules.limits, rules.time)
     if outcome.state is None:
         outcome.interventions.clear()  # idle past the TTL: nothing left to say
     else:
-        outcome.due_ms = next_due_ms(outcome.state, t)
+        outcome.due_ms = next_due_ms(outcome.state, rules)
     return outcome
 
 
-def next_due_ms(state: CustomerState, thresholds: SignalThresholds) -> int | None:
-    """The earliest event time at which a timer should look at this customer again."""
-    times = [d for s in state.sessions if (d := session_due_ms(s, thresholds)) is not None]
-    return min(times) if times else None
+def next_due_ms(state: CustomerState, rules: Rules) -> int | None:
+    """The earliest event time at which a timer should look at this customer again: a
+    silence rule that may hold, or a live session's timeout (so sessions end, and the
+    models learn how they ended, in offset order rather than when a sweep comes by)."""
+    timeout_ms = rules.time.session_timeout_ms
+    t = rules.thresholds
+    return min((_session_next_ms(s, t, timeout_ms) for s in state.sessions), default=None)
 
 
-def _settled(state: CustomerState | None, thresholds: SignalThresholds) -> Outcome:
-    return Outcome(state=state, due_ms=None if state is None else next_due_ms(state, thresholds))
+def _session_next_ms(session: SessionState, t: SignalThresholds, timeout_ms: int) -> int:
+    timeout = _timeout_ms(session, timeout_ms)
+    silence = session_due_ms(session, t)
+    return timeout if silence is None or silence > timeout else silence
+
+
+def _timeout_ms(session: SessionState, timeout_ms: int) -> int:
+    # ``close_sessions`` ends a session once it is idle for longer than the timeout.
+    return session.last_ts_ms + timeout_ms + 1
+
+
+def _settled(state: CustomerState | None, rules: Rules) -> Outcome:
+    return Outcome(state=state, due_ms=None if state is None else next_due_ms(state, rules))
 
 
 def _act(

@@ -29,6 +29,7 @@ from typing import Any
 from zlib import crc32
 
 from app.detect.clicks import click_flags
+from app.detect.models.rhythm import EwStats, update_ew
 from app.detect.signals.thresholds import SignalThresholds
 from app.ingest.events import ClickEvent
 from tables.customer_state import (
@@ -335,14 +336,13 @@ def _open_session(state: CustomerState, event: ClickEvent, limits: StateLimits) 
 
 
 def update_rhythm(profile: CustomerProfile, gap_ms: int) -> None:
-    """Fold the gap before a new visit into the customer's rhythm means."""
+    """Fold the gap before a new visit into the customer's rhythm (weighted mean and variance)."""
     if gap_ms <= 0:
         return
     profile.last_gap_ms = gap_ms
-    mean = profile.gap_mean_ms
-    profile.gap_mean_ms = (
-        gap_ms if mean == 0 else _RHYTHM_ALPHA * gap_ms + (1 - _RHYTHM_ALPHA) * mean
-    )
+    before = EwStats(profile.gap_mean_ms, profile.gap_var_ms2, 1 if profile.gap_mean_ms else 0)
+    after = update_ew(before, float(gap_ms), _RHYTHM_ALPHA)
+    profile.gap_mean_ms, profile.gap_var_ms2 = after.mean, after.var
 
 
 def _end_session(state: CustomerState, session: SessionState, limits: StateLimits) -> None:

@@ -25,6 +25,7 @@ from app.runtime.topics import CLICKS
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
     from tables.customer_to_state import CustomerStore
+    from tables.partition_models import ModelStore
 
 __all__ = ["EventTime", "fire_idle_partitions"]
 
@@ -40,6 +41,7 @@ class EventTime:
         self,
         customers: CustomerStore,
         rules: Rules,
+        models: ModelStore | None,
         metrics: Metrics,
         live_bound_ms: int,
         assigned: Callable[[], set[int]],
@@ -50,6 +52,8 @@ class EventTime:
         # How close to the wall clock a partition's newest event must be for it to follow it.
         self.live_bound_ms = live_bound_ms
         self.rules = rules
+        # The partitions' online models: their rules (adapted thresholds) and what they learn.
+        self.models = models
         self.metrics = metrics
         self.clocks: dict[int, PartitionClock] = {}
         self.timers: dict[int, TimerIndex] = {}
@@ -78,13 +82,16 @@ class EventTime:
         self.clocks.clear()
         self.timers.clear()
         partitions = self.assigned()
-        thresholds = self.rules.thresholds
+        if self.models is not None:
+            self.models.keep_only(partitions)
+            for partition in partitions:
+                self.models.learner(partition)  # restored now, not on the partition's next event
         for partition, items in self.customers.by_partition(partitions).items():
             clock = self.clock(partition)
             timers = self.timers[partition]
             for key, state in items:
                 clock.newest_ts_ms = max(clock.newest_ts_ms, state.profile.last_seen_ts_ms)
-                timers.schedule(key, next_due_ms(state, thresholds))
+                timers.schedule(key, next_due_ms(state, self.rules))
             recent = now_ms - clock.newest_ts_ms <= self.live_bound_ms
             clock.wall_at_newest_ms = clock.newest_ts_ms if recent else now_ms
         self.stale = False
@@ -104,13 +111,18 @@ class EventTime:
             keys = timers.pop_due(watermark_ms)
             if not keys:
                 return
+            learner = self.models.learner(partition) if self.models is not None else None
+            rules = learner.rules if learner is not None else self.rules
             for key in keys:
                 state = self.customers.get(key)
                 if state is None:
                     continue
                 self.metrics.timers_fired.inc()
                 try:
-                    outcome = fire_timers(state, watermark_ms, self.rules, emitted_ms)
+                    outcome = fire_timers(state, watermark_ms, rules, emitted_ms)
+                    if learner is not None and outcome.state is not state:
+                        learner.learn_ended(key, state, outcome.state)
+                        learner.annotate(outcome.interventions, outcome.state)
                 except Exception:  # a bug must not stop the partition: keep the state as it was
                     log.exception("internal error on the timer of a customer of clicks[%s]",
                                   partition)  # fmt: skip

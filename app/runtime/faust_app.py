@@ -24,10 +24,12 @@ from app.runtime.garbage_collection import (
     freeze_survivors,
     set_young_threshold,
 )
+from app.runtime.learning import ModelMetricsExport
 from app.runtime.metrics import Metrics
-from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS
+from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS, MODELS_TABLE
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
+from tables.partition_models import ModelStore, declare_models_table
 
 if TYPE_CHECKING:
     from faust.tables.manager import TableManager
@@ -57,6 +59,10 @@ class NudgeflowApp(faust.App):
     direct_queues: dict[str, DirectQueue]
     customer_to_state: faust.Table[str, CustomerState | None]
     customers: CustomerStore
+    partition_models: faust.Table[str, bytes]
+    # The online models of the owned partitions; None with learning turned off.
+    models: ModelStore | None
+    model_metrics: ModelMetricsExport
     delivery: Delivery
     # Held by the agent while a batch is folded, delivered and acked, and by
     # ``before_commit``: a commit never sees a state ahead of the acked offsets.
@@ -71,7 +77,8 @@ class NudgeflowApp(faust.App):
         # ready, rather than on the first record sent to each.
         producer = raw_producer(self)
         for topic in (CLICKS, CLICKS_FAILED, INTERVENTIONS,
-                      self.customer_to_state.changelog_topic.get_topic_name()):  # fmt: skip
+                      self.customer_to_state.changelog_topic.get_topic_name(),
+                      self.partition_models.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         self.collector_pauses.install()
         set_young_threshold(self.settings.gc_young_threshold)
@@ -130,7 +137,14 @@ class NudgeflowApp(faust.App):
         """Put every changed customer state on the changelog, before offsets are committed."""
         async with self.batch_lock:
             self.metrics.changelog_writes.inc(self.customers.changed)
-            pending = await self.customers.flush_changelog(raw_producer(self))
+            producer = raw_producer(self)
+            pending = await self.customers.flush_changelog(producer)
+            if self.models is not None:
+                checkpoint, written = await self.models.checkpoint(producer)
+                pending += written
+                if checkpoint is not None:
+                    self.metrics.model_checkpoint.observe(checkpoint.seconds)
+                    self.metrics.model_checkpoint_bytes.set(checkpoint.bytes)
         if pending:
             await asyncio.gather(*pending)  # a failed changelog write must stop the commit
 
@@ -194,9 +208,20 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state)
+    app.partition_models = declare_models_table(app, MODELS_TABLE, s.topic_partitions)
+    app.models = (
+        ModelStore(app.partition_models, app.rules, s.learning_checkpoint_interval_s)
+        if s.learning_enabled
+        else None
+    )
+    app.model_metrics = ModelMetricsExport(app.metrics)
+    if app.models is not None:
+        models = app.models
+        app.metrics.model_partitions.set_function(lambda: len(models.learners))
     app.event_time = EventTime(
         app.customers,
         app.rules,
+        app.models,
         app.metrics,
         app.max_future_skew_ms,
         assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == CLICKS},
@@ -231,6 +256,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def _fire_idle_partitions() -> None:
         async with app.batch_lock:
             await fire_idle_partitions(app)
+            if app.models is not None:  # also when no event comes (say, after a restart)
+                app.model_metrics.export(app.models.learners)
 
     async def _sweep_expired() -> None:
         async with app.batch_lock:

@@ -56,6 +56,13 @@ class Metrics(NamedTuple):
     timers_fired: Counter
     customers_expired: Counter
     changelog_writes: Counter
+    model_learned: Counter
+    model_auc: Gauge
+    model_drift: Counter
+    model_examples: Gauge
+    model_partitions: Gauge
+    model_checkpoint: Histogram
+    model_checkpoint_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -144,6 +151,35 @@ class Metrics(NamedTuple):
             changelog_writes=Counter(
                 f"{p}_changelog_writes", "Customer states (and tombstones) written to the "
                 "table changelog; one per changed customer per commit.", registry=registry,
+            ),
+            model_learned=Counter(
+                f"{p}_model_learned", "Labelled examples (or baseline values) an online model "
+                "has learned, in this process.", ["model"], registry=registry,
+            ),
+            model_auc=Gauge(
+                f"{p}_model_auc", "Progressive-validation ROC AUC (each label scored before it "
+                "is learned), over this worker's partitions, weighted by labels.", ["model"],
+                registry=registry,
+            ),
+            model_drift=Counter(
+                f"{p}_model_drift", "Concept drifts detected (ADWIN on the model's error).",
+                ["model"], registry=registry,
+            ),
+            model_examples=Gauge(
+                f"{p}_model_examples", "Examples the models of this worker's partitions hold, "
+                "restored checkpoints included.", ["model"], registry=registry,
+            ),
+            model_partitions=Gauge(
+                f"{p}_model_partitions", "Partitions whose models this worker holds (one "
+                "owner per partition across the group).", registry=registry,
+            ),
+            model_checkpoint=Histogram(
+                f"{p}_model_checkpoint_seconds", "Time to serialise one partition's models.",
+                buckets=_GC_PAUSE_BUCKETS_S, registry=registry,
+            ),
+            model_checkpoint_bytes=Gauge(
+                f"{p}_model_checkpoint_bytes", "Size of the last models checkpoint written.",
+                registry=registry,
             ),
         )  # fmt: skip
         for source in ("http", "kafka"):

@@ -33,6 +33,7 @@ INTERVENTIONS = "interventions"
 FEEDBACK = "intervention-feedback"
 REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
 CUSTOMER_TABLE = "customer_to_state"
+MODELS_TABLE = "partition_models"
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -60,6 +61,7 @@ def topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
         TopicSpec(INTERVENTIONS, partitions),
         TopicSpec(FEEDBACK, partitions),
         TopicSpec(f"{app_id}-{CUSTOMER_TABLE}-changelog", partitions, compacted=True),
+        TopicSpec(f"{app_id}-{MODELS_TABLE}-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-__assignor-__leader", 1),
     ]
 

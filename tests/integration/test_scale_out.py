@@ -38,6 +38,11 @@ async def test_second_worker_joins_under_load_and_state_stays_exact(private_stac
     # Each customer lives on exactly one worker: the first dropped what it handed over.
     holding = [await _active_customers(worker.web_url) for worker in (first, second)]
     assert sum(holding) == len(customers) and min(holding) > 0, holding
+    # ... and each partition's models live on exactly one worker: no double learning.
+    models = [
+        await _gauge(worker.web_url, "nudgeflow_model_partitions") for worker in (first, second)
+    ]
+    assert sum(models) == 8 and min(models) > 0, models
     for customer in customers:
         # Re-processing around the rebalance must not count an event twice.
         for worker in (first, second):
@@ -49,5 +54,9 @@ async def test_second_worker_joins_under_load_and_state_stays_exact(private_stac
 
 
 async def _active_customers(web_url: str) -> int:
+    return await _gauge(web_url, "nudgeflow_active_customers")
+
+
+async def _gauge(web_url: str, name: str) -> int:
     families = await metric_families(web_url)
-    return int(families["nudgeflow_active_customers"].samples[0].value)
+    return int(families[name].samples[0].value)

@@ -103,6 +103,10 @@ class AbandonmentModel:
         self.learn_one(x, abandoned)
         return True
 
+    def forget(self, session_key: str) -> None:
+        """Drop a scored session that will get no label (it ended without a cart)."""
+        self._pending.pop(session_key, None)
+
     @property
     def pending(self) -> int:
         """Sessions scored and waiting for their label."""

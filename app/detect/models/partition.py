@@ -128,6 +128,10 @@ class PartitionModels:
             self.learned["abandonment"] += 1
         return learned
 
+    def forget_session(self, session_key: str) -> None:
+        """Drop a scored session that ended with nothing to learn (no cart, no purchase)."""
+        self.abandonment.forget(session_key)
+
     def score_anomaly(self, features: SessionFeatures) -> float:
         """How unusual a session like ``features`` is in this partition (0 to 1)."""
         score = self.anomaly.score_one(features)

@@ -45,7 +45,7 @@ class Partition:
             self.table.pop(key, None)
         else:
             self.table[key] = state
-            self.timers.schedule(key, next_due_ms(state, Rules().thresholds))
+            self.timers.schedule(key, next_due_ms(state, Rules()))
         self.sent.extend(sent)
 
 

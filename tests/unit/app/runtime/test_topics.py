@@ -34,17 +34,17 @@ def test_topic_specs(app_id: str, partitions: int) -> None:
         TopicSpec("interventions", partitions),
         TopicSpec("intervention-feedback", partitions),
         TopicSpec(f"{app_id}-customer_to_state-changelog", partitions, compacted=True),
+        TopicSpec(f"{app_id}-partition_models-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-__assignor-__leader", 1),
     ]
 
 
-def test_table_changelog_is_co_partitioned_with_clicks() -> None:
+def test_table_changelogs_are_co_partitioned_with_clicks() -> None:
     specs = {s.name: s for s in topic_specs("nudgeflow", 12)}
 
-    assert specs["nudgeflow-customer_to_state-changelog"].partitions == specs["clicks"].partitions
-    assert [s.name for s in specs.values() if s.compacted] == [
-        "nudgeflow-customer_to_state-changelog"
-    ]
+    changelogs = ["nudgeflow-customer_to_state-changelog", "nudgeflow-partition_models-changelog"]
+    assert [s.name for s in specs.values() if s.compacted] == changelogs
+    assert {specs[name].partitions for name in changelogs} == {specs["clicks"].partitions}
 
 
 def test_topic_names_are_unique() -> None:

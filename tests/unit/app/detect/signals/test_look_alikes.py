@@ -75,7 +75,7 @@ def _fire_due(
     for _round in range(_MAX_TIMER_ROUNDS):
         if state is None:
             return None
-        due = next_due_ms(state, rules.thresholds)
+        due = next_due_ms(state, rules)
         if due is None or due > watermark_ms:
             return state
         state = result.take(fire_timers(state, watermark_ms, rules, watermark_ms))
@@ -545,7 +545,7 @@ def test_a_crawlers_held_back_silence_is_asked_once() -> None:
 
     assert first.suppressed == [("checkout_stall", "bot")]
     assert first.state is not None
-    due = next_due_ms(first.state, RULES.thresholds)
+    due = next_due_ms(first.state, RULES)
     assert due is None or due > watermark_ms
 
 

@@ -1,0 +1,185 @@
+"""A partition's models at work: what they learn from each event and timer, the thresholds
+they adapt, and the evidence they add to an intervention.
+
+The runtime keeps one ``PartitionLearner`` per ``clicks`` partition and calls it in
+offset order, after the pipeline has folded an event (or fired a timer) into a
+customer's state. Everything the models learn is read from the state before and
+after: the pipeline itself stays free of models. Pure apart from the models it
+changes, so a replay at any speed learns, and decides, the same.
+
+- **Shop baselines** learn a duration from each event that ends one: the gap since
+  the session's previous event, the dwell on a product page when it is left, the
+  time between two checkout steps, the time spent on a form when it is submitted.
+- **Adapted thresholds:** a long dwell, a slow form and a checkout stall are
+  "longer than the shop's p90", with the published rule as the floor (a shop whose
+  customers take longer is not nudged for it; one whose customers are quicker is
+  not nudged more than the rule would). Refreshed every ``REFRESH_EVERY`` baseline
+  values, a count of events, never a time, so a replay sees the same thresholds.
+- **Abandonment risk** is scored on checkout events of a session with a cart, and
+  learned when the outcome is known: a purchase (0), or the session ending with a
+  cart and no purchase (1), from the features it had when last scored.
+- **Session anomaly** learns each session that ends, and scores the session of each
+  intervention as evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from app.detect.models import ABANDONMENT_TRIGGERS, abandonment_features, session_features
+from app.detect.models.partition import PartitionModels
+from app.detect.pipeline import Rules
+from app.ingest.events import ClickEvent
+from tables.customer_state import CustomerState, SessionState
+
+__all__ = ["ADAPTED_THRESHOLDS", "REFRESH_EVERY", "PartitionLearner", "adapted_rules"]
+
+#: Threshold of ``SignalThresholds`` → the baseline metric whose p90 can raise it.
+ADAPTED_THRESHOLDS: dict[str, str] = {
+    "checkout_stall_ms": "checkout_step_ms",
+    "product_dwell_ms": "dwell_product_ms",
+    "form_slow_ms": "form_ms",
+}
+#: Baseline values learned between two refreshes of the adapted thresholds.
+REFRESH_EVERY = 256
+
+
+def adapted_rules(models: PartitionModels, base: Rules) -> Rules:
+    """``base`` with the thresholds the shop's baselines raise (never lower).
+
+    Examples
+    --------
+    >>> rules = adapted_rules(PartitionModels(baseline_min_count=3), Rules())
+    >>> rules.thresholds.checkout_stall_ms  # cold: the published rule
+    60000
+    """
+    t = base.thresholds
+    changes: dict[str, Any] = {}
+    for name, metric in ADAPTED_THRESHOLDS.items():
+        default = getattr(t, name)
+        threshold = round(models.baseline_threshold(metric, float(default)))
+        if threshold > default:
+            changes[name] = threshold
+    return replace(base, thresholds=replace(t, **changes)) if changes else base
+
+
+class PartitionLearner:
+    """The models of one ``clicks`` partition, and the rules they adapt.
+
+    ``scores`` collects (model, score) pairs as they are given, for the runtime's
+    metrics to drain.
+    """
+
+    def __init__(self, models: PartitionModels, base: Rules) -> None:
+        self.models = models
+        self.base = base
+        self.rules = adapted_rules(models, base)
+        self.scores: list[tuple[str, float]] = []
+        self._until_refresh = REFRESH_EVERY
+
+    def learn_event(
+        self,
+        customer_id: str,
+        before: CustomerState | None,
+        after: CustomerState | None,
+        event: ClickEvent,
+        late: bool,
+    ) -> None:
+        """Learn from one folded event: its durations, its checkout risk, its outcomes."""
+        models = self.models
+        key = _key(customer_id, event.session_id)
+        previous = _session(before, event.session_id)
+        current = _session(after, event.session_id)
+        if not late and current is not None:
+            self._observe(previous, current, event)
+            if event.type in ABANDONMENT_TRIGGERS and current.cart_value > 0:
+                features = abandonment_features(current, event.ts_ms)
+                self.scores.append(("abandonment", models.score_abandonment(key, features)))
+            elif event.type == "purchase":
+                models.label_session(key, abandoned=False)
+        self.learn_ended(customer_id, before, after)
+
+    def learn_ended(
+        self, customer_id: str, before: CustomerState | None, after: CustomerState | None
+    ) -> None:
+        """Learn from the sessions that ended between ``before`` and ``after`` (a
+        ``session_end``, a timeout, a new session past the live bound, an expiry); each
+        as it last was before it ended."""
+        if before is None:
+            return
+        live = {s.session_id: s for s in after.sessions} if after is not None else {}
+        for session in before.sessions:
+            still = live.get(session.session_id)
+            if still is not None and still.started_ts_ms <= session.last_ts_ms:
+                continue  # the same visit, still going
+            self._session_ended(customer_id, session)
+
+    def annotate(self, interventions: list[dict[str, Any]], state: CustomerState | None) -> None:
+        """Add the models' evidence to interventions just built: how unusual the session
+        is, and its abandonment risk while it has a cart."""
+        if not interventions or state is None:
+            return
+        models = self.models
+        for intervention in interventions:
+            session = _session(state, intervention["session_id"])
+            if session is None:
+                continue
+            signals = intervention["signals"]
+            anomaly = models.score_anomaly(session_features(session))
+            self.scores.append(("anomaly", anomaly))
+            signals["session_anomaly"] = round(anomaly, 3)
+            if session.cart_value > 0 and not session.purchased:
+                features = abandonment_features(session, intervention["event_ts"])
+                signals["abandonment_risk"] = round(models.abandonment.score_one(features), 3)
+
+    def _observe(
+        self, previous: SessionState | None, current: SessionState, event: ClickEvent
+    ) -> None:
+        ts = event.ts_ms
+        if previous is None or ts <= previous.last_ts_ms:
+            return  # a session's first event, or one out of order: nothing ended with it
+        models = self.models
+        learned = 1
+        models.observe_baseline("event_gap_ms", float(ts - previous.last_ts_ms))
+        opened = previous.product_view_ts_ms
+        if opened and ts > opened and current.product_view_ts_ms != opened:
+            models.observe_baseline("dwell_product_ms", float(ts - opened))
+            learned += 1
+        if event.type == "checkout_step" and previous.steps:
+            models.observe_baseline("checkout_step_ms", float(ts - previous.steps[-1][0]))
+            learned += 1
+        if event.type == "form_submit":
+            spans = current.form_spans
+            if spans:
+                _form, first, last = spans[-1]
+                models.observe_baseline("form_ms", float(last - first))
+                learned += 1
+        self._until_refresh -= learned
+        if self._until_refresh <= 0:
+            self._until_refresh = REFRESH_EVERY
+            self.rules = adapted_rules(models, self.base)
+
+    def _session_ended(self, customer_id: str, session: SessionState) -> None:
+        models = self.models
+        key = _key(customer_id, session.session_id)
+        if session.purchased:
+            models.forget_session(key)  # learned at the purchase
+        elif session.cart_value > 0:
+            models.label_session(key, abandoned=True)
+        else:
+            models.forget_session(key)
+        models.learn_anomaly(session_features(session))
+
+
+def _key(customer_id: str, session_id: str) -> str:
+    return f"{customer_id}/{session_id}"
+
+
+def _session(state: CustomerState | None, session_id: str) -> SessionState | None:
+    if state is None:
+        return None
+    for session in state.sessions:
+        if session.session_id == session_id:
+            return session
+    return None

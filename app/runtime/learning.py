@@ -1,0 +1,70 @@
+"""The partitions' online models as an SRE sees them: metrics from their counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.detect.learning import PartitionLearner
+from app.detect.models.partition import MODEL_NAMES
+from app.runtime.metrics import Metrics
+
+__all__ = ["ModelMetricsExport"]
+
+# Models that learn from labels and are validated progressively.
+_VALIDATED = ("abandonment",)
+
+
+class ModelMetricsExport:
+    """Turns the learners' running counts into Prometheus counters and gauges.
+
+    Counts a learner had when this process first saw it (restored from a
+    checkpoint) are held (``nudgeflow_model_examples``) but not counted as learned
+    here (``nudgeflow_model_learned_total``), so a restart does not count them twice.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        # Partition → (the learner, its learned and drift counts as last exported).
+        self._seen: dict[int, tuple[PartitionLearner, dict[str, int], int]] = {}
+        self._score = {name: metrics.model_score.labels(model=name) for name in MODEL_NAMES}
+        self._learned = {name: metrics.model_learned.labels(model=name) for name in MODEL_NAMES}
+        for name in MODEL_NAMES:
+            metrics.model_examples.labels(model=name)
+        for name in _VALIDATED:
+            metrics.model_drift.labels(model=name)
+            metrics.model_auc.labels(model=name)
+
+    def export(self, learners: Mapping[int, PartitionLearner]) -> None:
+        """Count what the learners scored and learned since the last call."""
+        metrics = self.metrics
+        held = dict.fromkeys(MODEL_NAMES, 0)
+        auc_sum = 0.0
+        labels = 0
+        for partition, learner in learners.items():
+            models = learner.models
+            for name, score in learner.scores:
+                self._score[name].observe(score)
+            learner.scores.clear()
+            seen = self._seen.get(partition)
+            drifts = models.drifts("abandonment")
+            if seen is None or seen[0] is not learner:
+                seen = (learner, dict(models.learned), drifts)  # restored counts: held only
+            _learner, exported, exported_drifts = seen
+            for name in MODEL_NAMES:
+                count = models.learned[name]
+                if count > exported[name]:
+                    self._learned[name].inc(count - exported[name])
+                held[name] += count
+            if drifts > exported_drifts:
+                metrics.model_drift.labels(model="abandonment").inc(drifts - exported_drifts)
+            self._seen[partition] = (learner, dict(models.learned), drifts)
+            validation = models.abandonment.validation
+            if validation.labels:
+                auc_sum += models.auc("abandonment") * validation.labels
+                labels += validation.labels
+        for partition in [p for p in self._seen if p not in learners]:
+            del self._seen[partition]
+        for name, count in held.items():
+            metrics.model_examples.labels(model=name).set(count)
+        if labels:
+            metrics.model_auc.labels(model="abandonment").set(auc_sum / labels)

@@ -1,0 +1,154 @@
+"""The ``partition_models`` table: ``clicks`` partition → checkpoint of its models.
+
+One record per partition, on the same-numbered partition of a compacted changelog,
+so Faust recovers it with the partition's customers, on whichever worker owns the
+partition after a restart or a rebalance. The value is ``PartitionModels.to_bytes``
+(with the offset the models include).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaProducer
+
+from app.detect.learning import PartitionLearner
+from app.detect.models.partition import PartitionModels
+from app.detect.pipeline import Rules
+
+__all__ = ["Checkpoint", "ModelStore", "declare_models_table"]
+
+log = logging.getLogger(__name__)
+
+
+def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Table[str, bytes]:
+    """Declare the checkpoint table, co-partitioned with ``clicks`` (raw bytes values)."""
+    changelog = app.topic(
+        f"{app.conf.id}-{name}-changelog",
+        key_type=str,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
+        allow_empty=True,
+    )
+    table = cast(
+        "faust.Table[str, bytes]",
+        app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            key_type=str,
+            value_type=bytes,
+            changelog_topic=changelog,
+            help="Per-partition checkpoints of the online models.",
+        ),
+    )
+    table.key_serializer = "raw"
+    table.value_serializer = "raw"
+    return table
+
+
+class Checkpoint:
+    """What one checkpoint cost: its size and the time to serialise it."""
+
+    __slots__ = ("bytes", "partition", "seconds")
+
+    def __init__(self, partition: int, size: int, seconds: float) -> None:
+        self.partition = partition
+        self.bytes = size
+        self.seconds = seconds
+
+
+class ModelStore:
+    """The learners of the partitions this worker owns, restored from and checkpointed to
+    the table.
+
+    A learner is made on first use: from the partition's checkpoint when the table
+    holds one this worker can read, else cold. ``checkpoint`` writes at most one
+    partition per call (the one waiting longest), and only a partition whose
+    models learned something since its last checkpoint and whose last checkpoint
+    is at least ``interval_s`` old, so a commit pauses for one serialisation at most.
+    """
+
+    def __init__(self, table: faust.Table[str, bytes], rules: Rules, interval_s: float) -> None:
+        self.table = table
+        self.rules = rules
+        self.interval_s = interval_s
+        self.learners: dict[int, PartitionLearner] = {}
+        # Partition → (offset included, monotonic time) of its last checkpoint.
+        self._written: dict[int, tuple[int, float]] = {}
+
+    def learner(self, partition: int) -> PartitionLearner:
+        """The partition's learner (restored or cold on first use)."""
+        learner = self.learners.get(partition)
+        if learner is None:
+            learner = self.learners[partition] = PartitionLearner(
+                self._restore(partition), self.rules
+            )
+            self._written[partition] = (learner.models.offset, time.monotonic())
+        return learner
+
+    def keep_only(self, partitions: set[int]) -> None:
+        """Forget the learners of partitions this worker no longer owns."""
+        for partition in [p for p in self.learners if p not in partitions]:
+            del self.learners[partition]
+            self._written.pop(partition, None)
+
+    async def checkpoint(
+        self, producer: AIOKafkaProducer, force: bool = False
+    ) -> tuple[Checkpoint | None, list[asyncio.Future[Any]]]:
+        """Write the checkpoint of the partition that waited longest, if one is due.
+
+        ``force`` writes every partition that learned something (at shutdown).
+        """
+        now = time.monotonic()
+        due = sorted(
+            (written_at, partition)
+            for partition, learner in self.learners.items()
+            for offset, written_at in (self._written.get(partition, (-1, 0.0)),)
+            if learner.models.offset > offset and (force or now - written_at >= self.interval_s)
+        )
+        if not force:
+            due = due[:1]
+        futures: list[asyncio.Future[Any]] = []
+        last: Checkpoint | None = None
+        for _written_at, partition in due:
+            models = self.learners[partition].models
+            started = time.perf_counter()
+            data = models.to_bytes()
+            last = Checkpoint(partition, len(data), time.perf_counter() - started)
+            key = str(partition)
+            store = self._store
+            store.data[key] = data
+            store._key_partition[key] = partition
+            topic = self.table.changelog_topic.get_topic_name()
+            futures.append(
+                await producer.send(topic, value=data, key=key.encode(), partition=partition)
+            )
+            self._written[partition] = (models.offset, now)
+        return last, futures
+
+    def _restore(self, partition: int) -> PartitionModels:
+        data = self._store.data.get(str(partition))
+        if data is None:
+            return PartitionModels()
+        try:
+            models = PartitionModels.from_bytes(data)
+        except ValueError as exc:
+            log.warning("models of clicks[%s] start cold: %s", partition, exc)
+            return PartitionModels()
+        log.info("models of clicks[%s] restored at offset %s (%d bytes)", partition,
+                 models.offset, len(data))  # fmt: skip
+        return models
+
+    @property
+    def _store(self) -> Any:
+        return self.table.data

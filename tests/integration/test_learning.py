@@ -1,0 +1,119 @@
+"""Online models in the worker: they learn from a replay, score, checkpoint, and survive a
+restart (contract §5 model metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from app.tools.replay import replay
+from app.tools.replay_pacing import Pacing
+from app.tools.simulator import SimulationConfig, simulate
+from tests.integration.clients import metric_families
+
+pytestmark = pytest.mark.integration
+
+_COUNTED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgeflow_events_rejected")
+
+
+def _value(families, name: str, **labels: str) -> float:
+    family = families.get(name)
+    if family is None:
+        return 0.0
+    return sum(
+        s.value
+        for s in family.samples
+        if all(s.labels.get(k) == v for k, v in labels.items())
+        and not s.name.endswith(("_bucket", "_created", "_sum"))
+    )
+
+
+async def _replay_all(services, worker, lines) -> None:
+    summary = await replay(lines, services.broker_url, Pacing())
+    assert summary.sent == len(lines)
+    deadline = time.monotonic() + 120
+    while True:
+        families = await metric_families(worker.web_url)
+        if sum(_value(families, name) for name in _COUNTED) >= summary.sent:
+            return
+        assert time.monotonic() < deadline, "the worker did not process the replay"
+        await asyncio.sleep(0.3)
+
+
+async def _wait_for(worker, check, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        families = await metric_families(worker.web_url)
+        if check(families) or time.monotonic() > deadline:
+            return families
+        await asyncio.sleep(0.3)
+
+
+async def _checkpoints_settled(worker):
+    """/metrics once no partition has anything left to checkpoint (no new one for 2 s)."""
+    written, since = -1.0, time.monotonic()
+    deadline = since + 60
+    while True:
+        families = await metric_families(worker.web_url)
+        count = _value(families, "nudgeflow_model_checkpoint_seconds")
+        if count != written:
+            written, since = count, time.monotonic()
+        elif count >= 8 and time.monotonic() - since > 2:
+            return families
+        assert time.monotonic() < deadline, "checkpoints did not settle"
+        await asyncio.sleep(0.3)
+
+
+def _simulated_lines(seed: int) -> list[bytes]:
+    result = simulate(SimulationConfig(customers=80, days=1.0, seed=seed))
+    lines = [orjson.dumps(event) for event in result.events]
+    end_ms = max(event["ts"] for event in result.events)
+    # Traffic on every partition an hour later: every session times out, and learns how it ended.
+    lines += [
+        orjson.dumps({"event_id": f"close-{n}", "customer_id": f"close-{n}", "session_id": "x",
+                      "type": "page_view", "ts": end_ms + 3_600_000})
+        for n in range(128)
+    ]  # fmt: skip
+    return lines
+
+
+async def test_models_learn_score_checkpoint_and_resume_after_a_restart(
+    private_stack, worker_factory
+):
+    worker = worker_factory(private_stack, learning_checkpoint_interval_s=0.2)
+    await _replay_all(private_stack, worker, _simulated_lines(seed=21))
+
+    families = await _checkpoints_settled(worker)
+    for model in ("abandonment", "anomaly"):
+        assert _value(families, "nudgeflow_model_score", model=model) > 0, model
+    for model in ("baselines", "abandonment", "anomaly"):
+        assert _value(families, "nudgeflow_model_learned", model=model) > 0, model
+    assert 0 < _value(families, "nudgeflow_model_auc", model="abandonment") <= 1
+    assert _value(families, "nudgeflow_model_checkpoint_bytes") > 10_000
+    assert _value(families, "nudgeflow_model_partitions") == 8
+    held = {
+        model: _value(families, "nudgeflow_model_examples", model=model)
+        for model in ("baselines", "abandonment", "anomaly")
+    }
+
+    worker.stop()
+    restarted = worker_factory(private_stack)
+    families = await _wait_for(
+        restarted, lambda f: _value(f, "nudgeflow_model_partitions") == 8, timeout_s=20
+    )
+    for model, count in held.items():
+        # Restored from the checkpoints, written after the last event: not from zero.
+        assert _value(families, "nudgeflow_model_examples", model=model) == count, model
+        # ... and not counted as learned by the new process.
+        assert _value(families, "nudgeflow_model_learned", model=model) == 0
+
+
+async def test_learning_can_be_turned_off(private_stack, worker_factory):
+    worker = worker_factory(private_stack, learning_enabled="false")
+    await _replay_all(private_stack, worker, _simulated_lines(seed=22)[:2000])
+    families = await metric_families(worker.web_url)
+    assert _value(families, "nudgeflow_model_learned") == 0
+    assert _value(families, "nudgeflow_model_score", model="rules") > 0
