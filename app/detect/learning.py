@@ -27,13 +27,25 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from app.detect.models import ABANDONMENT_TRIGGERS, abandonment_features, session_features
+from app.detect.models import (
+    ABANDONMENT_TRIGGERS,
+    EwStats,
+    abandonment_features,
+    churn_risk,
+    session_features,
+)
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
 from app.ingest.events import ClickEvent
 from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["ADAPTED_THRESHOLDS", "REFRESH_EVERY", "PartitionLearner", "adapted_rules"]
+__all__ = [
+    "ADAPTED_THRESHOLDS",
+    "REFRESH_EVERY",
+    "PartitionLearner",
+    "adapted_rules",
+    "customer_scores",
+]
 
 #: Threshold of ``SignalThresholds`` → the baseline metric whose p90 can raise it.
 ADAPTED_THRESHOLDS: dict[str, str] = {
@@ -43,6 +55,7 @@ ADAPTED_THRESHOLDS: dict[str, str] = {
 }
 #: Baseline values learned between two refreshes of the adapted thresholds.
 REFRESH_EVERY = 256
+_DAY_MS = 86_400_000
 
 
 def adapted_rules(models: PartitionModels, base: Rules) -> Rules:
@@ -170,6 +183,39 @@ class PartitionLearner:
         else:
             models.forget_session(key)
         models.learn_anomaly(session_features(session))
+
+
+def customer_scores(models: PartitionModels, state: CustomerState, now_ms: int) -> dict[str, float]:
+    """What the models say of a customer now, for the customer view (nothing is learned).
+
+    ``churn_risk`` from the customer's own rhythm (the gap since the last visit
+    began, against the weighted mean and variance of the gaps before); for the most
+    recent live session, ``session_anomaly`` and, while it holds a cart,
+    ``abandonment_risk``.
+
+    Examples
+    --------
+    >>> from tables.customer_state import CustomerProfile
+    >>> day = 86_400_000
+    >>> profile = CustomerProfile(0, 0, visits=5, last_visit_ts_ms=10 * day,
+    ...                           gap_mean_ms=2.0 * day, gap_var_ms2=(0.5 * day) ** 2)
+    >>> customer_scores(PartitionModels(), CustomerState("c1", profile), 20 * day)
+    {'churn_risk': 0.889}
+    """
+    profile = state.profile
+    scores: dict[str, float] = {}
+    if profile.visits > 1 and profile.gap_mean_ms > 0 and now_ms > profile.last_visit_ts_ms:
+        usual = EwStats(profile.gap_mean_ms / _DAY_MS, profile.gap_var_ms2 / _DAY_MS**2,
+                        profile.visits - 1)  # fmt: skip
+        gap_days = (now_ms - profile.last_visit_ts_ms) / _DAY_MS
+        scores["churn_risk"] = round(churn_risk(usual, gap_days), 3)
+    if state.sessions:
+        session = state.sessions[-1]
+        scores["session_anomaly"] = round(models.anomaly.score_one(session_features(session)), 3)
+        if session.cart_value > 0 and not session.purchased:
+            features = abandonment_features(session, max(now_ms, session.last_ts_ms))
+            scores["abandonment_risk"] = round(models.abandonment.score_one(features), 3)
+    return scores
 
 
 def _key(customer_id: str, session_id: str) -> str:

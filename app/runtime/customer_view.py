@@ -10,11 +10,15 @@ from tables.customer_state import CustomerState, SessionState
 __all__ = ["customer_document"]
 
 
-def customer_document(state: CustomerState) -> dict[str, Any]:
+def customer_document(
+    state: CustomerState, model_scores: dict[str, float] | None = None
+) -> dict[str, Any]:
     """A customer's live state as the API shows it.
 
     ``session`` is the most recently active live session (contract §4);
     ``sessions`` lists every live one (tabs, devices), most recent last.
+    ``scores`` holds the latest score of each signal, and the ``model_scores``
+    given (churn risk, session anomaly, abandonment risk).
 
     Examples
     --------
@@ -31,7 +35,7 @@ def customer_document(state: CustomerState) -> dict[str, Any]:
         "sessions": sessions,
         "profile": asdict(state.profile),
         "segment": state.segment,
-        "scores": state.scores,
+        "scores": {**state.scores, **(model_scores or {})},
         "signals": [asdict(s) for s in state.signals],
         "interventions": list(state.interventions),
     }

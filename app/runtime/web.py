@@ -14,6 +14,7 @@ from prometheus_client import generate_latest
 from yarl import URL
 
 from agents.process_clicks import SOURCE_HEADER
+from app.detect.learning import customer_scores
 from app.errors import InvalidEvent, PayloadTooLarge
 from app.ingest.collector import MAX_BODY_BYTES, parse_event_batch
 from app.ingest.events import event_to_wire
@@ -23,6 +24,7 @@ from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
+    from tables.customer_state import CustomerState
 
 __all__ = ["ROUTED_HEADER", "attach_views"]
 
@@ -120,7 +122,8 @@ def attach_views(app: NudgeflowApp) -> None:
             state = app.customers.get(customer_id)
             if state is None:
                 return json_response(self, {"error": "customer not found"}, 404, request)
-            return json_response(self, customer_document(state), 200, request)
+            document = customer_document(state, _model_scores(app, customer_id, state))
+            return json_response(self, document, 200, request)
 
     @app.page("/healthz")
     class Health(View):
@@ -137,6 +140,17 @@ def attach_views(app: NudgeflowApp) -> None:
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+def _model_scores(app: NudgeflowApp, customer_id: str, state: CustomerState) -> dict[str, float]:
+    """What the models of the customer's partition say of them now (none with learning off)."""
+    partition = app.customers.partition_of(customer_id)
+    if app.models is None or partition is None:
+        return {}
+    learner = app.models.learners.get(partition)
+    if learner is None:
+        return {}
+    return customer_scores(learner.models, state, int(time.time() * 1000))
 
 
 def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:

@@ -12,7 +12,7 @@ import pytest
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
 from app.tools.simulator import SimulationConfig, simulate
-from tests.integration.clients import metric_families
+from tests.integration.clients import event, metric_families, post, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,16 @@ async def test_models_learn_score_checkpoint_and_resume_after_a_restart(
         assert _value(families, "nudgeflow_model_examples", model=model) == count, model
         # ... and not counted as learned by the new process.
         assert _value(families, "nudgeflow_model_learned", model=model) == 0
+
+    # The customer view carries the models' scores of a live session with a cart.
+    customer = unique("scored")
+    cart = [event(customer, "add_to_cart", product_id="p1", value=40.0),
+            event(customer, "checkout_step", step="payment", value=40.0)]  # fmt: skip
+    assert (await post(f"{restarted.web_url}/v1/events", {"events": cart}))[0] == 202
+    state = await wait_for_customer(restarted.web_url, customer,
+                                    lambda s: "abandonment_risk" in s["scores"])  # fmt: skip
+    assert 0 <= state["scores"]["abandonment_risk"] <= 1
+    assert 0 <= state["scores"]["session_anomaly"] <= 1
 
 
 async def test_learning_can_be_turned_off(private_stack, worker_factory):
