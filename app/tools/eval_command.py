@@ -117,6 +117,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--days", type=float, default=3.0, help="days of traffic per seed")
     parser.add_argument("--broker", help="use this broker (kafka://…) instead of starting one")
     parser.add_argument("--web", help="the worker's URL (http://…), with --broker")
+    parser.add_argument("--no-learning", action="store_true",
+                        help="start the worker with its online models off")  # fmt: skip
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--write", action="store_true",
                        help=f"write the committed report, {QUALITY_REPORT}")  # fmt: skip
@@ -140,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True, width=140)
     console.print(f"run tag {tag} (in every id of this run)")
-    with _deployment(args.broker, args.web) as deployment:
+    if args.no_learning and args.broker:
+        raise SystemExit("nudgeflow eval: --no-learning applies to the worker it starts")
+    with _deployment(args.broker, args.web, learning=not args.no_learning) as deployment:
         labels, found, warning = asyncio.run(
             _replay_and_read(deployment, parts, args, tag, first_start_ms, console)
         )
@@ -202,7 +206,7 @@ def _ticks(tag: str, seed: int, ts_ms: int, partitions: list[int]) -> list[dict[
 
 
 @contextmanager
-def _deployment(broker: str | None, web: str | None) -> Iterator[_Deployment]:
+def _deployment(broker: str | None, web: str | None, learning: bool) -> Iterator[_Deployment]:
     if broker and web:
         yield _Deployment(broker, web.rstrip("/"))
         return
@@ -213,7 +217,8 @@ def _deployment(broker: str | None, web: str | None) -> Iterator[_Deployment]:
     stack = EmbeddedStack.start(free_port(), free_port(), workdir / "stack")
     try:
         services = Services(stack.broker_url, stack.redis_url, embedded=True)
-        worker = start_worker(worker_env(services, workdir), workdir / "worker.log")
+        env = worker_env(services, workdir, learning_enabled=str(learning).lower())
+        worker = start_worker(env, workdir / "worker.log")
         try:
             yield _Deployment(stack.broker_url, worker.web_url)
         finally:
