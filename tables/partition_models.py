@@ -24,6 +24,10 @@ __all__ = ["Checkpoint", "ModelStore", "declare_models_table"]
 
 log = logging.getLogger(__name__)
 
+# Sessions scored at a checkout event and waiting for their outcome, per partition (~450 B
+# each in a checkpoint). Sessions end by timers, so this holds only live checkouts.
+_PENDING_MAX = 2_000
+
 
 def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Table[str, bytes]:
     """Declare the checkpoint table, co-partitioned with ``clicks`` (raw bytes values)."""
@@ -139,12 +143,12 @@ class ModelStore:
     def _restore(self, partition: int) -> PartitionModels:
         data = self._store.data.get(str(partition))
         if data is None:
-            return PartitionModels()
+            return PartitionModels(pending_max=_PENDING_MAX)
         try:
             models = PartitionModels.from_bytes(data)
         except ValueError as exc:
             log.warning("models of clicks[%s] start cold: %s", partition, exc)
-            return PartitionModels()
+            return PartitionModels(pending_max=_PENDING_MAX)
         log.info("models of clicks[%s] restored at offset %s (%d bytes)", partition,
                  models.offset, len(data))  # fmt: skip
         return models
