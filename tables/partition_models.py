@@ -107,38 +107,35 @@ class ModelStore:
             self._written.pop(partition, None)
 
     async def checkpoint(
-        self, producer: AIOKafkaProducer, force: bool = False
+        self, producer: AIOKafkaProducer
     ) -> tuple[Checkpoint | None, list[asyncio.Future[Any]]]:
-        """Write the checkpoint of the partition that waited longest, if one is due.
+        """Write the checkpoint of the due partition that waited longest, if any.
 
-        ``force`` writes every partition that learned something (at shutdown).
+        Returns what it cost and the record's delivery future (to await before the
+        offsets are committed).
         """
         now = time.monotonic()
-        due = sorted(
+        due = [
             (written_at, partition)
             for partition, learner in self.learners.items()
             for offset, written_at in (self._written.get(partition, (-1, 0.0)),)
-            if learner.models.offset > offset and (force or now - written_at >= self.interval_s)
-        )
-        if not force:
-            due = due[:1]
-        futures: list[asyncio.Future[Any]] = []
-        last: Checkpoint | None = None
-        for _written_at, partition in due:
-            models = self.learners[partition].models
-            started = time.perf_counter()
-            data = models.to_bytes()
-            last = Checkpoint(partition, len(data), time.perf_counter() - started)
-            key = str(partition)
-            store = self._store
-            store.data[key] = data
-            store._key_partition[key] = partition
-            topic = self.table.changelog_topic.get_topic_name()
-            futures.append(
-                await producer.send(topic, value=data, key=key.encode(), partition=partition)
-            )
-            self._written[partition] = (models.offset, now)
-        return last, futures
+            if learner.models.offset > offset and now - written_at >= self.interval_s
+        ]
+        if not due:
+            return None, []
+        _written_at, partition = min(due)
+        models = self.learners[partition].models
+        started = time.perf_counter()
+        data = models.to_bytes()
+        cost = Checkpoint(partition, len(data), time.perf_counter() - started)
+        key = str(partition)
+        store = self._store
+        store.data[key] = data
+        store._key_partition[key] = partition  # lets Faust drop it when the partition goes
+        topic = self.table.changelog_topic.get_topic_name()
+        sent = await producer.send(topic, value=data, key=key.encode(), partition=partition)
+        self._written[partition] = (models.offset, now)
+        return cost, [sent]
 
     def _restore(self, partition: int) -> PartitionModels:
         data = self._store.data.get(str(partition))
