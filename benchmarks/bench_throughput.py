@@ -1,10 +1,11 @@
 """Throughput: one nudgeflow worker draining a pre-filled ``clicks``, against a raw consumer.
 
-The topic is filled before anything reads it, so both readers see the same backlog.
+The topic is filled before anything reads it, so every reader sees the same backlog.
 The raw consumer (aiokafka + ``orjson.loads``, nothing else) is the ceiling a Python
 consumer on this broker can reach; the worker's rate is timed from its first handled
 event to its last, from ``/metrics`` polled every 100 ms (it starts consuming as soon
-as it joins the group, before ``/readyz`` says so).
+as it joins the group, before ``/readyz`` says so). A second worker with learning off
+(and its own consumer group) then drains the same topic.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.runtime.topics import CLICKS
 from benchmarks._common import (
+    APP_ID,
     PARTITIONS,
+    BenchStack,
     CpuMeter,
     EventFactory,
+    Progress,
     bench_worker_env,
     embedded_stack,
     encode,
@@ -39,6 +43,7 @@ TARGET_EVENTS_PER_S = 20_000
 _CUSTOMERS = 10_000
 # The events span the last hour of event time: two or three visits per customer.
 _HISTORY_MS = 3_600_000
+_LEARNING_OFF_APP_ID = f"{APP_ID}-learning-off"
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
@@ -56,18 +61,12 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         await produce_events(services.bootstrap, events)
         del events
         raw_rate = await _raw_consumer_rate(services.bootstrap, n)
-        env = bench_worker_env(services, workdir)
-        watching = asyncio.create_task(
-            watch_progress([web_url(env)], n, timeout_s=max(60.0, n / 1_000))
-        )
-        try:
-            async with running_workers([env]) as [worker]:
-                cpu = CpuMeter({"worker": worker.process.pid, "broker": stack.broker_pid})
-                progress = await watching
-                draining_cpu = cpu.read()
-        finally:
-            watching.cancel()
-    worker_rate = progress.rate()
+        progress, draining_cpu = await _drain(bench_worker_env(services, workdir), n, stack)
+        # Its own app id: another consumer group (from the first offset again) and changelogs.
+        off_env = bench_worker_env(services, workdir, "worker-learning-off")
+        off_env.update(NUDGEFLOW_APP_ID=_LEARNING_OFF_APP_ID, NUDGEFLOW_LEARNING_ENABLED="false")
+        off, off_cpu = await _drain(off_env, n, stack)
+    worker_rate, off_rate = progress.rate(), off.rate()
     return {
         "events": n,
         "customers": _CUSTOMERS,
@@ -80,9 +79,31 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         "worker_complete": progress.complete,
         "worker_to_raw": worker_rate / raw_rate,
         "draining_cpu_percent": draining_cpu,
+        "learning_off_events_per_s": off_rate,
+        "learning_off_steady_events_per_s": off.steady_rate(),
+        "learning_off_handled": off.handled,
+        "learning_off_complete": off.complete,
+        "learning_off_cpu_percent": off_cpu,
+        "learning_on_to_off": worker_rate / off_rate if off_rate else float("nan"),
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "passed": progress.complete and worker_rate >= TARGET_EVENTS_PER_S,
     }
+
+
+async def _drain(
+    env: dict[str, str], n: int, stack: BenchStack
+) -> tuple[Progress, dict[str, float]]:
+    """Start a worker on ``env``, watch it handle ``n`` events; its progress and the CPU used."""
+    watching = asyncio.create_task(
+        watch_progress([web_url(env)], n, timeout_s=max(60.0, n / 1_000))
+    )
+    try:
+        async with running_workers([env]) as [worker]:
+            cpu = CpuMeter({"worker": worker.process.pid, "broker": stack.broker_pid})
+            progress = await watching
+            return progress, cpu.read()
+    finally:
+        watching.cancel()
 
 
 async def _raw_consumer_rate(bootstrap: str, n: int, timeout_s: float = 300.0) -> float:
@@ -114,15 +135,22 @@ def summary(result: dict[str, Any]) -> list[Row]:
             num(result["worker_events_per_s"]), f"≥ {num(TARGET_EVENTS_PER_S)}",
             verdict(result["passed"])),
         Row("throughput", "worker ÷ raw aiokafka consumer", f"{result['worker_to_raw']:.2f}"),
+        Row("throughput", "worker events/s, learning off",
+            num(result["learning_off_events_per_s"])),
+        Row("throughput", "worker learning on ÷ off", f"{result['learning_on_to_off']:.2f}"),
     ]  # fmt: skip
 
 
 def details(result: dict[str, Any]) -> str:
-    complete = (
-        "" if result["worker_complete"]
-        else f"\n**The worker handled only {num(result['worker_handled'])} events before the "
-        "time-out; the rates are over those.**\n"
-    )  # fmt: skip
+    complete = "".join(
+        f"\n**The {who} handled only {num(result[handled])} events before the time-out; its "
+        "rates are over those.**\n"
+        for who, done, handled in (
+            ("worker", "worker_complete", "worker_handled"),
+            ("worker with learning off", "learning_off_complete", "learning_off_handled"),
+        )
+        if not result[done]
+    )
     return f"""\
 `clicks` ({result["partitions"]} partitions) is filled with {num(result["events"])} valid
 events ({result["event_bytes_mean"]:.0f} bytes of JSON on average; page views, product views,
@@ -134,6 +162,10 @@ customers, produced in large batches before any reader starts.
 | raw aiokafka consumer, `orjson.loads` only | {num(result["raw_events_per_s"])} |
 | nudgeflow worker, first to last event | {num(result["worker_events_per_s"])} |
 | nudgeflow worker, middle 80 % (steady state) | {num(result["worker_steady_events_per_s"])} |
+| nudgeflow worker, learning off, first to last event | \
+{num(result["learning_off_events_per_s"])} |
+| nudgeflow worker, learning off, middle 80 % | \
+{num(result["learning_off_steady_events_per_s"])} |
 
 The worker runs at **{result["worker_to_raw"]:.2f}x** the raw consumer's rate; the target is
 {num(TARGET_EVENTS_PER_S)} events/s per worker: **{verdict(result["passed"])}**. The raw
@@ -142,7 +174,16 @@ the first `/metrics` poll (every 100 ms) that shows a handled event to the first
 all of them (processed + duplicate + rejected); the steady state is the time between 10 % and
 90 % of them, interpolated between polls.
 
-While it drained (from `/readyz` to the last event) the worker used
+Then a second worker, with `NUDGEFLOW_LEARNING_ENABLED=false` and its own app id (so its
+own consumer group, from the first offset again, and its own changelogs), drains the same
+topic, timed the same way: the default worker, learning on, runs at
+**{result["learning_on_to_off"]:.2f}x** its rate. One run each, one after the other, so the
+ratio moves with the machine's load; the models section times the learner's share of an
+event in one process, without Kafka.
+
+While they drained (from `/readyz` to the last event) the worker used
 {result["draining_cpu_percent"]["worker"]:.0f} % of one core and the broker
-{result["draining_cpu_percent"]["broker"]:.0f} % (`psutil`; 2 cores in all).
+{result["draining_cpu_percent"]["broker"]:.0f} %; with learning off,
+{result["learning_off_cpu_percent"]["worker"]:.0f} % and
+{result["learning_off_cpu_percent"]["broker"]:.0f} % (`psutil`; 2 cores in all).
 """
