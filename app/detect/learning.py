@@ -67,14 +67,24 @@ def adapted_rules(models: PartitionModels, base: Rules) -> Rules:
     >>> rules.thresholds.checkout_stall_ms  # cold: the published rule
     60000
     """
+    return _with_thresholds(base, _raised_thresholds(models, base))
+
+
+def _raised_thresholds(models: PartitionModels, base: Rules) -> dict[str, int]:
     t = base.thresholds
-    changes: dict[str, Any] = {}
+    raised: dict[str, int] = {}
     for name, metric in ADAPTED_THRESHOLDS.items():
         default = getattr(t, name)
         threshold = round(models.baseline_threshold(metric, float(default)))
         if threshold > default:
-            changes[name] = threshold
-    return replace(base, thresholds=replace(t, **changes)) if changes else base
+            raised[name] = threshold
+    return raised
+
+
+def _with_thresholds(base: Rules, thresholds: dict[str, int]) -> Rules:
+    if not thresholds:
+        return base
+    return replace(base, thresholds=replace(base.thresholds, **thresholds))
 
 
 class PartitionLearner:
@@ -87,9 +97,11 @@ class PartitionLearner:
     def __init__(self, models: PartitionModels, base: Rules) -> None:
         self.models = models
         self.base = base
-        self.rules = adapted_rules(models, base)
+        # As the models were last refreshed (restored with them after a restart).
+        self.rules = _with_thresholds(base, models.adapted_thresholds)
+        if not models.refresh_at:
+            models.refresh_at = REFRESH_EVERY
         self.scores: list[tuple[str, float]] = []
-        self._until_refresh = REFRESH_EVERY
 
     def learn_event(
         self,
@@ -152,26 +164,25 @@ class PartitionLearner:
         ts = event.ts_ms
         if previous is None or ts <= previous.last_ts_ms:
             return  # a session's first event, or one out of order: nothing ended with it
+        if current.started_ts_ms > previous.last_ts_ms:
+            return  # the same id back after its visit timed out: a new visit
         models = self.models
-        learned = 1
         models.observe_baseline("event_gap_ms", float(ts - previous.last_ts_ms))
         opened = previous.product_view_ts_ms
         if opened and ts > opened and current.product_view_ts_ms != opened:
             models.observe_baseline("dwell_product_ms", float(ts - opened))
-            learned += 1
         if event.type == "checkout_step" and previous.steps:
             models.observe_baseline("checkout_step_ms", float(ts - previous.steps[-1][0]))
-            learned += 1
         if event.type == "form_submit":
             spans = current.form_spans
             if spans:
                 _form, first, last = spans[-1]
                 models.observe_baseline("form_ms", float(last - first))
-                learned += 1
-        self._until_refresh -= learned
-        if self._until_refresh <= 0:
-            self._until_refresh = REFRESH_EVERY
-            self.rules = adapted_rules(models, self.base)
+        if models.learned["baselines"] >= models.refresh_at:
+            # Every REFRESH_EVERY baseline values: a count in the partition's stream.
+            models.refresh_at += REFRESH_EVERY
+            models.adapted_thresholds = _raised_thresholds(models, self.base)
+            self.rules = _with_thresholds(self.base, models.adapted_thresholds)
 
     def _session_ended(self, customer_id: str, session: SessionState) -> None:
         models = self.models

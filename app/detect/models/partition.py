@@ -35,7 +35,7 @@ __all__ = ["CHECKPOINT_VERSION", "MODEL_NAMES", "PartitionModels"]
 #: Names of the models in metrics (beside the rules' "rules").
 MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm")
 #: Format version of ``PartitionModels.to_bytes`` (see the module's version rule).
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
@@ -87,6 +87,11 @@ class PartitionModels:
         self.pending_max = pending_max
         self.baseline_min_count = baseline_min_count
         self.offset = -1
+        # The thresholds the baselines raised at their last refresh (name → ms), and the
+        # baseline count of the next refresh: kept with the models so that a restored
+        # partition decides with the thresholds the previous owner had.
+        self.adapted_thresholds: dict[str, int] = {}
+        self.refresh_at = 0
         self.learned = dict.fromkeys(MODEL_NAMES, 0)
         self.scored = dict.fromkeys(MODEL_NAMES, 0)
 
