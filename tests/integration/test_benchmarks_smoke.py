@@ -22,13 +22,11 @@ pytestmark = pytest.mark.integration
 
 SCALE = 0.005
 
-_LR = "StandardScaler | LogisticRegression"
-_HST = "HalfSpaceTrees(n_trees=10, height=8, window_size=250)"
-
 #: Figures that must be positive numbers, as key paths into each benchmark's result.
 POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
     "throughput": [("events",), ("raw_events_per_s",), ("worker_events_per_s",),
-                   ("worker_steady_events_per_s",), ("worker_to_raw",)],
+                   ("worker_steady_events_per_s",), ("worker_to_raw",),
+                   ("learning_off_events_per_s",)],
     "collector": [("requests",), ("accepted_events",), ("accepted_events_per_s",),
                   ("latency_ms", "p50"), ("latency_ms", "p99")],
     "latency": [(path, rate, *figure) for rate in ("1000", "5000")
@@ -46,15 +44,16 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
               + [("filled",), ("fill_s",), ("fill_batches_per_s",)],
     "memory": [("rss_before_bytes",), ("rss_after_bytes",), ("active_customers",),
                ("bytes_per_customer",)],
-    "models": [("models", model, figure) for model in (_LR, _HST)
-               for figure in ("us_per_event", "pickled_bytes")],
+    "models": [("per_event", "pipeline", "us_mean"), ("per_event", "learning", "us_p99"),
+               ("learn_event_us", "p50"), ("checkpoint_bytes",), ("to_bytes_ms",),
+               ("from_bytes_ms",)],
     "scaleout": [("combined_events_per_s",), ("combined_steady_events_per_s",),
                  ("workers", 0, "processed"), ("workers", 1, "processed")],
 }  # fmt: skip
 
 #: Figures that must be true: complete runs, every worker used.
 TRUE: dict[str, list[tuple[str | int, ...]]] = {
-    "throughput": [("worker_complete",)],
+    "throughput": [("worker_complete",), ("learning_off_complete",)],
     "collector": [],
     "latency": [],
     "broker": [("complete",)],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from app.runtime.learning import ModelMetricsExport
 from app.runtime.metrics import Metrics
 
 DASHBOARD = Path(__file__).resolve().parents[4] / "deploy/grafana/dashboards/nudgeflow.json"
@@ -24,6 +25,7 @@ def _exprs(panels: list[dict]) -> list[str]:
 def test_every_metric_in_the_dashboard_is_exported() -> None:
     registry = CollectorRegistry()
     metrics = Metrics.create(registry)
+    ModelMetricsExport(metrics)  # the worker makes the models' series with it
     metrics.announce_interventions([("assist", "rage_click")], models=["rules"])
     exported = set(
         re.findall(r"^(nudgeflow_\w+?)(?:\{| )", generate_latest(registry).decode(), re.M)
