@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+from river import anomaly, preprocessing
 
 from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
 
@@ -70,3 +71,17 @@ def test_the_seed_fixes_the_scores() -> None:
 def test_bad_arguments_fail_at_construction(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         SessionAnomaly(**kwargs)
+
+
+def test_trees_planted_up_front_are_the_trees_river_would_grow_on_first_learn() -> None:
+    planted = SessionAnomaly(seed=7)
+    lazy = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
+        n_trees=10, height=8, window_size=250, seed=7
+    )
+    sessions = [SessionFeatures(float(i % 7), float(i % 3), 0.0, float(i), 0.0, 1.0)
+                for i in range(600)]  # fmt: skip
+    for x in sessions:
+        planted.learn_one(x)
+        lazy.learn_one(x._asdict())
+    probe = SessionFeatures(40.0, 9.0, 5.0, 900.0, 4.0, 6.0)
+    assert planted.score_one(probe) == float(lazy.score_one(probe._asdict())) > 0
