@@ -122,10 +122,10 @@ class Settings(BaseSettings):
         "session anomaly.",
     )
     learning_checkpoint_interval_s: float = Field(
-        5.0,
+        30.0,
         gt=0,
         description="Least time between two checkpoints of one partition's models (written "
-        "at a commit, one partition per commit).",
+        "at a commit, one partition at a time, spread over the interval).",
     )
 
     # --- per-customer state -----------------------------------------------------------------

@@ -79,7 +79,9 @@ class ModelStore:
     holds one this worker can read, else cold. ``checkpoint`` writes at most one
     partition per call (the one waiting longest), and only a partition whose
     models learned something since its last checkpoint and whose last checkpoint
-    is at least ``interval_s`` old, so a commit pauses for one serialisation at most.
+    is at least ``interval_s`` old. Checkpoints are spread: two of them are at
+    least ``interval_s`` / (partitions held) apart, so the worker pauses for one
+    serialisation (5 to 15 ms) at a time, never for all partitions in a row.
     """
 
     def __init__(self, table: faust.Table[str, bytes], rules: Rules, interval_s: float) -> None:
@@ -89,6 +91,7 @@ class ModelStore:
         self.learners: dict[int, PartitionLearner] = {}
         # Partition → (offset included, monotonic time) of its last checkpoint.
         self._written: dict[int, tuple[int, float]] = {}
+        self._last_written_at = 0.0
 
     def learner(self, partition: int) -> PartitionLearner:
         """The partition's learner (restored or cold on first use)."""
@@ -115,6 +118,8 @@ class ModelStore:
         offsets are committed).
         """
         now = time.monotonic()
+        if now - self._last_written_at < self.interval_s / max(1, len(self.learners)):
+            return None, []
         due = [
             (written_at, partition)
             for partition, learner in self.learners.items()
@@ -135,6 +140,7 @@ class ModelStore:
         topic = self.table.changelog_topic.get_topic_name()
         sent = await producer.send(topic, value=data, key=key.encode(), partition=partition)
         self._written[partition] = (models.offset, now)
+        self._last_written_at = now
         return cost, [sent]
 
     def _restore(self, partition: int) -> PartitionModels:
