@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from app.detect.learning import PartitionLearner
@@ -9,6 +10,8 @@ from app.detect.models.partition import MODEL_NAMES
 from app.runtime.metrics import Metrics
 
 __all__ = ["ModelMetricsExport"]
+
+log = logging.getLogger(__name__)
 
 # Models that learn from labels and are validated progressively.
 _VALIDATED = ("abandonment",)
@@ -33,12 +36,13 @@ class ModelMetricsExport:
         for name in _VALIDATED:
             metrics.model_drift.labels(model=name)
             metrics.model_auc.labels(model=name)
+            metrics.model_log_loss.labels(model=name)
 
     def export(self, learners: Mapping[int, PartitionLearner]) -> None:
         """Count what the learners scored and learned since the last call."""
         metrics = self.metrics
         held = dict.fromkeys(MODEL_NAMES, 0)
-        auc_sum = 0.0
+        auc_sum = log_loss_sum = 0.0
         labels = 0
         for partition, learner in learners.items():
             models = learner.models
@@ -57,10 +61,14 @@ class ModelMetricsExport:
                 held[name] += count
             if drifts > exported_drifts:
                 metrics.model_drift.labels(model="abandonment").inc(drifts - exported_drifts)
+                log.warning("concept drift in the abandonment model of clicks[%s] (%d so far; "
+                            "progressive AUC %.3f)", partition, drifts,
+                            models.auc("abandonment"))  # fmt: skip
             self._seen[partition] = (learner, dict(models.learned), drifts)
             validation = models.abandonment.validation
             if validation.labels:
                 auc_sum += models.auc("abandonment") * validation.labels
+                log_loss_sum += models.log_loss("abandonment") * validation.labels
                 labels += validation.labels
         for partition in [p for p in self._seen if p not in learners]:
             del self._seen[partition]
@@ -68,3 +76,4 @@ class ModelMetricsExport:
             metrics.model_examples.labels(model=name).set(count)
         if labels:
             metrics.model_auc.labels(model="abandonment").set(auc_sum / labels)
+            metrics.model_log_loss.labels(model="abandonment").set(log_loss_sum / labels)

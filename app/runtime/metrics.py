@@ -58,6 +58,7 @@ class Metrics(NamedTuple):
     changelog_writes: Counter
     model_learned: Counter
     model_auc: Gauge
+    model_log_loss: Gauge
     model_drift: Counter
     model_examples: Gauge
     model_partitions: Gauge
@@ -160,6 +161,10 @@ class Metrics(NamedTuple):
                 f"{p}_model_auc", "Progressive-validation ROC AUC (each label scored before it "
                 "is learned), over this worker's partitions, weighted by labels.", ["model"],
                 registry=registry,
+            ),
+            model_log_loss=Gauge(
+                f"{p}_model_log_loss", "Progressive-validation log loss, over this worker's "
+                "partitions, weighted by labels.", ["model"], registry=registry,
             ),
             model_drift=Counter(
                 f"{p}_model_drift", "Concept drifts detected (ADWIN on the model's error).",

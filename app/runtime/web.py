@@ -150,7 +150,10 @@ def _model_scores(app: NudgeflowApp, customer_id: str, state: CustomerState) -> 
     learner = app.models.learners.get(partition)
     if learner is None:
         return {}
-    return customer_scores(learner.models, state, int(time.time() * 1000))
+    scores = customer_scores(learner.models, state, int(time.time() * 1000))
+    if "churn_risk" in scores:
+        app.metrics.model_score.labels(model="rhythm").observe(scores["churn_risk"])
+    return scores
 
 
 def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:

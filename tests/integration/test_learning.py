@@ -92,6 +92,7 @@ async def test_models_learn_score_checkpoint_and_resume_after_a_restart(
     for model in ("baselines", "abandonment", "anomaly"):
         assert _value(families, "nudgeflow_model_learned", model=model) > 0, model
     assert 0 < _value(families, "nudgeflow_model_auc", model="abandonment") <= 1
+    assert _value(families, "nudgeflow_model_log_loss", model="abandonment") > 0
     assert _value(families, "nudgeflow_model_checkpoint_bytes") > 10_000
     assert _value(families, "nudgeflow_model_partitions") == 8
     held = {
