@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from app.detect.learning import PartitionLearner
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
+from tables.changelogged import declare_changelogged_table
 
 __all__ = ["Checkpoint", "ModelStore", "declare_models_table"]
 
@@ -31,33 +32,10 @@ _PENDING_MAX = 2_000
 
 def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Table[str, bytes]:
     """Declare the checkpoint table, co-partitioned with ``clicks`` (raw bytes values)."""
-    changelog = app.topic(
-        f"{app.conf.id}-{name}-changelog",
-        key_type=str,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-        compacting=True,
-        deleting=False,
-        acks=False,
-        internal=True,
-        allow_empty=True,
-    )
-    table = cast(
-        "faust.Table[str, bytes]",
-        app.Table(
-            name,
-            default=None,
-            partitions=partitions,
-            key_type=str,
-            value_type=bytes,
-            changelog_topic=changelog,
-            help="Per-partition checkpoints of the online models.",
-        ),
-    )
-    table.key_serializer = "raw"
-    table.value_serializer = "raw"
-    return table
+    return declare_changelogged_table(
+        app, name, partitions, "raw",
+        help="Per-partition checkpoints of the online models.", value_type=bytes,
+    )  # fmt: skip
 
 
 class Checkpoint:

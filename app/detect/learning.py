@@ -84,7 +84,8 @@ def _raised_thresholds(models: PartitionModels, base: Rules) -> dict[str, int]:
 def _with_thresholds(base: Rules, thresholds: dict[str, int]) -> Rules:
     if not thresholds:
         return base
-    return replace(base, thresholds=replace(base.thresholds, **thresholds))
+    changes: dict[str, Any] = dict(thresholds)
+    return replace(base, thresholds=replace(base.thresholds, **changes))
 
 
 class PartitionLearner:

@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.tools.simulator import SimulationConfig, simulate
+
 _ids = itertools.count()
 
 
@@ -34,6 +36,21 @@ def event(customer_id: str, type_: str = "click", **fields: Any) -> dict[str, An
         "ts": fields.pop("ts", int(time.time() * 1000)),
         **fields,
     }
+
+
+def simulated_replay(config: SimulationConfig, close_after_ms: int) -> list[bytes]:
+    """A simulation's events as ``clicks`` lines, then one event on every partition
+    ``close_after_ms`` after the last: every watermark moves past the simulation's end, so
+    its last silences and session timeouts fire too."""
+    result = simulate(config)
+    lines = [orjson.dumps(event) for event in result.events]
+    end_ms = max(event["ts"] for event in result.events)
+    lines += [
+        orjson.dumps({"event_id": f"close-{n}", "customer_id": f"close-{n}", "session_id": "x",
+                      "type": "page_view", "ts": end_ms + close_after_ms})
+        for n in range(128)
+    ]  # fmt: skip
+    return lines
 
 
 def rage_clicks(customer_id: str, n: int = 3, **fields: Any) -> list[dict[str, Any]]:

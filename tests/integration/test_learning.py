@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
 import pytest
 
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
-from app.tools.simulator import SimulationConfig, simulate
-from tests.integration.clients import event, metric_families, post, unique, wait_for_customer
+from app.tools.simulator import SimulationConfig
+from tests.integration.clients import (
+    event,
+    metric_families,
+    post,
+    simulated_replay,
+    unique,
+    wait_for_customer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,16 +74,8 @@ async def _checkpoints_settled(worker):
 
 
 def _simulated_lines(seed: int) -> list[bytes]:
-    result = simulate(SimulationConfig(customers=80, days=1.0, seed=seed))
-    lines = [orjson.dumps(event) for event in result.events]
-    end_ms = max(event["ts"] for event in result.events)
-    # Traffic on every partition an hour later: every session times out, and learns how it ended.
-    lines += [
-        orjson.dumps({"event_id": f"close-{n}", "customer_id": f"close-{n}", "session_id": "x",
-                      "type": "page_view", "ts": end_ms + 3_600_000})
-        for n in range(128)
-    ]  # fmt: skip
-    return lines
+    # An hour later every session has timed out, and the models learned how it ended.
+    return simulated_replay(SimulationConfig(customers=80, days=1.0, seed=seed), 3_600_000)
 
 
 async def test_models_learn_score_checkpoint_and_resume_after_a_restart(

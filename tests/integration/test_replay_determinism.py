@@ -6,15 +6,14 @@ import asyncio
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from app.runtime.embedded import EmbeddedStack, free_port
 from app.runtime.testing import Services
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
-from app.tools.simulator import SimulationConfig, simulate
-from tests.integration.clients import metric_families, read_topic
+from app.tools.simulator import SimulationConfig
+from tests.integration.clients import metric_families, read_topic, simulated_replay
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +23,8 @@ _COUNTED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgefl
 async def test_fast_and_throttled_replays_fire_the_same_interventions(
     private_stack, worker_factory, tmp_path: Path
 ):
-    result = simulate(SimulationConfig(customers=50, days=1.0, seed=11))
-    lines = [orjson.dumps(event) for event in result.events]
-    end_ms = max(event["ts"] for event in result.events)
-    # Closing traffic on every partition, half a day later, moves every watermark past the
-    # last silences: the stalls of the replay's last customers fire too.
-    lines += [
-        orjson.dumps({"event_id": f"close-{n}", "customer_id": f"close-{n}", "session_id": "x",
-                      "type": "page_view", "ts": end_ms + 43_200_000})
-        for n in range(128)
-    ]  # fmt: skip
+    # Closing traffic half a day later: the stalls of the replay's last customers fire too.
+    lines = simulated_replay(SimulationConfig(customers=50, days=1.0, seed=11), 43_200_000)
 
     other = EmbeddedStack.start(free_port(), free_port(), tmp_path / "other-stack")
     try:

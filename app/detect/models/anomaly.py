@@ -7,10 +7,10 @@ score costs ~30 µs.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from river import anomaly, preprocessing
-from river.anomaly.hst import make_padded_tree
+from river.anomaly import hst
 
 __all__ = ["SessionAnomaly", "SessionFeatures"]
 
@@ -83,9 +83,11 @@ def _plant(trees: anomaly.HalfSpaceTrees) -> None:
     random draws): ~14 ms for ten trees of height 8, paid when a partition's models are
     made rather than by the event that ends its first session."""
     features = sorted(SessionFeatures._fields)
+    # River's own (untyped) helpers, as its ``learn_one`` calls them.
+    grow: Any = hst.make_padded_tree  # type: ignore[attr-defined]
     trees.trees = [
-        make_padded_tree(limits={f: trees.limits[f] for f in features}, height=trees.height,
-                         padding=0.15, rng=trees.rng, r_mass=0, l_mass=0)
+        grow(limits={f: trees.limits[f] for f in features}, height=trees.height, padding=0.15,
+             rng=trees.rng, r_mass=0, l_mass=0)
         for _ in range(trees.n_trees)
     ]  # fmt: skip
-    trees._tree_nodes = [list(tree.iter_dfs()) for tree in trees.trees]
+    trees._tree_nodes = [list(cast(Any, tree).iter_dfs()) for tree in trees.trees]
