@@ -7,6 +7,7 @@ score costs ~30 µs.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, NamedTuple, cast
 
 from river import anomaly, preprocessing
@@ -63,11 +64,12 @@ class SessionAnomaly:
         self.height = height
         self.window_size = window_size
         self.seed = seed
-        trees = anomaly.HalfSpaceTrees(
+        self._scaler = preprocessing.MinMaxScaler()
+        self._trees = anomaly.HalfSpaceTrees(
             n_trees=n_trees, height=height, window_size=window_size, seed=seed
         )
-        _plant(trees)
-        self._model = preprocessing.MinMaxScaler() | trees
+        _plant(self._trees)
+        self._model = self._scaler | self._trees
 
     def score_one(self, x: SessionFeatures) -> float:
         """How anomalous a session like ``x`` is, from 0 (usual) to 1."""
@@ -76,6 +78,42 @@ class SessionAnomaly:
     def learn_one(self, x: SessionFeatures) -> None:
         """Make a session like ``x`` part of what is usual."""
         self._model.learn_one(x._asdict())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The trees' shape follows from the seed (``_plant``); only their masses change.
+        # Pickled as one array rather than ~5 000 node objects: ~40 KB instead of ~170 KB,
+        # and a fraction of the time, which the worker spends at every checkpoint.
+        trees = self._trees
+        masses = array("I")
+        for nodes in trees._tree_nodes:
+            for node in nodes:
+                masses.append(node.l_mass)
+                masses.append(node.r_mass)
+        return {
+            "shape": (self.n_trees, self.height, self.window_size, self.seed),
+            "scaler": self._scaler,
+            "counter": trees.counter,
+            "first_window": trees._first_window,
+            "masses": masses.tobytes(),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        n_trees, height, window_size, seed = state["shape"]
+        self.__init__(n_trees, height, window_size, seed)  # type: ignore[misc]
+        trees = self._trees
+        masses = array("I")
+        masses.frombytes(state["masses"])
+        at = 0
+        for nodes in trees._tree_nodes:
+            for node in nodes:
+                node.l_mass, node.r_mass = masses[at], masses[at + 1]
+                at += 2
+        if at != len(masses):
+            raise ValueError("session anomaly checkpoint does not fit its trees")
+        trees.counter = state["counter"]
+        trees._first_window = state["first_window"]
+        self._scaler = state["scaler"]
+        self._model = self._scaler | trees
 
 
 def _plant(trees: anomaly.HalfSpaceTrees) -> None:

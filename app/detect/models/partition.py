@@ -35,7 +35,7 @@ __all__ = ["CHECKPOINT_VERSION", "MODEL_NAMES", "PartitionModels"]
 #: Names of the models in metrics (beside the rules' "rules").
 MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm")
 #: Format version of ``PartitionModels.to_bytes`` (see the module's version rule).
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
