@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import pytest
@@ -85,3 +86,23 @@ def test_trees_planted_up_front_are_the_trees_river_would_grow_on_first_learn() 
         lazy.learn_one(x._asdict())
     probe = SessionFeatures(40.0, 9.0, 5.0, 900.0, 4.0, 6.0)
     assert planted.score_one(probe) == float(lazy.score_one(probe._asdict())) > 0
+
+
+def test_a_pickled_model_keeps_only_masses_and_continues_exactly() -> None:
+    rng = random.Random(3)
+
+    def session() -> SessionFeatures:
+        return SessionFeatures(rng.random() * 10, rng.randint(0, 3), rng.randint(0, 2),
+                               rng.random() * 100, 0.0, rng.randint(0, 2))  # fmt: skip
+
+    model = SessionAnomaly()
+    for _ in range(400):
+        model.learn_one(session())
+    data = pickle.dumps(model, protocol=5)
+    restored = pickle.loads(data)
+    assert len(data) < 60_000  # the node objects would be ~170 KB
+    for _ in range(300):  # across a window pivot
+        x = session()
+        model.learn_one(x)
+        restored.learn_one(x)
+        assert restored.score_one(x) == model.score_one(x)
