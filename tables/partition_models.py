@@ -59,7 +59,7 @@ class ModelStore:
     models learned something since its last checkpoint and whose last checkpoint
     is at least ``interval_s`` old. Checkpoints are spread: two of them are at
     least ``interval_s`` / (partitions held) apart, so the worker pauses for one
-    serialisation (5 to 15 ms) at a time, never for all partitions in a row.
+    serialisation (a few ms) at a time, never for all partitions in a row.
     """
 
     def __init__(self, table: faust.Table[str, bytes], rules: Rules, interval_s: float) -> None:

@@ -36,7 +36,7 @@ class SessionAnomaly:
     ----------
     n_trees, height, window_size
         As River's ``HalfSpaceTrees``: ten trees of height 8 cost ~30 µs a call and
-        ~170 KB pickled; the reference window is 250 sessions.
+        ~40 KB pickled (their masses); the reference window is 250 sessions.
     seed
         Seed of the trees' random splits: the same sessions give the same scores.
 

@@ -77,9 +77,6 @@ class PartitionModels:
     def __init__(
         self, seed: int = 42, pending_max: int = 20_000, baseline_min_count: int = 200
     ) -> None:
-        # The trees first, as pickle writes attributes in this order: it refers back to an
-        # object met before by its index, in 2 bytes below 256 and 5 above, and the trees'
-        # thousands of nodes keep naming the same few classes and fields (~80 KB less).
         self.anomaly = SessionAnomaly(seed=seed)
         self.baselines = ShopBaselines(min_count=baseline_min_count)
         self.abandonment = AbandonmentModel(pending_max)

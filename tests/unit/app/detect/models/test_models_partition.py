@@ -148,7 +148,7 @@ def test_pending_sessions_are_bounded() -> None:
 def test_a_checkpoint_is_about_the_size_of_its_trees_plus_pending_sessions() -> None:
     models = PartitionModels()
     rng = random.Random(8)
-    models.learn_anomaly(session_x(rng))  # the trees are grown on the first session
+    models.learn_anomaly(session_x(rng))
     trees = len(pickle.dumps(models.anomaly))
     assert len(models.to_bytes()) < trees + 10_000
     for i in range(1_000):
