@@ -80,7 +80,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             if learner is not None and not learner.models.includes(message.offset):
                 # Learned once, in offset order (a replay after a checkpoint skips it).
                 learner.learn_event(click.customer_id, state, outcome.state, click, outcome.late)
-                learner.annotate(outcome.interventions, outcome.state)
+                learner.annotate(outcome.interventions, outcome.state, state)
                 learner.models.include(message.offset)
             event_time.apply(click.customer_id, partition, outcome, state, interventions)
             for signal in outcome.signals:

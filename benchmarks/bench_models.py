@@ -136,7 +136,7 @@ class _Fold:
                 learning = clock_ns()
                 learner.learn_event(click.customer_id, state, outcome.state, click, outcome.late)
                 learned = clock_ns()
-                learner.annotate(outcome.interventions, outcome.state)
+                learner.annotate(outcome.interventions, outcome.state, state)
                 learner.models.include(offset)
                 self.learn_ns.append(learned - learning)
                 self.learner_ns += clock_ns() - learning
@@ -171,7 +171,7 @@ class _Fold:
                 if learner is not None and outcome.state is not state:
                     learning = time.perf_counter_ns()
                     learner.learn_ended(key, state, outcome.state)
-                    learner.annotate(outcome.interventions, outcome.state)
+                    learner.annotate(outcome.interventions, outcome.state, state)
                     self.learner_ns += time.perf_counter_ns() - learning
                 self._apply(key, outcome, state)
 

@@ -141,14 +141,21 @@ class PartitionLearner:
                 continue  # the same visit, still going
             self._session_ended(customer_id, session)
 
-    def annotate(self, interventions: list[dict[str, Any]], state: CustomerState | None) -> None:
+    def annotate(
+        self,
+        interventions: list[dict[str, Any]],
+        state: CustomerState | None,
+        before: CustomerState | None = None,
+    ) -> None:
         """Add the models' evidence to interventions just built: how unusual the session
-        is, and its abandonment risk while it has a cart."""
-        if not interventions or state is None:
+        is, and its abandonment risk while it has a cart. A session the same event or
+        timer ended is read as it was ``before``."""
+        if not interventions:
             return
         models = self.models
         for intervention in interventions:
-            session = _session(state, intervention["session_id"])
+            session_id = intervention["session_id"]
+            session = _session(state, session_id) or _session(before, session_id)
             if session is None:
                 continue
             signals = intervention["signals"]

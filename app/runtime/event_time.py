@@ -122,7 +122,7 @@ class EventTime:
                     outcome = fire_timers(state, watermark_ms, rules, emitted_ms)
                     if learner is not None and outcome.state is not state:
                         learner.learn_ended(key, state, outcome.state)
-                        learner.annotate(outcome.interventions, outcome.state)
+                        learner.annotate(outcome.interventions, outcome.state, state)
                 except Exception:  # a bug must not stop the partition: keep the state as it was
                     log.exception("internal error on the timer of a customer of clicks[%s]",
                                   partition)  # fmt: skip

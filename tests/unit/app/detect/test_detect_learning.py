@@ -605,3 +605,16 @@ def test_the_same_events_teach_the_same_models_and_rules() -> None:
     assert first.models.to_bytes() == second.models.to_bytes()
     assert first.learner.rules == second.learner.rules
     assert first.learner.scores == second.learner.scores
+
+
+def test_an_intervention_of_a_session_its_event_ended_still_gets_the_models_evidence() -> None:
+    learner = PartitionLearner(PartitionModels(), Rules())
+    before = fold([click(type="add_to_cart", product_id="p1", value=40.0, ts_ms=T0_MS)])
+    intervention = {"session_id": before.sessions[0].session_id, "event_ts": T0_MS + 1_000,
+                    "signals": {}}  # fmt: skip
+    ended = replace(before, sessions=())
+
+    learner.annotate([intervention], ended)
+    assert intervention["signals"] == {}
+    learner.annotate([intervention], ended, before)
+    assert set(intervention["signals"]) == {"session_anomaly", "abandonment_risk"}
