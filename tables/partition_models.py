@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -38,15 +39,13 @@ def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Ta
     )  # fmt: skip
 
 
+@dataclass(slots=True, frozen=True)
 class Checkpoint:
     """What one checkpoint cost: its size and the time to serialise it."""
 
-    __slots__ = ("bytes", "partition", "seconds")
-
-    def __init__(self, partition: int, size: int, seconds: float) -> None:
-        self.partition = partition
-        self.bytes = size
-        self.seconds = seconds
+    partition: int
+    bytes: int
+    seconds: float
 
 
 class ModelStore:

@@ -114,16 +114,15 @@ class PartitionLearner:
     ) -> None:
         """Learn from one folded event: its durations, its checkout risk, its outcomes."""
         models = self.models
-        key = _key(customer_id, event.session_id)
-        previous = _session(before, event.session_id)
         current = _session(after, event.session_id)
         if not late and current is not None:
-            self._observe(previous, current, event)
+            self._observe(_session(before, event.session_id), current, event)
             if event.type in ABANDONMENT_TRIGGERS and current.cart_value > 0:
                 features = abandonment_features(current, event.ts_ms)
+                key = _key(customer_id, event.session_id)
                 self.scores.append(("abandonment", models.score_abandonment(key, features)))
             elif event.type == "purchase":
-                models.label_session(key, abandoned=False)
+                models.label_session(_key(customer_id, event.session_id), abandoned=False)
         self.learn_ended(customer_id, before, after)
 
     def learn_ended(

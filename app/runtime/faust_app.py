@@ -134,7 +134,8 @@ class NudgeflowApp(faust.App):
         )
 
     async def before_commit(self) -> None:
-        """Put every changed customer state on the changelog, before offsets are committed."""
+        """Put every changed customer state on the changelog, and a due models checkpoint,
+        before offsets are committed."""
         async with self.batch_lock:
             self.metrics.changelog_writes.inc(self.customers.changed)
             producer = raw_producer(self)

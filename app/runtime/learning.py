@@ -13,8 +13,8 @@ __all__ = ["ModelMetricsExport"]
 
 log = logging.getLogger(__name__)
 
-# Models that learn from labels and are validated progressively.
-_VALIDATED = ("abandonment",)
+# The model that learns from labels and is validated progressively.
+_VALIDATED = "abandonment"
 
 
 class ModelMetricsExport:
@@ -33,10 +33,9 @@ class ModelMetricsExport:
         self._learned = {name: metrics.model_learned.labels(model=name) for name in MODEL_NAMES}
         for name in MODEL_NAMES:
             metrics.model_examples.labels(model=name)
-        for name in _VALIDATED:
-            metrics.model_drift.labels(model=name)
-            metrics.model_auc.labels(model=name)
-            metrics.model_log_loss.labels(model=name)
+        metrics.model_drift.labels(model=_VALIDATED)
+        metrics.model_auc.labels(model=_VALIDATED)
+        metrics.model_log_loss.labels(model=_VALIDATED)
 
     def export(self, learners: Mapping[int, PartitionLearner]) -> None:
         """Count what the learners scored and learned since the last call."""
@@ -50,7 +49,7 @@ class ModelMetricsExport:
                 self._score[name].observe(score)
             learner.scores.clear()
             seen = self._seen.get(partition)
-            drifts = models.drifts("abandonment")
+            drifts = models.drifts(_VALIDATED)
             if seen is None or seen[0] is not learner:
                 seen = (learner, dict(models.learned), drifts)  # restored counts: held only
             _learner, exported, exported_drifts = seen
@@ -60,20 +59,20 @@ class ModelMetricsExport:
                     self._learned[name].inc(count - exported[name])
                 held[name] += count
             if drifts > exported_drifts:
-                metrics.model_drift.labels(model="abandonment").inc(drifts - exported_drifts)
-                log.warning("concept drift in the abandonment model of clicks[%s] (%d so far; "
-                            "progressive AUC %.3f)", partition, drifts,
-                            models.auc("abandonment"))  # fmt: skip
+                metrics.model_drift.labels(model=_VALIDATED).inc(drifts - exported_drifts)
+                log.warning("concept drift in the %s model of clicks[%s] (%d so far; "
+                            "progressive AUC %.3f)", _VALIDATED, partition, drifts,
+                            models.auc(_VALIDATED))  # fmt: skip
             self._seen[partition] = (learner, dict(models.learned), drifts)
             validation = models.abandonment.validation
             if validation.labels:
-                auc_sum += models.auc("abandonment") * validation.labels
-                log_loss_sum += models.log_loss("abandonment") * validation.labels
+                auc_sum += models.auc(_VALIDATED) * validation.labels
+                log_loss_sum += models.log_loss(_VALIDATED) * validation.labels
                 labels += validation.labels
         for partition in [p for p in self._seen if p not in learners]:
             del self._seen[partition]
         for name, count in held.items():
             metrics.model_examples.labels(model=name).set(count)
         if labels:
-            metrics.model_auc.labels(model="abandonment").set(auc_sum / labels)
-            metrics.model_log_loss.labels(model="abandonment").set(log_loss_sum / labels)
+            metrics.model_auc.labels(model=_VALIDATED).set(auc_sum / labels)
+            metrics.model_log_loss.labels(model=_VALIDATED).set(log_loss_sum / labels)
