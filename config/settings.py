@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         "0 keeps CPython's).",
     )
     gc_freeze_interval_s: float = Field(
-        2.0,
+        0.5,
         ge=0,
         description="How often surviving objects are frozen out of the collector's scans "
         "(0: never).",

@@ -48,14 +48,16 @@ def test_freeze_survivors_moves_live_objects_out_of_the_scans() -> None:
     assert gc.get_freeze_count() > 0
 
 
-def test_freeze_survivors_collects_young_garbage_first() -> None:
-    gc.disable()  # no automatic collection may find the cycle before freeze_survivors does
+def test_freeze_survivors_scans_nothing_so_a_dead_young_cycle_waits_frozen() -> None:
+    gc.disable()  # no automatic collection may find the cycle first
     try:
         cycle = _dying_cycle()
-        assert cycle() is not None
         freeze_survivors()
+        gc.collect()
+        assert cycle() is not None, "frozen without a collection, so never scanned"
     finally:
         gc.enable()
+    collect_everything()
     assert cycle() is None
 
 
