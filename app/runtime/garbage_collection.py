@@ -19,7 +19,7 @@ And the worker freezes what is tracked every ``gc_freeze_interval_s``
 scanned, and a young collection looks only at what was made since the last freeze.
 It does not collect first: measured on the throughput benchmark, every young
 collection in steady state found nothing (the states are acyclic; reference
-counting frees them) and cost 50–120 ms, up to a tenth of the worker's time and
+counting frees them) and cost 50 to 120 ms, up to a tenth of the worker's time and
 its worst pauses. Reference counting still frees a frozen object the moment it is
 no longer used; only a reference cycle that dies frozen waits, for the full
 collection that runs every ``gc_full_collection_interval_s`` (unfreeze, collect
