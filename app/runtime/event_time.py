@@ -127,6 +127,12 @@ class EventTime:
                     log.exception("internal error on the timer of a customer of clicks[%s]",
                                   partition)  # fmt: skip
                     continue
+                if outcome.state is state:
+                    # Nothing held yet (a later event moved the due time on, and an entry
+                    # is never removed early): look again when it is due now.
+                    if outcome.due_ms is not None and outcome.due_ms > watermark_ms:
+                        timers.schedule(key, outcome.due_ms)
+                    continue
                 self.apply(key, partition, outcome, state, sent)
 
     def apply(
