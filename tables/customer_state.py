@@ -175,15 +175,20 @@ class CustomerProfile:
     events: int = 0
     purchases: int = 0
     late_events: int = 0
-    # Visit rhythm: when the last visit began, the previous gap between visit starts,
-    # and exponentially weighted means of the gap and of a visit's events.
+    # Visit rhythm: when the last visit began, and exponentially weighted means of the
+    # gap between visit starts and of a visit's events.
     last_visit_ts_ms: int = 0
-    last_gap_ms: int = 0
     gap_mean_ms: float = 0.0
     # Exponentially weighted variance of the gap (ms²): how regular the customer is.
     gap_var_ms2: float = 0.0
     visit_events_mean: float = 0.0
     last_visit_events: int = 0
+    # Browsing pace: exponentially weighted mean and variance of a visit's mean gap
+    # between events (visits of three events or more), and the last such visit's pace
+    # over the usual pace before it (0: not known yet).
+    pace_mean_ms: float = 0.0
+    pace_var_ms2: float = 0.0
+    last_pace_ratio: float = 0.0
 
 
 @dataclass(slots=True)
@@ -281,7 +286,7 @@ def decode_state(data: bytes) -> CustomerState:
     s = raw["s"]
     return CustomerState(
         customer_id=s["customer_id"],
-        profile=CustomerProfile(**s["profile"]),
+        profile=_decode_profile(s["profile"]),
         sessions=tuple(_decode_session(session) for session in s["sessions"]),
         segment=s["segment"],
         seen_event_digests=_digests_from_hex(s["seen_event_digests"]),
@@ -293,6 +298,13 @@ def decode_state(data: bytes) -> CustomerState:
     )
 
 
+def _decode_profile(raw: dict[str, Any]) -> CustomerProfile:
+    # A field a later version dropped (``last_gap_ms``) is ignored; one it added keeps
+    # its default.
+    return CustomerProfile(**{k: v for k, v in raw.items() if k in _PROFILE_FIELDS})
+
+
+_PROFILE_FIELDS = frozenset(f.name for f in fields(CustomerProfile))
 _SUMMARY_FIELDS = {f.name: f.default for f in fields(SessionSummary)}
 _SESSION_SCALARS = tuple(
     f.name for f in fields(SessionState) if f.name not in ("recent", "summary")
@@ -384,7 +396,7 @@ def _decode_v1(s: dict[str, Any]) -> CustomerState:
     ended_ts = s["profile"]["last_seen_ts_ms"]
     return CustomerState(
         customer_id=s["customer_id"],
-        profile=CustomerProfile(**s["profile"]),
+        profile=_decode_profile(s["profile"]),
         sessions=sessions,
         segment=s["segment"],
         seen_event_digests=_digests_from_hex(s["seen_event_digests"]),

@@ -55,6 +55,7 @@ __all__ = [
     "is_duplicate",
     "new_state",
     "record_signal",
+    "update_pace",
     "update_rhythm",
     "update_summary",
 ]
@@ -62,6 +63,8 @@ __all__ = [
 _DAY_MS = 86_400_000
 # Exponential weight of the newest visit in a customer's rhythm means.
 _RHYTHM_ALPHA = 0.3
+# A visit's pace (its mean gap between events) needs two gaps at least.
+_PACE_MIN_EVENTS = 3
 _CRAWLER_TOKENS = ("bot", "crawl", "spider", "slurp", "headless", "lighthouse", "python-requests")
 _FORM_EVENTS = frozenset({"form_focus", "form_input", "form_blur", "form_submit", "form_error"})
 
@@ -339,7 +342,6 @@ def update_rhythm(profile: CustomerProfile, gap_ms: int) -> None:
     """Fold the gap before a new visit into the customer's rhythm (weighted mean and variance)."""
     if gap_ms <= 0:
         return
-    profile.last_gap_ms = gap_ms
     before = EwStats(profile.gap_mean_ms, profile.gap_var_ms2, 1 if profile.gap_mean_ms else 0)
     after = update_ew(before, float(gap_ms), _RHYTHM_ALPHA)
     profile.gap_mean_ms, profile.gap_var_ms2 = after.mean, after.var
@@ -358,6 +360,26 @@ def _end_session(state: CustomerState, session: SessionState, limits: StateLimit
     profile.visit_events_mean = (
         float(count) if mean == 0 else _RHYTHM_ALPHA * count + (1 - _RHYTHM_ALPHA) * mean
     )
+    if count >= _PACE_MIN_EVENTS and session.last_ts_ms > session.started_ts_ms:
+        update_pace(profile, (session.last_ts_ms - session.started_ts_ms) / (count - 1))
+
+
+def update_pace(profile: CustomerProfile, pace_ms: float) -> None:
+    """Fold a visit's mean gap between events into the customer's browsing pace, keeping
+    how it compares with the usual pace before it (``last_pace_ratio``).
+
+    Examples
+    --------
+    >>> p = CustomerProfile(0, 0)
+    >>> update_pace(p, 4_000.0); update_pace(p, 8_000.0)
+    >>> p.last_pace_ratio, p.pace_mean_ms
+    (2.0, 5200.0)
+    """
+    usual = profile.pace_mean_ms
+    profile.last_pace_ratio = pace_ms / usual if usual > 0 else 0.0
+    before = EwStats(usual, profile.pace_var_ms2, 1 if usual else 0)
+    after = update_ew(before, pace_ms, _RHYTHM_ALPHA)
+    profile.pace_mean_ms, profile.pace_var_ms2 = after.mean, after.var
 
 
 def _update_session(

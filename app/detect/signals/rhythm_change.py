@@ -1,4 +1,4 @@
-"""Rhythm change: a returning customer whose visits come later and end sooner."""
+"""Rhythm change: a returning customer whose visits come later, and end sooner or go slower."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def detect_rhythm_change(ctx: DetectionContext) -> Signal | None:
 
     With at least ``rhythm_min_visits`` visits before, the gap since the last one
     must be ``rhythm_gap_factor`` times the usual gap, and the last visit must have
-    had at most ``rhythm_visit_share`` of the usual number of events. The means are
-    the customer's own (exponentially weighted), so the rule follows each person's
-    habit, not a shop-wide number.
+    had at most ``rhythm_visit_share`` of the usual number of events, or a pace
+    (its mean gap between events) ``rhythm_pace_factor`` times the usual pace. The
+    means are the customer's own (exponentially weighted), so the rule follows each
+    person's habit, not a shop-wide number.
 
     Examples
     --------
@@ -41,21 +42,25 @@ def detect_rhythm_change(ctx: DetectionContext) -> Signal | None:
     last = profile.last_visit_events
     # The mean before the last visit was folded in (app.detect.state's update, undone).
     usual = (profile.visit_events_mean - _ALPHA * last) / (1 - _ALPHA)
-    if (
-        usual <= 0
-        or gap < t.rhythm_gap_factor * profile.gap_mean_ms
-        or last > t.rhythm_visit_share * usual
-    ):
+    if usual <= 0 or gap < t.rhythm_gap_factor * profile.gap_mean_ms:
+        return None
+    short = last <= t.rhythm_visit_share * usual
+    pace = profile.last_pace_ratio
+    if not short and pace < t.rhythm_pace_factor:
         return None
     slower = gap / profile.gap_mean_ms
+    evidence = {"gap_ratio": round(slower, 2), "last_visit_share": round(last / usual, 2)}
+    if pace:
+        evidence["last_visit_pace_ratio"] = round(pace, 2)
+    how = "short" if short else f"{pace:.1f} times slower than usual"
     return Signal(
         reason=REASON,
         kind=KIND,
         score=min(1.0, 0.4 + 0.1 * slower),
-        evidence={"gap_ratio": round(slower, 2), "last_visit_share": round(last / usual, 2)},
+        evidence=evidence,
         explanation=(
             f"This returning customer came back after {_span(gap)}, "
-            f"{slower:.1f} times their usual gap, and their last visit was short; "
+            f"{slower:.1f} times their usual gap, and their last visit was {how}; "
             "their interest may be fading."
         ),
     )

@@ -45,10 +45,12 @@ class SignalThresholds:
     # Half of Google Analytics' 30-minute session rule: still in the visit, time to remind.
     cart_idle_ms: int = 600_000
     # A returning customer slows down: the gap since the last visit grew by this factor
-    # while the last visit shrank to this share of the usual one.
+    # while the last visit shrank to this share of the usual one, or its pace (mean gap
+    # between events) grew by the pace factor.
     rhythm_min_visits: int = 3
     rhythm_gap_factor: float = 1.5
     rhythm_visit_share: float = 0.6
+    rhythm_pace_factor: float = 2.0
     # Automated traffic: most gaps between a session's events shorter than a person's
     # fastest deliberate action (~150 ms), over enough events to tell.
     bot_min_events: int = 20

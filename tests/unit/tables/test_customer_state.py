@@ -195,3 +195,14 @@ def test_missing_version_raises_value_error() -> None:
 
     with pytest.raises(ValueError, match="not a customer state of version 2 \\(found None\\)"):
         decode_state(orjson.dumps(raw))
+
+
+def test_a_profile_field_a_later_version_dropped_is_ignored_and_new_ones_default() -> None:
+    raw = orjson.loads(encode_state(HAND_BUILT))
+    raw["s"]["profile"]["last_gap_ms"] = 86_400_000  # written before the browsing pace
+    del raw["s"]["profile"]["pace_mean_ms"]
+
+    decoded = decode_state(orjson.dumps(raw))
+
+    assert decoded.profile.pace_mean_ms == 0.0
+    assert decoded.profile.visits == HAND_BUILT.profile.visits

@@ -645,3 +645,31 @@ def test_record_signal_marks_each_reason_once_and_keeps_the_latest_score() -> No
     assert state.session.fired_reasons == ("rage_click", "step_loop")
     assert state.scores == {"rage_click": 0.9, "step_loop": 0.6}
     assert [r.name for r in state.signals] == ["step_loop", "rage_click", "rage_click"]
+
+
+def test_a_visit_that_ends_folds_its_pace_into_the_profile() -> None:
+    state = None
+    for i, every_ms in enumerate((10_000, 30_000)):
+        for n in range(5):
+            event = click(type="page_view", session_id=f"v{i}",
+                          ts_ms=T0_MS + i * 86_400_000 + n * every_ms)  # fmt: skip
+            state = fold_event(state, event, StateLimits(), TimeRules(), SignalThresholds(),
+                               event.ts_ms).state  # fmt: skip
+        assert state is not None
+        end_session(state, f"v{i}", StateLimits())
+
+    assert state is not None
+    assert state.profile.last_pace_ratio == pytest.approx(3.0)
+    assert state.profile.pace_mean_ms == pytest.approx(0.3 * 30_000 + 0.7 * 10_000)
+
+
+def test_a_visit_of_two_events_has_no_pace() -> None:
+    state = None
+    for n in range(2):
+        event = click(type="page_view", ts_ms=T0_MS + n * 10_000)
+        state = fold_event(state, event, StateLimits(), TimeRules(), SignalThresholds(),
+                           event.ts_ms).state  # fmt: skip
+    assert state is not None
+    end_session(state, state.sessions[0].session_id, StateLimits())
+
+    assert (state.profile.pace_mean_ms, state.profile.last_pace_ratio) == (0.0, 0.0)

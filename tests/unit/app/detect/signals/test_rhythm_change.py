@@ -17,13 +17,17 @@ ALPHA = 0.3
 
 
 def profile(
-    visits: int = 4, gap_mean_days: float = 1.0, usual_events: float = 30.0, last_events: int = 8
+    visits: int = 4,
+    gap_mean_days: float = 1.0,
+    usual_events: float = 30.0,
+    last_events: int = 8,
+    pace_ratio: float = 0.0,
 ) -> CustomerProfile:
     """A profile whose visit-size mean folded ``last_events`` into ``usual_events``."""
     return CustomerProfile(
         0, 0, visits=visits, gap_mean_ms=gap_mean_days * DAY_MS,
         visit_events_mean=ALPHA * last_events + (1 - ALPHA) * usual_events,
-        last_visit_events=last_events,
+        last_visit_events=last_events, pace_mean_ms=20_000.0, last_pace_ratio=pace_ratio,
     )  # fmt: skip
 
 
@@ -51,6 +55,10 @@ def detect(
         pytest.param(0.0, profile(), False, id="not-a-new-visit"),
         pytest.param(3.0, profile(gap_mean_days=0.0), False, id="no-gap-yet"),
         pytest.param(3.0, profile(usual_events=0.0, last_events=0), False, id="no-visit-size"),
+        pytest.param(3.0, profile(last_events=30, pace_ratio=2.0), True, id="2x-slower"),
+        pytest.param(3.0, profile(last_events=30, pace_ratio=1.9), False, id="pace-under-2x"),
+        pytest.param(1.4, profile(last_events=30, pace_ratio=3.0), False, id="slower-not-later"),
+        pytest.param(3.0, profile(last_events=30, pace_ratio=0.0), False, id="pace-not-known"),
     ],
 )
 def test_when_it_fires(gap_days: float, customer: CustomerProfile, fires: bool) -> None:
@@ -74,6 +82,23 @@ def test_a_timer_never_fires() -> None:
 )
 def test_thresholds_are_respected(thresholds: SignalThresholds, fires: bool) -> None:
     assert (detect(3.0, profile(), thresholds) is not None) is fires
+
+
+@pytest.mark.parametrize(("factor", "fires"), [(2.5, True), (3.5, False)])
+def test_the_pace_factor_is_respected(factor: float, fires: bool) -> None:
+    customer = profile(last_events=30, pace_ratio=3.0)
+    thresholds = SignalThresholds(rhythm_pace_factor=factor)
+
+    assert (detect(3.0, customer, thresholds) is not None) is fires
+
+
+def test_a_slower_visit_is_said_with_its_pace() -> None:
+    signal = detect(3.0, profile(last_events=30, pace_ratio=2.5))
+
+    assert signal is not None
+    assert signal.evidence == {"gap_ratio": 3.0, "last_visit_share": 1.0,
+                               "last_visit_pace_ratio": 2.5}  # fmt: skip
+    assert "their last visit was 2.5 times slower than usual;" in signal.explanation
 
 
 def test_signal() -> None:
@@ -100,9 +125,11 @@ def test_the_gap_is_said_in_hours_or_days(gap_days: float, mean_days: float, sai
     assert said in signal.explanation
 
 
-def visit(session_id: str, start_ms: int, n_events: int) -> list[ClickEvent]:
+def visit(
+    session_id: str, start_ms: int, n_events: int, every_ms: int = 20_000
+) -> list[ClickEvent]:
     return [
-        click(type="page_view", page=f"/p{i}", session_id=session_id, ts_ms=start_ms + 20_000 * i)
+        click(type="page_view", page=f"/p{i}", session_id=session_id, ts_ms=start_ms + every_ms * i)
         for i in range(n_events)
     ]
 
@@ -134,6 +161,29 @@ def test_from_the_customers_own_visits(
     visits = [
         visit(f"v{i}", T0_MS + day * DAY_MS, size)
         for i, (day, size) in enumerate(zip(starts_days, sizes, strict=True))
+    ]
+
+    reasons = first_event_reasons(visits)
+
+    assert reasons[:3] == [[], [], []]
+    assert (REASON in reasons[3]) is fourth_fires
+
+
+@pytest.mark.parametrize(
+    ("third_every_ms", "fourth_fires"),
+    [
+        pytest.param(50_000, True, id="later-and-2.5x-slower"),
+        pytest.param(30_000, False, id="later-and-1.5x-slower"),
+    ],
+)
+def test_a_slower_pace_from_the_customers_own_visits(
+    third_every_ms: int, fourth_fires: bool
+) -> None:
+    visits = [
+        visit("v0", T0_MS, 30),
+        visit("v1", T0_MS + DAY_MS, 30),
+        visit("v2", T0_MS + 2 * DAY_MS, 25, every_ms=third_every_ms),
+        visit("v3", T0_MS + 4 * DAY_MS, 1),
     ]
 
     reasons = first_event_reasons(visits)
