@@ -17,7 +17,8 @@ changes, so a replay at any speed learns, and decides, the same.
   values, a count of events, never a time, so a replay sees the same thresholds.
 - **Abandonment risk** is scored on checkout events of a session with a cart, and
   learned when the outcome is known: a purchase (0), or the session ending with a
-  cart and no purchase (1), from the features it had when last scored.
+  cart and no purchase (1), from the features it had at each of its scores (every
+  score is validated against the outcome first).
 - **Session anomaly** learns each session that ends, and scores the session of each
   intervention as evidence.
 """

@@ -34,8 +34,10 @@ __all__ = ["CHECKPOINT_VERSION", "MODEL_NAMES", "PartitionModels"]
 
 #: Names of the models in metrics (beside the rules' "rules").
 MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm")
-#: Format version of ``PartitionModels.to_bytes`` (see the module's version rule).
-CHECKPOINT_VERSION = 3
+#: Format version of ``PartitionModels.to_bytes`` (see the module's version rule). 4: a
+#: pending abandonment session holds its scored snapshots (features and score), not only
+#: the last features.
+CHECKPOINT_VERSION = 4
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
@@ -115,20 +117,20 @@ class PartitionModels:
         return threshold
 
     def score_abandonment(self, session_key: str, features: AbandonmentFeatures) -> float:
-        """The session's abandonment risk; ``features`` are kept for its label."""
+        """The session's abandonment risk; ``features`` and the risk are kept for its label."""
         risk = self.abandonment.score_session(session_key, features)
         self.scored["abandonment"] += 1
         return risk
 
     def label_session(self, session_key: str, abandoned: bool) -> bool:
-        """Teach the session's outcome (a purchase: False; an end with a cart: True).
+        """Teach the session's outcome (a purchase: False; an end with a cart: True): each
+        of its scored snapshots is validated, then learned (``learned`` counts snapshots).
 
         Returns False when the session was never scored (or was forgotten).
         """
         learned = self.abandonment.label_session(session_key, abandoned)
-        if learned:
-            self.learned["abandonment"] += 1
-        return learned
+        self.learned["abandonment"] += learned
+        return learned > 0
 
     def forget_session(self, session_key: str) -> None:
         """Drop a scored session that ended with nothing to learn (no cart, no purchase)."""

