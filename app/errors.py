@@ -7,6 +7,7 @@ __all__ = [
     "ConfigError",
     "EmbeddedStackError",
     "InvalidEvent",
+    "NothingScored",
     "NudgeflowError",
     "PayloadTooLarge",
 ]
@@ -42,3 +43,7 @@ class BrokerUnavailable(NudgeflowError):
 
 class EmbeddedStackError(NudgeflowError):
     """An embedded broker or Redis failed to start or stop."""
+
+
+class NothingScored(NudgeflowError, ValueError):
+    """An offline comparison whose tuning set gave the model no session to score."""

@@ -50,12 +50,15 @@ The model's *AUC* is the exact ROC AUC over the scored cart sessions of the last
 score each was given, and of the first; both were given before the session's
 outcome was learned (progressive, so each stream is held out from the model).
 The last score is only known to be the last in hindsight: a detector acts on the
-scores as they come, which is what precision, recall and lead measure.
+scores as they come, which is what precision, recall and lead measure. The
+learner's own progressive AUC (what the worker exports) is over every score given,
+each met with its session's outcome.
 
 **Verdict.** The model beats the rule when its held-out F1 over every cart
 session, at the tuning threshold, is higher than the rule's.
 
-Run ``python -m app.tools.abandonment_comparison`` for the markdown section.
+Run ``python -m app.tools.abandonment_comparison`` for the markdown section;
+``nudgeflow eval`` adds it to its report, for the sets it ran.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from app.detect.pipeline import Outcome, Rules, fire_timers, process_event
 from app.detect.signals.cart_abandonment import REASON
 from app.detect.signals.checkout_stall import REASON as STALL
 from app.detect.timers import PartitionClock, TimerIndex
+from app.errors import NothingScored
 from app.ingest.events import ClickEvent, validate_event
 from app.tools.simulator import SimulationConfig, simulate
 from app.tools.simulator.config import DEFAULT_START_MS
@@ -86,6 +90,7 @@ __all__ = [
     "StreamComparison",
     "choose_threshold",
     "compare",
+    "markdown_section",
     "render_markdown",
     "replay_cart_sessions",
     "roc_auc",
@@ -96,6 +101,7 @@ __all__ = [
 Event = Mapping[str, Any]
 
 _DAY_MS = 86_400_000
+_TITLE = "## Abandonment: learned score vs rule"
 # As ``nudgeflow eval``: after a stream, the watermark moves half a day on, far past
 # every silence (cart idle is 10 min) and the session timeout (30 min).
 _CLOSE_AFTER_MS = _DAY_MS // 2
@@ -200,7 +206,7 @@ class StreamComparison:
     auc_last: float | None
     auc_first: float | None
     #: The learner's own progressive ROC AUC (River's, as the worker exports it) at the end
-    #: of the stream, over every label since the learner started.
+    #: of the stream, over every score met with its label since the learner started.
     worker_auc: float
 
 
@@ -368,7 +374,7 @@ def choose_threshold(sessions: Sequence[CartSession]) -> float:
     """The score threshold with the best F1 on ``sessions`` (the highest one on a tie).
 
     Only the scores given are candidates: a session is flagged when any of its
-    scores reaches the threshold.
+    scores reaches the threshold. ``NothingScored`` (a ValueError) without any score.
 
     Examples
     --------
@@ -380,7 +386,7 @@ def choose_threshold(sessions: Sequence[CartSession]) -> float:
     """
     peaks = sorted({max(score for _, score in s.scores) for s in sessions if s.scores})
     if not peaks:
-        raise ValueError("no cart session was scored: there is no threshold to choose")
+        raise NothingScored("no cart session was scored: there is no threshold to choose")
     best = max(peaks, key=lambda t: (_detect(sessions, lambda s: s.model_ts_ms(t)).f1, t))
     return float(best)
 
@@ -451,6 +457,30 @@ def simulated_streams(
     return streams[:-1], streams[-1:]
 
 
+def markdown_section(
+    customers: int = 300,
+    days: float = 3.0,
+    tuning_seeds: Sequence[int] = _TUNING_SEEDS,
+    holdout_seed: int = _HOLDOUT_SEED,
+) -> str:
+    """The section "Abandonment: learned score vs rule" for these simulated sets; a set too
+    small for the model to score any tuning session gets a line that says so.
+
+    Examples
+    --------
+    >>> print(markdown_section(customers=1, days=0.1, tuning_seeds=()))  # nothing to tune on
+    ## Abandonment: learned score vs rule
+    <BLANKLINE>
+    No comparison: no cart session was scored: there is no threshold to choose.
+    <BLANKLINE>
+    """
+    tuning, holdout = simulated_streams(customers, days, tuning_seeds, holdout_seed)
+    try:
+        return render_markdown(compare(tuning, holdout))
+    except NothingScored as exc:
+        return f"{_TITLE}\n\nNo comparison: {exc}.\n"
+
+
 def _replay_all(
     streams: Sequence[Sequence[Event]], learner: PartitionLearner
 ) -> tuple[list[CartSession], int]:
@@ -511,8 +541,12 @@ def _detect(
 def render_markdown(result: AbandonmentComparison) -> str:
     """The report section "Abandonment: learned score vs rule"."""
     lines = [
-        "## Abandonment: learned score vs rule",
+        _TITLE,
         "",
+        "Replayed in process through one `clicks` partition as the worker runs it "
+        "(`app/tools/abandonment_comparison.py`), the tuning streams then the held-out one, "
+        "the model learning progressively (each score given before its session's outcome is "
+        "learned). "
         f"Cart sessions of shoppers (crawlers left out). Model threshold {result.threshold:.3f}, "
         "chosen on tuning (best F1) and kept for held-out. *rule*: `cart_abandonment_risk`; "
         "*rule or stall*: it or `checkout_stall`, which it leaves a stalled checkout to. Lead: "
@@ -540,8 +574,8 @@ def render_markdown(result: AbandonmentComparison) -> str:
         lines.append(
             f"- {stream.name}: {stream.events} events. The model's ROC AUC over the scored "
             f"cart sessions (progressive): {_num(stream.auc_last, 3)} from each session's last "
-            f"score, {_num(stream.auc_first, 3)} from its first; the learner's own (River, "
-            f"cumulative, as the worker exports it): {stream.worker_auc:.3f}."
+            f"score, {_num(stream.auc_first, 3)} from its first; the learner's own over every "
+            f"score given (River, cumulative, as the worker exports it): {stream.worker_auc:.3f}."
         )
     holdout = result.holdout.every
     verdict = "beats" if result.model_beats_rule else "does not beat"
@@ -576,8 +610,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="seed of the held-out stream (variant holdout)")  # fmt: skip
     args = parser.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
-    tuning, holdout = simulated_streams(args.customers, args.days, seeds, args.holdout_seed)
-    print(render_markdown(compare(tuning, holdout)))
+    print(markdown_section(args.customers, args.days, seeds, args.holdout_seed))
 
 
 if __name__ == "__main__":

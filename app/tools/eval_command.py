@@ -9,6 +9,11 @@ compare changes by; the held-out set (seed 1000 of the ``holdout`` variant, with
 other think times, look-alikes, faults and mix) checks that a change was not
 tuned to that sample, and is never tuned on.
 
+The report (and the printout) also carries the learned abandonment score against
+the ``cart_abandonment_risk`` rule on the same seeds, variants and sizes
+(``app.tools.abandonment_comparison``: in process, no worker, ~11 s for the
+default sets), measured after the worker stopped.
+
 A run counts only what it caused, so it can share a deployment with live traffic
 or an earlier run: every customer, session and event id carries a tag of its own,
 and only interventions written after the run started, for the run's sessions,
@@ -46,6 +51,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.runtime.topics import CLICKS, INTERVENTIONS, bootstrap_servers
+from app.tools.abandonment_comparison import markdown_section
 from app.tools.evaluation import (
     COLUMNS,
     StoryQuality,
@@ -154,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
         _print(console, part.title, rows)
         console.print(render_targets(rows))
         sections.append(_section(part, rows, labels[part.title], found))
+    abandonment = markdown_section(args.customers, args.days, seeds, args.holdout_seed)
+    console.print(abandonment, markup=False, highlight=False)
+    sections.append(abandonment)
     if destination is not None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(_report(args, parts, sections))

@@ -27,6 +27,7 @@ def test_a_trial_run_writes_where_asked_and_leaves_the_committed_report(tmp_path
     assert "## Comparison: seeds 7, variant tuning" in report
     assert "## Held-out: seed 8, variant holdout" in report
     assert report.count("Targets: caught ≥ 90 %") == 2 and "**Warning:**" not in report
+    assert "## Abandonment: learned score vs rule" in report
     rage = next(line for line in report.splitlines() if line.startswith("| rage_clicker |"))
     caught_pct = rage.split("|")[5].strip()
     assert caught_pct != "-" and int(caught_pct) >= 80  # the rage-click detector works end to end

@@ -6,12 +6,17 @@ The run itself needs a broker and a worker: ``tests/integration/test_eval_comman
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from app.ingest.events import validate_event
+from app.tools import eval_command
+from app.tools.abandonment_comparison import markdown_section
 from app.tools.eval_command import (
     QUALITY_REPORT,
     _first_start_ms,
@@ -115,3 +120,34 @@ def test_the_report_states_the_targets_and_both_variants() -> None:
     assert "Targets: caught ≥ 90 %: 0.0 % FAIL; assist on clean ≤ 3 %: 0.0 % PASS" in report
     assert "| parameter | tuning | holdout |" in report
     assert "| look-alike filter_toggle | 0% | 15% |" in report
+
+
+def test_the_report_and_the_printout_carry_the_abandonment_comparison(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker's part stands in (it is ``tests/integration/test_eval_end_to_end.py``'s);
+    the comparison runs for real on the run's seeds and sizes."""
+
+    @contextmanager
+    def no_deployment(*_args: object, **_kwargs: object) -> Iterator[None]:
+        yield None
+
+    async def no_interventions(
+        _deployment: object, parts: tuple[_Part, ...], *_args: object
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], None]:
+        return {part.title: [] for part in parts}, [], None
+
+    monkeypatch.setattr(eval_command, "_deployment", no_deployment)
+    monkeypatch.setattr(eval_command, "_replay_and_read", no_interventions)
+    out = tmp_path / "QUALITY.md"
+    argv = ("--seeds", "7", "--holdout-seed", "8", "--customers", "40", "--days", "1")
+
+    assert run(parse(*argv, "--out", str(out))) == 0
+
+    expected = markdown_section(customers=40, days=1.0, tuning_seeds=(7,), holdout_seed=8)
+    assert "| holdout | every | model |" in expected
+    report = out.read_text()
+    assert expected in report
+    assert report.index("## Held-out: seed 8") < report.index(expected)
+    assert report.index(expected) < report.index("## The two variants")
+    assert "On held-out the model" in capsys.readouterr().err
