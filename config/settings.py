@@ -215,8 +215,9 @@ class Settings(BaseSettings):
         0.6, gt=0, lt=1, description="Last visit's events, over the usual, that is shrinking."
     )
     rhythm_pace_factor: float = Field(
-        2.0, gt=1, description="Last visit's mean gap between events, over the usual, that is "
-        "slowing.",
+        2.0,
+        gt=1,
+        description="Last visit's mean gap between events, over the usual, that is slowing.",
     )
     bot_min_events: int = Field(20, ge=2, description="Events before a session can look automated.")
     bot_gap_ms: int = Field(150, gt=0, description="Gaps shorter than this are no think time.")
