@@ -144,6 +144,26 @@ async def test_a_customer_quiet_at_payment_hears_from_us_with_no_further_event(
     assert 7.0 <= waited <= 15.0, waited
 
 
+async def test_a_customer_who_goes_on_at_payment_then_goes_quiet_hears_from_us(
+    private_stack, worker_factory
+):
+    # Each event at payment moves the stall on; the timer set by the first comes up
+    # first, finds nothing due yet, and must be armed again for the moved time.
+    worker = worker_factory(private_stack, checkout_stall_ms=3000, timer_tick_s=0.2)
+    customer = unique("goes-on")
+    now = int(time.time() * 1000)
+    await _reach_payment(worker.web_url, customer, now)
+    await post(f"{worker.web_url}/v1/events", {"events": [
+        event(customer, "form_focus", field="card_number", ts=now + 1_500),
+    ]})  # fmt: skip
+
+    [stall] = await read_topic(private_stack.bootstrap, "interventions", _for(customer),
+                               timeout_s=30)  # fmt: skip
+
+    assert stall["reason"] == "checkout_stall"
+    assert stall["fired_ts"] == now + 1_500 + 3_000
+
+
 async def test_the_wall_clock_never_fires_a_silence_the_data_cancelled(
     private_stack, worker_factory
 ):
