@@ -12,7 +12,12 @@ from faust.serializers import codecs
 from tables.changelogged import declare_changelogged_table
 from tables.customer_state import CustomerState, decode_state, encode_state
 
-__all__ = ["CustomerStateCodec", "CustomerStore", "declare_customer_table"]
+__all__ = ["Changed", "CustomerStateCodec", "CustomerStore", "declare_customer_table"]
+
+#: Customer id → (changelog partition, state or None for a deletion).
+Changed = dict[str, tuple[int, "CustomerState | None"]]
+# Changelog records encoded between two returns of the loop to the agent (~1 ms).
+_YIELD_EVERY = 100
 
 
 class CustomerStateCodec(codecs.Codec):
@@ -39,17 +44,17 @@ class CustomerStore:
     """Reads and writes of ``customer_to_state`` on the hot path.
 
     Writes go straight into the table's in-memory store, and the changed states
-    are sent to the changelog in bulk by ``flush_changelog`` (one record per
-    changed customer, at most once per commit interval) instead of one produce
-    per event (~200 µs each through Faust's table API). The changelog stays the
-    source of truth: the consumer flushes before every offset commit, so no
-    offset is committed before the state that folded it in is on the broker.
+    are sent to the changelog in bulk (``take_changed`` then ``write_changelog``:
+    one record per changed customer, at most once per commit interval) instead of
+    one produce per event (~200 µs each through Faust's table API). The changelog
+    stays the source of truth: the consumer writes it before every offset commit,
+    so no offset is committed before the state that folded it in is on the broker.
     """
 
     def __init__(self, table: faust.Table[str, CustomerState | None]) -> None:
         self.table = table
         # Changed since the last flush; None is a deletion (a tombstone on the changelog).
-        self._dirty: dict[str, tuple[int, CustomerState | None]] = {}
+        self._dirty: Changed = {}
 
     def get(self, customer_id: str) -> CustomerState | None:
         """The customer's state on this worker, or None."""
@@ -92,27 +97,44 @@ class CustomerStore:
 
     @property
     def changed(self) -> int:
-        """Customers changed (or deleted) since the last ``flush_changelog``."""
+        """Customers changed (or deleted) since the last ``take_changed``."""
         return len(self._dirty)
 
-    async def flush_changelog(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
-        """Send every changed state, one record batch per changelog partition.
+    def take_changed(self) -> Changed:
+        """The states changed (None: deleted) since the last call, to write; forgotten here."""
+        dirty, self._dirty = self._dirty, {}
+        return dirty
+
+    def keep_changed(self, changed: Changed) -> None:
+        """Put back states whose write failed, unless a newer one replaced them since."""
+        for key, item in changed.items():
+            self._dirty.setdefault(key, item)
+
+    async def write_changelog(
+        self, producer: AIOKafkaProducer, changed: Changed
+    ) -> list[asyncio.Future[Any]]:
+        """Send ``changed``, one record batch per changelog partition.
 
         Returns the batches' delivery futures. ``producer`` is the raw aiokafka
         producer: building record batches directly costs a few µs a record, where
-        one ``send`` per record costs tens.
+        one ``send`` per record costs tens. States are never changed in place (each
+        event replaces its customer's), so they are encoded while the agent goes
+        on, and it gets the loop back every ``_YIELD_EVERY`` records.
         """
-        if not self._dirty:
+        if not changed:
             return []
-        dirty, self._dirty = self._dirty, {}
         topic = self.table.changelog_topic.get_topic_name()
         by_partition: dict[int, list[tuple[str, CustomerState | None]]] = {}
-        for key, (partition, state) in dirty.items():
+        for key, (partition, state) in changed.items():
             by_partition.setdefault(partition, []).append((key, state))
         futures = []
+        encoded = 0
         for partition, items in by_partition.items():
             batch = producer.create_batch()
             for key, state in items:
+                encoded += 1
+                if encoded % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
                 record = (key.encode(), None if state is None else encode_state(state))
                 if batch.append(key=record[0], value=record[1], timestamp=None) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))

@@ -35,13 +35,21 @@ class Delivery:
         self.redis = redis
         self.stream_maxlen = stream_maxlen
         self.metrics = metrics
+        # Kafka sends not yet taken by ``take_unconfirmed``.
+        self._unconfirmed: list[asyncio.Future[Any]] = []
+
+    def take_unconfirmed(self) -> list[asyncio.Future[Any]]:
+        """The delivery futures of the Kafka sends since the last call (to await)."""
+        taken, self._unconfirmed = self._unconfirmed, []
+        return taken
 
     async def send(self, interventions: list[dict[str, Any]]) -> None:
         """Produce each to ``interventions`` and XADD each to ``nudgeflow:interventions``.
 
-        Kafka sends are not awaited one by one: the consumer flushes the producer
-        before it commits the offsets of the events that caused them, so an
-        intervention is on the broker before its trigger counts as processed. The
+        Kafka sends are not awaited one by one: before an offset commit writes the
+        customer states that record them, the commit awaits every send handed over
+        so far (``take_unconfirmed``), so an intervention is on the broker before
+        its trigger counts as processed or as seen. The
         Redis entries of one call go in one pipeline. A Redis outage must not stall
         the click stream: the Kafka topic stays complete, and the failure is logged
         and counted in ``nudgeflow_delivery_errors_total{channel="redis"}``.
@@ -53,6 +61,7 @@ class Delivery:
         for intervention, payload in zip(interventions, payloads, strict=True):
             future = await send(INTERVENTIONS, payload, key=intervention["customer_id"].encode())
             future.add_done_callback(self._on_kafka_delivery)
+            self._unconfirmed.append(future)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for payload in payloads:

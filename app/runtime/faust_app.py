@@ -65,8 +65,11 @@ class NudgeflowApp(faust.App):
     model_metrics: ModelMetricsExport
     delivery: Delivery
     # Held by the agent while a batch is folded, delivered and acked, and by
-    # ``before_commit``: a commit never sees a state ahead of the acked offsets.
+    # ``before_commit`` to take the changed states: a commit never sees a state ahead
+    # of the acked offsets.
     batch_lock: asyncio.Lock
+    # One commit writes its states at a time (see ``before_commit``).
+    changelog_lock: asyncio.Lock
     # Read by app.runtime.compat's transport.
     fetch_max_wait_ms: int
     tansu_compat: bool
@@ -135,19 +138,36 @@ class NudgeflowApp(faust.App):
 
     async def before_commit(self) -> None:
         """Put every changed customer state on the changelog, and a due models checkpoint,
-        before offsets are committed."""
-        async with self.batch_lock:
-            self.metrics.changelog_writes.inc(self.customers.changed)
+        before offsets are committed.
+
+        The states are taken between two batches, when every intervention they record
+        has been handed to the producer, and those sends are awaited first: a state
+        that says a reason fired, and its event seen, never reaches the changelog
+        ahead of the intervention, so a crash in between cannot lose it (the restarted
+        worker would drop the event as a duplicate). Then the states are encoded while
+        the agent goes on; commits write one after another, so a customer's records
+        stay in order.
+        """
+        async with self.changelog_lock:
             producer = raw_producer(self)
-            pending = await self.customers.flush_changelog(producer)
-            if self.models is not None:
-                checkpoint, written = await self.models.checkpoint(producer)
-                pending += written
-                if checkpoint is not None:
-                    self.metrics.model_checkpoint.observe(checkpoint.seconds)
-                    self.metrics.model_checkpoint_bytes.set(checkpoint.bytes)
-        if pending:
-            await asyncio.gather(*pending)  # a failed changelog write must stop the commit
+            pending: list[asyncio.Future[Any]] = []
+            async with self.batch_lock:
+                changed = self.customers.take_changed()
+                sent = self.delivery.take_unconfirmed()
+                if self.models is not None:  # the models as of this batch boundary
+                    checkpoint, pending = await self.models.checkpoint(producer)
+                    if checkpoint is not None:
+                        self.metrics.model_checkpoint.observe(checkpoint.seconds)
+                        self.metrics.model_checkpoint_bytes.set(checkpoint.bytes)
+            # A failed send is counted and logged by the delivery; it cannot be retried here.
+            await asyncio.gather(*sent, return_exceptions=True)
+            self.metrics.changelog_writes.inc(len(changed))
+            try:
+                pending += await self.customers.write_changelog(producer, changed)
+                await asyncio.gather(*pending)  # a failed write must stop the commit
+            except BaseException:
+                self.customers.keep_changed(changed)  # written at the next commit instead
+                raise
 
     def _new_transport(self) -> TransportT:
         return NudgeflowTransport(self.conf.broker_consumer, self)
@@ -228,6 +248,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == CLICKS},
     )
     app.batch_lock = asyncio.Lock()
+    app.changelog_lock = asyncio.Lock()
     app.delivery = Delivery(
         lambda: raw_producer(app),
         aioredis.from_url(s.redis_url.get_secret_value()),

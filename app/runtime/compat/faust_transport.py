@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.exceptions import ProducerSendError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -101,10 +102,22 @@ class _Consumer(faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit_tps(self, tps: Iterable[TP], start_new_transaction: bool) -> bool:
-        # Offsets may only be committed once the table writes of the acked events are on
-        # the producer: the app writes its changelog in bulk and hands it over here.
+        # Upstream's, with the app's changelog written in between. Offsets may only be
+        # committed once the table writes of the acked events are on the broker. The
+        # offsets are taken first: the app lets the agent go on while it writes, and
+        # what the agent acks meanwhile is not in this write (it goes with the next).
+        commit_offsets = self._filter_committable_offsets(tps)
         await self.app.before_commit()  # type: ignore[attr-defined]
-        return bool(await super()._commit_tps(tps, start_new_transaction))
+        if not commit_offsets:
+            return False
+        try:
+            await self._handle_attached(commit_offsets)  # Faust's attached sends
+        except ProducerSendError as exc:
+            await self.crash(exc)
+            return False
+        return bool(
+            await self._commit_offsets(commit_offsets, start_new_transaction=start_new_transaction)
+        )
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         # Faust's loop, with two changes. Faust wraps every message in

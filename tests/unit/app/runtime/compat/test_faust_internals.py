@@ -48,6 +48,16 @@ def test_commit_goes_through_commit_tps_and_flushes_the_producer_before_committi
     assert "self._commit_tps(" in _source(faust_consumer.Consumer.force_commit)
 
 
+def test_upstream_commit_tps_is_still_the_three_steps_ours_repeats():
+    # Ours takes the offsets, writes the app's changelog, then does upstream's rest.
+    upstream = _source(faust_consumer.Consumer._commit_tps)
+    steps = ("self._filter_committable_offsets(tps)", "await self._handle_attached(commit_offsets)",
+             "await self._commit_offsets(")  # fmt: skip
+    assert [upstream.index(step) for step in steps] == sorted(upstream.index(s) for s in steps)
+    ours = _source(_Consumer._commit_tps)
+    assert ours.index(steps[0]) < ours.index("before_commit()") < ours.index(steps[1])
+
+
 def test_worker_consumer_still_hard_codes_the_fetch_wait_we_replace():
     assert "fetch_max_wait_ms=1500" in _source(
         faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
