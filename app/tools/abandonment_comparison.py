@@ -15,11 +15,9 @@ every silence fires and every session ends. One ``PartitionLearner`` learns the
 tuning streams (seeds 1-3 of variant ``tuning``) and then the held-out stream
 (seed 1000 of variant ``holdout``), a day apart, as one worker does through
 ``nudgeflow eval``; the model is progressive throughout: a session's scores are
-given before its label is learned. One deliberate difference from the worker: a
-timer that finds nothing due yet (the customer's due time moved later since it
-was set) is set again for the new due time. The worker sets a timer only when the
-state changed, so there such a customer's later silences (a cart left idle) are
-never heard; measuring the rule here means measuring it as designed.
+given before its label is learned. A timer that finds nothing due yet (the
+customer's due time moved later since it was set) is set again for the new due
+time, as the worker does.
 
 **Cart sessions and their outcome.** A cart session is one whose state held a cart
 (``cart_value > 0``) after some event; crawlers' sessions are left out (the policy
@@ -321,7 +319,7 @@ class _Partition:
         if state is not before:
             self.table[customer_id] = state
         # Also when nothing changed: a timer that came up before anything was due (its due
-        # time moved later) must look again. The worker re-arms only a changed state.
+        # time moved later) must look again, as in the worker.
         self.timers.schedule(customer_id, outcome.due_ms)
 
 
