@@ -168,7 +168,11 @@ class _Fold:
                 if state is None:
                     continue
                 outcome = fire_timers(state, watermark_ms, rules, now_ms)
-                if learner is not None and outcome.state is not state:
+                if outcome.state is state:  # nothing due yet: look again when it is (as the worker)
+                    if outcome.due_ms is not None and outcome.due_ms > watermark_ms:
+                        timers.schedule(key, outcome.due_ms)
+                    continue
+                if learner is not None:
                     learning = time.perf_counter_ns()
                     learner.learn_ended(key, state, outcome.state)
                     learner.annotate(outcome.interventions, outcome.state, state)
