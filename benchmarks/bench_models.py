@@ -11,21 +11,21 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.detect.learning import PartitionLearner
 from app.detect.models.partition import PartitionModels
-from app.detect.pipeline import Outcome, Rules, fire_timers, process_event
-from app.detect.timers import PartitionClock, TimerIndex
+from app.detect.partition_run import PartitionRun
+from app.detect.pipeline import Outcome, Rules
 from app.errors import InvalidEvent
-from app.ingest.events import validate_event
+from app.ingest.events import ClickEvent, validate_event
 from app.runtime.garbage_collection import freeze_survivors, set_young_threshold
 from app.tools.simulator import SimulationConfig, simulate
 from benchmarks._common import percentiles, scaled
 from benchmarks._report import Row, num, verdict
 from config.settings import Settings
+from tables.customer_state import CustomerState
 
 __all__ = ["TARGET_P99_US", "details", "run", "summary"]
 
@@ -35,8 +35,6 @@ _DAYS = 7.0
 _SEED = 11
 # Calls of to_bytes / from_bytes timed; their median is reported.
 _CHECKPOINT_REPEATS = 5
-# As the worker's process_clicks agent: at most this many rounds of timers per event.
-_MAX_TIMER_ROUNDS = 4
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
@@ -90,62 +88,39 @@ def run(scale: float, workdir: Path) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
-class _Fold:
+class _Fold(PartitionRun):
     """One partition's events through the pipeline, with or without its learner, timed."""
 
-    learner: PartitionLearner | None
-    max_skew_ms: int
-    freeze_interval_s: float
-    rules: Rules = field(default_factory=Rules)
-    states: dict[str, Any] = field(default_factory=dict)
-    clock: PartitionClock = field(default_factory=PartitionClock)
-    timers: TimerIndex = field(default_factory=TimerIndex)
-    event_ns: list[int] = field(default_factory=list)
-    learn_ns: list[int] = field(default_factory=list)
-    learner_ns: int = 0
-    folded: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    interventions: int = 0
+    def __init__(
+        self, learner: PartitionLearner | None, max_skew_ms: int, freeze_interval_s: float
+    ) -> None:
+        super().__init__(learner=learner, live_bound_ms=max_skew_ms, on_outcome=self._count)
+        self.freeze_interval_s = freeze_interval_s
+        self.event_ns: list[int] = []
+        self.learn_ns: list[int] = []
+        self.learner_ns = 0
+        self.folded = self.duplicates = self.rejected = self.interventions = 0
 
     def run(self, events: list[dict[str, Any]], arrival_ms: list[int]) -> None:
         """Each event as the agent takes it, its arrival time standing for the record's."""
-        lateness_ms = self.rules.time.allowed_lateness_ms
-        clock, learner, clock_ns = self.clock, self.learner, time.perf_counter_ns
-        frozen_at = time.perf_counter()
-        for offset, (raw, now_ms) in enumerate(zip(events, arrival_ms, strict=True)):
+        clock_ns = time.perf_counter_ns
+        frozen_at, freeze_every_s = time.perf_counter(), self.freeze_interval_s
+        for raw, now_ms in zip(events, arrival_ms, strict=True):
             started = clock_ns()
             try:
                 click = validate_event(raw)
             except InvalidEvent:
                 self.rejected += 1
                 continue
-            clock.observe(min(click.ts_ms, now_ms + lateness_ms), now_ms)
-            watermark_ms = clock.watermark_ms(lateness_ms)
-            self._fire_due(watermark_ms, now_ms)
-            live_ms = now_ms if clock.follows_wall_clock(self.max_skew_ms) else 0
-            state = self.states.get(click.customer_id)
-            rules = learner.rules if learner is not None else self.rules
-            outcome = process_event(state, click, rules, watermark_ms, now_ms, live_ms)
+            outcome = self.event(click, now_ms)
+            self.event_ns.append(clock_ns() - started)
             if outcome.duplicate:
                 self.duplicates += 1
-                self.event_ns.append(clock_ns() - started)
                 continue
-            if learner is not None:
-                learning = clock_ns()
-                learner.learn_event(click.customer_id, state, outcome.state, click, outcome.late)
-                learned = clock_ns()
-                learner.annotate(outcome.interventions, outcome.state, state)
-                learner.models.include(offset)
-                self.learn_ns.append(learned - learning)
-                self.learner_ns += clock_ns() - learning
-            self._apply(click.customer_id, outcome, state)
-            self.event_ns.append(clock_ns() - started)
             self.folded += 1
-            if learner is not None:
-                learner.scores.clear()  # the worker's metrics drain them once a batch
-            if offset % 1_000 == 0 and time.perf_counter() - frozen_at >= self.freeze_interval_s:
+            if self.learner is not None:
+                self.learner.scores.clear()  # the worker's metrics drain them once a batch
+            if self.offset % 1_000 == 0 and time.perf_counter() - frozen_at >= freeze_every_s:
                 freeze_survivors()  # as the worker's timer does, between batches
                 frozen_at = time.perf_counter()
 
@@ -154,37 +129,25 @@ class _Fold:
         mean_us = sum(self.event_ns) / len(self.event_ns) / 1e3
         return {"us_mean": mean_us, **{f"us_{q}": v for q, v in spread.items()}}
 
-    def _fire_due(self, watermark_ms: int, now_ms: int) -> None:
-        timers, learner = self.timers, self.learner
-        if not timers.due_by(watermark_ms):
-            return
-        for _round in range(_MAX_TIMER_ROUNDS):
-            keys = timers.pop_due(watermark_ms)
-            if not keys:
-                return
-            rules = learner.rules if learner is not None else self.rules
-            for key in keys:
-                state = self.states.get(key)
-                if state is None:
-                    continue
-                outcome = fire_timers(state, watermark_ms, rules, now_ms)
-                if outcome.state is state:  # nothing due yet: look again when it is (as the worker)
-                    if outcome.due_ms is not None and outcome.due_ms > watermark_ms:
-                        timers.schedule(key, outcome.due_ms)
-                    continue
-                if learner is not None:
-                    learning = time.perf_counter_ns()
-                    learner.learn_ended(key, state, outcome.state)
-                    learner.annotate(outcome.interventions, outcome.state, state)
-                    self.learner_ns += time.perf_counter_ns() - learning
-                self._apply(key, outcome, state)
+    def learn_event(
+        self, click: ClickEvent, before: CustomerState | None, outcome: Outcome, offset: int
+    ) -> None:
+        learner = self.learner
+        assert learner is not None
+        started = time.perf_counter_ns()
+        learner.learn_event(click.customer_id, before, outcome.state, click, outcome.late)
+        learned = time.perf_counter_ns()
+        learner.annotate(outcome.interventions, outcome.state, before)
+        learner.models.include(offset)
+        self.learn_ns.append(learned - started)
+        self.learner_ns += time.perf_counter_ns() - started
 
-    def _apply(self, key: str, outcome: Outcome, before: object) -> None:
-        if outcome.state is None:
-            self.states.pop(key, None)
-        elif outcome.state is not before:
-            self.states[key] = outcome.state
-            self.timers.schedule(key, outcome.due_ms)
+    def learn_ended(self, key: str, before: CustomerState, outcome: Outcome) -> None:
+        started = time.perf_counter_ns()
+        PartitionRun.learn_ended(self, key, before, outcome)
+        self.learner_ns += time.perf_counter_ns() - started
+
+    def _count(self, _key: str, _before: CustomerState | None, outcome: Outcome) -> None:
         self.interventions += len(outcome.interventions)
 
 

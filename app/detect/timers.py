@@ -29,7 +29,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-__all__ = ["PartitionClock", "TimerIndex"]
+__all__ = ["TIMER_ROUNDS", "PartitionClock", "TimerIndex"]
+
+#: A customer can have two silences due at once (each check re-arms the next): rounds of
+#: a partition's due timers per look, enough to catch them without letting a rule that
+#: never fires spin.
+TIMER_ROUNDS = 4
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from faust.types import TP
 
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms
 from app.detect.state import expire_state
-from app.detect.timers import PartitionClock, TimerIndex
+from app.detect.timers import TIMER_ROUNDS, PartitionClock, TimerIndex
 from app.runtime.compat import fetch_position
 from app.runtime.metrics import Metrics
 from app.runtime.topics import CLICKS
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["EventTime", "fire_idle_partitions"]
 
 log = logging.getLogger(__name__)
-
-_MAX_ROUNDS = 4
 
 
 class EventTime:
@@ -105,9 +103,7 @@ class EventTime:
         timers = self.timers.get(partition)
         if timers is None or not timers.due_by(watermark_ms):
             return  # the common case, once per event: one look at the heap
-        # A customer can have two silences due at once (each check re-arms the next); a few
-        # rounds catch them without letting a rule that never fires spin here.
-        for _round in range(_MAX_ROUNDS):
+        for _round in range(TIMER_ROUNDS):
             keys = timers.pop_due(watermark_ms)
             if not keys:
                 return

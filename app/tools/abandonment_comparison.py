@@ -70,10 +70,10 @@ from typing import Any
 
 from app.detect.learning import PartitionLearner
 from app.detect.models.partition import PartitionModels
-from app.detect.pipeline import Outcome, Rules, fire_timers, process_event
+from app.detect.partition_run import PartitionRun
+from app.detect.pipeline import Outcome, Rules
 from app.detect.signals.cart_abandonment import REASON
 from app.detect.signals.checkout_stall import REASON as STALL
-from app.detect.timers import PartitionClock, TimerIndex
 from app.errors import NothingScored
 from app.ingest.events import ClickEvent, validate_event
 from app.tools.simulator import SimulationConfig, simulate
@@ -103,8 +103,6 @@ _TITLE = "## Abandonment: learned score vs rule"
 # As ``nudgeflow eval``: after a stream, the watermark moves half a day on, far past
 # every silence (cart idle is 10 min) and the session timeout (30 min).
 _CLOSE_AFTER_MS = _DAY_MS // 2
-# As the runtime's timers: a few rounds, never a spin.
-_TIMER_ROUNDS = 4
 # The sets ``nudgeflow eval`` scores: seeds 1-3 of ``tuning``, seed 1000 of ``holdout``.
 _TUNING_SEEDS = (1, 2, 3)
 _HOLDOUT_SEED = 1000
@@ -237,14 +235,11 @@ class _Cart:
 
 
 class _Partition:
-    """One ``clicks`` partition as the worker runs it: table, clock, timers and learner."""
+    """One ``clicks`` partition as the worker runs it (``PartitionRun``), and its carts."""
 
     def __init__(self, learner: PartitionLearner) -> None:
         self.learner = learner
-        self.lateness_ms = learner.base.time.allowed_lateness_ms
-        self.table: dict[str, CustomerState] = {}
-        self.clock = PartitionClock()
-        self.timers = TimerIndex()
+        self.run = PartitionRun(learner.base, learner, on_outcome=self._outcome)
         self.sessions: dict[tuple[str, str], _Cart] = {}
         self.events = 0
 
@@ -256,53 +251,29 @@ class _Partition:
             cart = self.sessions[key] = _Cart(click.ts_ms)
         cart.ended_ts_ms = max(cart.ended_ts_ms, click.ts_ms)
         cart.purchased = cart.purchased or click.type == "purchase"
-        # A replay of old events: the clock's wall time plays no part (live_ms stays 0).
-        self.clock.observe(click.ts_ms, click.ts_ms)
-        watermark_ms = self.clock.watermark_ms(self.lateness_ms)
-        self.fire(watermark_ms)
+        # A replay of old events: each arrives at its own time.
+        outcome = self.run.event(click, arrival_ms=click.ts_ms)
         learner = self.learner
-        before = self.table.get(click.customer_id)
-        outcome = process_event(before, click, learner.rules, watermark_ms, click.ts_ms)
-        if outcome.duplicate:
-            return
-        learner.learn_event(click.customer_id, before, outcome.state, click, outcome.late)
-        learner.annotate(outcome.interventions, outcome.state, before)
         for name, score in learner.scores:
             if name == "abandonment":  # only the event's own session is scored
                 cart.scores.append((click.ts_ms, score))
         learner.scores.clear()
-        if not outcome.late and outcome.state is not None:
-            for session in outcome.state.sessions:
-                if session.session_id == click.session_id:
-                    cart.cart_value = session.cart_value
-                    cart.had_cart = cart.had_cart or session.cart_value > 0
-                    cart.bot = session.bot
-        self.apply(click.customer_id, outcome, before)
-
-    def fire(self, watermark_ms: int) -> None:
-        timers, learner = self.timers, self.learner
-        if not timers.due_by(watermark_ms):
+        if outcome.duplicate or outcome.late or outcome.state is None:
             return
-        for _round in range(_TIMER_ROUNDS):
-            keys = timers.pop_due(watermark_ms)
-            if not keys:
-                return
-            for key in keys:
-                state = self.table.get(key)
-                if state is None:
-                    continue
-                outcome = fire_timers(state, watermark_ms, learner.rules, watermark_ms)
-                if outcome.state is not state:
-                    learner.learn_ended(key, state, outcome.state)
-                    learner.annotate(outcome.interventions, outcome.state, state)
-                learner.scores.clear()
-                self.apply(key, outcome, state)
+        for session in outcome.state.sessions:
+            if session.session_id == click.session_id:
+                cart.cart_value = session.cart_value
+                cart.had_cart = cart.had_cart or session.cart_value > 0
+                cart.bot = session.bot
 
     def close(self) -> None:
         """Move the watermark past every silence and session timeout."""
-        self.fire(self.clock.newest_ts_ms + _CLOSE_AFTER_MS - self.lateness_ms)
+        watermark_ms = self.run.clock.newest_ts_ms + _CLOSE_AFTER_MS
+        watermark_ms -= self.learner.base.time.allowed_lateness_ms
+        self.run.fire(watermark_ms, watermark_ms)
+        self.learner.scores.clear()
 
-    def apply(self, customer_id: str, outcome: Outcome, before: CustomerState | None) -> None:
+    def _outcome(self, customer_id: str, _before: CustomerState | None, outcome: Outcome) -> None:
         for intervention in outcome.interventions:
             cart = self.sessions.get((customer_id, intervention["session_id"]))
             if cart is None:
@@ -312,15 +283,6 @@ class _Partition:
                 cart.rule_ts_ms = fired_ts_ms
             if STALL in signals and cart.stall_ts_ms is None:
                 cart.stall_ts_ms = fired_ts_ms
-        state = outcome.state
-        if state is None:
-            self.table.pop(customer_id, None)
-            return
-        if state is not before:
-            self.table[customer_id] = state
-        # Also when nothing changed: a timer that came up before anything was due (its due
-        # time moved later) must look again, as in the worker.
-        self.timers.schedule(customer_id, outcome.due_ms)
 
 
 def _fired_ts_ms(intervention: Mapping[str, Any]) -> int:
