@@ -342,9 +342,15 @@ def update_rhythm(profile: CustomerProfile, gap_ms: int) -> None:
     """Fold the gap before a new visit into the customer's rhythm (weighted mean and variance)."""
     if gap_ms <= 0:
         return
-    before = EwStats(profile.gap_mean_ms, profile.gap_var_ms2, 1 if profile.gap_mean_ms else 0)
-    after = update_ew(before, float(gap_ms), _RHYTHM_ALPHA)
-    profile.gap_mean_ms, profile.gap_var_ms2 = after.mean, after.var
+    profile.gap_mean_ms, profile.gap_var_ms2 = _fold_ew(
+        profile.gap_mean_ms, profile.gap_var_ms2, float(gap_ms)
+    )
+
+
+def _fold_ew(mean: float, var: float, value: float) -> tuple[float, float]:
+    """A customer's weighted mean and variance (mean 0: none yet) with ``value`` folded in."""
+    after = update_ew(EwStats(mean, var, 1 if mean else 0), value, _RHYTHM_ALPHA)
+    return after.mean, after.var
 
 
 def _end_session(state: CustomerState, session: SessionState, limits: StateLimits) -> None:
@@ -377,9 +383,7 @@ def update_pace(profile: CustomerProfile, pace_ms: float) -> None:
     """
     usual = profile.pace_mean_ms
     profile.last_pace_ratio = pace_ms / usual if usual > 0 else 0.0
-    before = EwStats(usual, profile.pace_var_ms2, 1 if usual else 0)
-    after = update_ew(before, pace_ms, _RHYTHM_ALPHA)
-    profile.pace_mean_ms, profile.pace_var_ms2 = after.mean, after.var
+    profile.pace_mean_ms, profile.pace_var_ms2 = _fold_ew(usual, profile.pace_var_ms2, pace_ms)
 
 
 def _update_session(

@@ -88,6 +88,22 @@ async def metric_families(web_url: str) -> dict[str, Metric]:
     return {f.name: f for f in text_string_to_metric_families(body.decode())}
 
 
+#: Every event a worker has finished with: folded, dropped as a repeat, or rejected.
+_COUNTED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgeflow_events_rejected")
+
+
+async def events_counted(web_url: str) -> float:
+    """The events a worker has finished with (processed, duplicate or rejected)."""
+    families = await metric_families(web_url)
+    return sum(
+        sample.value
+        for name in _COUNTED
+        if name in families
+        for sample in families[name].samples
+        if sample.name.endswith("_total")
+    )
+
+
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
     """Write raw (key, value) messages straight to a topic."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -39,7 +39,7 @@ from app.runtime.topics import (
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
 from app.tools.simulator import SimulationConfig
-from tests.integration.clients import metric_families, simulated_replay
+from tests.integration.clients import events_counted, simulated_replay
 
 pytestmark = [
     pytest.mark.integration,
@@ -57,7 +57,6 @@ _CLOSE_AFTER_MS = 43_200_000  # half a day on: the last customers' silences fire
 _RUNS = 3
 _GROUP = "nudgeflow"  # the workers' default app id: their consumer group
 _PARTITIONS = 8  # the workers' default ``topic_partitions``
-_COUNTED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgeflow_events_rejected")
 _TIMEOUT_S = 120.0
 # A worker that has counted no event for this long has stopped for good.
 _STALLED_S = 10.0
@@ -128,7 +127,7 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
     behind = await _finish(private_stack, second)
     # Every event from the committed offsets on must reach the agent (processed, dropped
     # as a duplicate or rejected), else its interventions can never be sent.
-    owed, counted_after = len(traffic) - committed_at_kill, await _counted(second.web_url)
+    owed, counted_after = len(traffic) - committed_at_kill, await events_counted(second.web_url)
     delivered = await _delivered(private_stack)
 
     expected = set(reference.kafka)
@@ -177,7 +176,7 @@ async def _wait_for_progress(services: Services, worker: WorkerProcess, events: 
     deadline = time.monotonic() + _TIMEOUT_S
     while True:
         assert time.monotonic() < deadline, f"no progress:\n{worker.log_tail()}"
-        counted = await _counted(worker.web_url)
+        counted = await events_counted(worker.web_url)
         if counted >= events and sum((await _committed(services)).values()) > 0:
             return counted
         await asyncio.sleep(0.02)
@@ -195,7 +194,7 @@ async def _finish(services: Services, worker: WorkerProcess) -> dict[int, int]:
     while (committed := await _committed(services)) != ends:
         now = time.monotonic()
         assert now < deadline, f"committed {committed}, ends {ends}:\n{worker.log_tail()}"
-        if (latest := await _counted(worker.web_url)) != counted:
+        if (latest := await events_counted(worker.web_url)) != counted:
             counted, moved = latest, now
         elif now - moved > _STALLED_S:
             break
@@ -214,17 +213,6 @@ async def _committed(services: Services) -> dict[TopicPartition, int]:
         return {tp: await consumer.committed(tp) or 0 for tp in tps}
     finally:
         await consumer.stop()
-
-
-async def _counted(web_url: str) -> float:
-    families = await metric_families(web_url)
-    return sum(
-        sample.value
-        for name in _COUNTED
-        if name in families
-        for sample in families[name].samples
-        if sample.name.endswith("_total")
-    )
 
 
 async def _delivered(services: Services) -> _Delivered:

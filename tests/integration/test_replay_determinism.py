@@ -13,11 +13,9 @@ from app.runtime.testing import Services
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
 from app.tools.simulator import SimulationConfig
-from tests.integration.clients import metric_families, read_topic, simulated_replay
+from tests.integration.clients import events_counted, read_topic, simulated_replay
 
 pytestmark = pytest.mark.integration
-
-_COUNTED = ("nudgeflow_events_processed", "nudgeflow_events_duplicate", "nudgeflow_events_rejected")
 
 
 async def test_fast_and_throttled_replays_fire_the_same_interventions(
@@ -46,22 +44,11 @@ async def _run(services, worker_factory, lines, pacing):
     summary = await replay(lines, services.broker_url, pacing)
     assert summary.sent == len(lines)
     deadline = time.monotonic() + 120
-    while await _counted(worker.web_url) < summary.sent:
+    while await events_counted(worker.web_url) < summary.sent:
         assert time.monotonic() < deadline, "the worker did not process the replay"
         await asyncio.sleep(0.3)
     found = await read_topic(services.bootstrap, "interventions", lambda v: True, want=10**9,
                              timeout_s=6)  # fmt: skip
     return sorted(
         {(i["intervention_id"], i["session_id"], i["reason"], i["event_id"]) for i in found}
-    )
-
-
-async def _counted(web_url: str) -> float:
-    families = await metric_families(web_url)
-    return sum(
-        sample.value
-        for name in _COUNTED
-        if name in families
-        for sample in families[name].samples
-        if sample.name.endswith("_total")
     )
