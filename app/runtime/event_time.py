@@ -219,10 +219,10 @@ def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
     if app.clicks_queue.size():
         return None
     try:
-        highwater, answered_ms, position = fetch_position(app, TP(CLICKS, partition))
+        highwater, asked_ms, position = fetch_position(app, TP(CLICKS, partition))
     except Exception:  # not assigned any more, or the consumer is restarting
         return None
-    if highwater is None or answered_ms is None or position is None or position < highwater:
+    if highwater is None or asked_ms is None or position is None or position < highwater:
         return None
-    # The answer's high watermark may be as old as the longest fetch wait.
-    return answered_ms - app.fetch_max_wait_ms
+    # The answer was built after its fetch was sent, however late it was read.
+    return asked_ms

@@ -12,6 +12,11 @@
    watermark. Faust ends changelog recovery at ``end_offsets()``, so it would
    stop early and silently lose the newest table updates. With the ``tansu``
    broker flavour the high watermark is max(ListOffsets, what a Fetch reports).
+3. When a fetch was *asked*: aiokafka stamps a partition's high watermark with
+   the time its answer was processed, which can be long after the broker wrote
+   it (a paused process, a widened fetch wait). The silence timers need a time
+   the answer is surely no older than, so the worker consumer also keeps the
+   time each answered fetch was sent (``fetch_position``).
 
 Only the methods below are overridden; ``FAUST_VERSIONS_SUPPORTED`` is
 checked at import so a Faust upgrade fails loudly instead of silently.
@@ -20,6 +25,7 @@ checked at import so a Faust upgrade fails loudly instead of silently.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -93,8 +99,42 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def on_start(self) -> None:
         await super().on_start()
         app = cast(Any, self.app)
-        if app.tansu_compat and self._consumer is not None:
-            widen_fetch_wait_while_truncated(self._consumer, app.fetch_max_wait_ms)
+        if self._consumer is not None:
+            _remember_when_fetches_were_asked(self._consumer)
+            if app.tansu_compat:
+                widen_fetch_wait_while_truncated(self._consumer, app.fetch_max_wait_ms)
+
+
+#: Per worker consumer: partition → wall time (ms) the fetch of its last accepted answer was sent.
+_ASKED_MS = "_nudgeflow_fetch_asked_ms"
+
+
+def _remember_when_fetches_were_asked(consumer: AIOKafkaConsumer) -> None:
+    """Keep, per partition, when the fetch whose answer set its high watermark was sent.
+
+    The broker builds the answer after it receives the request, so the high
+    watermark it reports is at least as new as the send time, however late the
+    answer is processed.
+    """
+    fetcher: Any = consumer._fetcher
+    process_answer = fetcher._proc_fetch_request
+    asked_ms: dict[TopicPartition, int] = {}
+    setattr(consumer, _ASKED_MS, asked_ms)
+
+    async def _proc_fetch_request(assignment: Any, node_id: int, request: Any) -> bool:
+        sent_ms = int(time.time() * 1000)
+        needs_wakeup = bool(await process_answer(assignment, node_id, request))
+        if assignment.active:
+            for topic, partitions in request.topics:
+                for partition, _offset, _max_bytes in partitions:
+                    tp = TopicPartition(topic, partition)
+                    state = assignment.state_value(tp)
+                    # aiokafka stamps each partition it accepts from the answer.
+                    if state is not None and (state.timestamp or 0) >= sent_ms:
+                        asked_ms[tp] = sent_ms
+        return needs_wakeup
+
+    fetcher._proc_fetch_request = _proc_fetch_request
 
 
 class _Consumer(faust_aiokafka.Consumer):
@@ -206,19 +246,21 @@ class _Consumer(faust_aiokafka.Consumer):
 
 
 def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None, int | None]:
-    """A partition's high watermark as the worker's consumer last heard it, when (ms), and
-    the consumer's position (the next offset it will hand out).
+    """A partition's high watermark as the worker's consumer last heard it, the wall
+    time (ms) the fetch that brought it was sent, and the consumer's position (the
+    next offset it will hand out).
 
-    aiokafka keeps all three per assigned partition: the first two updated by each
-    fetch answer (``last_poll_timestamp``), the position as records are handed to
-    the consumer. Faust exposes only the high watermark. Raises when the partition
-    is not assigned.
+    aiokafka keeps the high watermark and the position per assigned partition (the
+    first updated by each fetch answer, the second as records are handed to the
+    consumer); the send time is the transport's. Faust exposes only the high
+    watermark. Raises when the partition is not assigned.
     """
     consumer = cast(Any, app.consumer)._thread._ensure_consumer()
     partition = TopicPartition(tp.topic, tp.partition)
     state = consumer._subscription.subscription.assignment.state_value(partition)
     position = state.position if state.has_valid_position else None
-    return consumer.highwater(partition), consumer.last_poll_timestamp(partition), position
+    asked_ms = getattr(consumer, _ASKED_MS, {}).get(partition)
+    return consumer.highwater(partition), asked_ms, position
 
 
 def raw_producer(app: faust.App) -> AIOKafkaProducer:

@@ -124,14 +124,17 @@ def test_aiokafka_fetcher_reads_the_wait_per_request_and_fills_records_per_answe
 
 def test_fetch_position_reads_what_aiokafka_keeps_per_partition():
     # app.runtime.compat.fetch_position reaches the aiokafka consumer under Faust's
-    # consumer thread and asks it when the partition's high watermark was last heard.
+    # consumer thread; the transport tells an accepted answer by the stamp aiokafka
+    # puts on the partition's state.
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.fetcher import Fetcher
+
+    assert "tp_state.timestamp = now_ms" in _source(Fetcher._proc_fetch_request)
 
     assert "_ensure_consumer" in faust_aiokafka.AIOKafkaConsumerThread.__dict__
     assert "self._thread" in _source(faust_aiokafka.Consumer.highwater) or "_thread" in _source(
         faust_aiokafka.Consumer
     )
-    assert "timestamp" in _source(AIOKafkaConsumer.last_poll_timestamp)
     from aiokafka.consumer.subscription_state import TopicPartitionState
 
     assert {"position", "has_valid_position"} <= set(dir(TopicPartitionState))
