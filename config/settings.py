@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     redis_stream_maxlen: int = Field(
         100_000, ge=1, description="Approximate length cap of the interventions Redis stream."
     )
+    intervention_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long Redis remembers a delivered intervention (for feedback), its "
+        "outcomes and the uplift counts.",
+    )
 
     # --- event time (contract §1: time rules) -----------------------------------------------
     max_future_skew_s: int = Field(

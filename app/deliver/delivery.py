@@ -13,11 +13,14 @@ from aiokafka import AIOKafkaProducer
 from redis.exceptions import RedisError
 
 from app.runtime.metrics import Metrics
-from app.runtime.topics import INTERVENTIONS, REDIS_INTERVENTIONS_STREAM
+from app.runtime.topics import INTERVENTIONS, REDIS_INTERVENTION_KEY, REDIS_INTERVENTIONS_STREAM
 
 __all__ = ["Delivery"]
 
 log = logging.getLogger(__name__)
+
+# What the index keeps of an intervention: enough to check and count feedback on it.
+_INDEXED = ("customer_id", "session_id", "reason", "kind", "emitted_ts")
 
 
 class Delivery:
@@ -29,11 +32,13 @@ class Delivery:
         redis: aioredis.Redis,
         *,
         stream_maxlen: int,
+        retention_s: int,
         metrics: Metrics,
     ) -> None:
         self.producer = producer
         self.redis = redis
         self.stream_maxlen = stream_maxlen
+        self.retention_s = retention_s
         self.metrics = metrics
         # Kafka sends not yet taken by ``take_unconfirmed``.
         self._unconfirmed: list[asyncio.Future[Any]] = []
@@ -49,10 +54,11 @@ class Delivery:
         Kafka sends are not awaited one by one: before an offset commit writes the
         customer states that record them, the commit awaits every send handed over
         so far (``take_unconfirmed``), so an intervention is on the broker before
-        its trigger counts as processed or as seen. The
-        Redis entries of one call go in one pipeline. A Redis outage must not stall
-        the click stream: the Kafka topic stays complete, and the failure is logged
-        and counted in ``nudgeflow_delivery_errors_total{channel="redis"}``.
+        its trigger counts as processed or as seen. The Redis entries of one call go
+        in one pipeline, with each intervention's index entry (``REDIS_INTERVENTION_KEY``:
+        feedback names interventions by id). A Redis outage must not stall the click
+        stream: the Kafka topic stays complete, and the failure is logged and counted
+        in ``nudgeflow_delivery_errors_total{channel="redis"}``.
         """
         if not interventions:
             return
@@ -64,12 +70,17 @@ class Delivery:
             self._unconfirmed.append(future)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for payload in payloads:
+                for intervention, payload in zip(interventions, payloads, strict=True):
                     pipe.xadd(
                         REDIS_INTERVENTIONS_STREAM,
                         {"data": payload},
                         maxlen=self.stream_maxlen,
                         approximate=True,
+                    )
+                    pipe.set(
+                        REDIS_INTERVENTION_KEY.format(intervention["intervention_id"]),
+                        orjson.dumps({key: intervention[key] for key in _INDEXED}),
+                        ex=self.retention_s,
                     )
                 await pipe.execute()
         except (RedisError, OSError) as exc:

@@ -253,6 +253,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lambda: raw_producer(app),
         aioredis.from_url(s.redis_url.get_secret_value()),
         stream_maxlen=s.redis_stream_maxlen,
+        retention_s=s.intervention_retention_days * 86_400,
         metrics=app.metrics,
     )
     app.metrics.active_customers.set_function(lambda: len(app.customers))

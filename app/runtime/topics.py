@@ -21,6 +21,7 @@ __all__ = [
     "FEEDBACK",
     "INTERVENTIONS",
     "REDIS_INTERVENTIONS_STREAM",
+    "REDIS_INTERVENTION_KEY",
     "TopicSpec",
     "bootstrap_servers",
     "declare_topics",
@@ -32,6 +33,9 @@ CLICKS_FAILED = "clicks-failed"
 INTERVENTIONS = "interventions"
 FEEDBACK = "intervention-feedback"
 REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
+#: ``.format(intervention_id)``: JSON of who and why (customer_id, session_id, reason, kind,
+#: emitted_ts) for each delivered intervention, kept ``intervention_retention_days``.
+REDIS_INTERVENTION_KEY = "nudgeflow:intervention:{}"
 CUSTOMER_TABLE = "customer_to_state"
 MODELS_TABLE = "partition_models"
 
