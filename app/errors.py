@@ -18,7 +18,7 @@ class NudgeflowError(Exception):
 
 
 class InvalidEvent(NudgeflowError):
-    """A click event or request body that breaks the wire contract.
+    """A click event, a feedback message or a request body that breaks the wire contract.
 
     ``reason`` is a short bounded code (a metrics label); ``str(error)`` is the
     message the sender reads, such as ``"ts: missing"``.
