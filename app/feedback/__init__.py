@@ -12,12 +12,15 @@ from app.feedback.feedback import (
     latest_outcome,
     parse_feedback,
 )
+from app.feedback.store import FeedbackStore, LatestOutcome
 
 __all__ = [
     "FUNNEL",
     "MAX_FEEDBACK_BYTES",
     "OUTCOMES",
     "Feedback",
+    "FeedbackStore",
+    "LatestOutcome",
     "check_indexed",
     "feedback_to_wire",
     "latest_outcome",

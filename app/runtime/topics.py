@@ -20,8 +20,10 @@ __all__ = [
     "CLICKS_FAILED",
     "FEEDBACK",
     "INTERVENTIONS",
+    "REDIS_FEEDBACK_KEY",
     "REDIS_INTERVENTIONS_STREAM",
     "REDIS_INTERVENTION_KEY",
+    "REDIS_OUTCOMES_KEY",
     "TopicSpec",
     "bootstrap_servers",
     "declare_topics",
@@ -36,6 +38,10 @@ REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
 #: ``.format(intervention_id)``: JSON of who and why (customer_id, session_id, reason, kind,
 #: emitted_ts) for each delivered intervention, kept ``intervention_retention_days``.
 REDIS_INTERVENTION_KEY = "nudgeflow:intervention:{}"
+#: ``.format(intervention_id)``: hash outcome → newest ``ts`` (ms) of the feedback on it.
+REDIS_OUTCOMES_KEY = "nudgeflow:outcomes:{}"
+#: ``.format(reason, outcome)``: set of the intervention ids of that reason with that outcome.
+REDIS_FEEDBACK_KEY = "nudgeflow:feedback:{}:{}"
 CUSTOMER_TABLE = "customer_to_state"
 MODELS_TABLE = "partition_models"
 
