@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import faust
 from faust.types import Message
 
+from app.deliver.delivery import Outbox
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
 from app.ingest.events import decode_event
@@ -44,7 +45,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     rules = app.rules
     rule_scores = metrics.model_score.labels(model="rules")
     lateness_ms, max_skew_ms = rules.time.allowed_lateness_ms, app.max_future_skew_ms
-    interventions: list[dict[str, Any]] = []
+    outbox = Outbox()
     rejected: list[tuple[Message, str, str]] = []
     from_kafka = processed = duplicates = late = 0
     newest_ts_ms = 0
@@ -67,7 +68,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             record_ms = int(message.timestamp * 1000) if message.timestamp else click.ts_ms
             clock.observe(min(click.ts_ms, record_ms + lateness_ms), now_ms)
             watermark_ms = clock.watermark_ms(lateness_ms)
-            event_time.fire_due(partition, watermark_ms, now_ms, interventions)
+            event_time.fire_due(partition, watermark_ms, now_ms, outbox)
             live_ms = now_ms if clock.follows_wall_clock(max_skew_ms) else 0
             state = customers.get(click.customer_id)
             learner = models.learner(partition) if models is not None else None
@@ -82,7 +83,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
                 learner.learn_event(click.customer_id, state, outcome.state, click, outcome.late)
                 learner.annotate(outcome.interventions, outcome.state, state)
                 learner.models.include(message.offset)
-            event_time.apply(click.customer_id, partition, outcome, state, interventions)
+            event_time.apply(click.customer_id, partition, outcome, state, outbox)
             for signal in outcome.signals:
                 rule_scores.observe(signal.score)
             late += outcome.late
@@ -97,11 +98,11 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
 
     if models is not None:
         app.model_metrics.export(models.learners)
-    await app.delivery.send(interventions)
+    await app.delivery.send(outbox)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)
-    app.count_interventions(interventions)
+    app.count_interventions(outbox.interventions)
     metrics.events_received.labels(source="kafka").inc(from_kafka)
     metrics.events_processed.inc(processed)
     metrics.events_duplicate.inc(duplicates)

@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.decide.policy import PolicyRules
 from app.detect.clicks import (
     DEFAULT_NO_RESPONSE_SELECTORS,
     DEFAULT_REPEAT_CLICK_SELECTORS,
     ClickRules,
 )
 from app.detect.pipeline import Rules
+from app.detect.signals import CATALOGUE
 from app.detect.signals.thresholds import SignalThresholds
 from app.detect.state import StateLimits, TimeRules
 
@@ -119,6 +121,36 @@ class Settings(BaseSettings):
     )
     expiry_sweep_interval_s: float = Field(
         10.0, gt=0, description="How often ended sessions and expired customers are swept."
+    )
+
+    # --- policy (app/decide/policy.py) and uplift (app/decide/uplift.py) ---------------------
+    cooldown_reason_s: int = Field(
+        600, ge=0, description="After a decision, the same reason waits this long (event time)."
+    )
+    cooldown_any_s: int = Field(
+        120,
+        ge=0,
+        description="After a decision, any other reason waits this long, unless more urgent.",
+    )
+    cap_per_session: int = Field(3, ge=1, description="Most decisions in one session.")
+    cap_per_day: int = Field(
+        5, ge=1, description="Most decisions per customer in 24 h of event time."
+    )
+    quiet_after_purchase_s: int = Field(
+        1800, ge=0, description="No offer and no reminder this long after a purchase."
+    )
+    shadow_reasons: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reasons decided and recorded but never delivered (comma-separated).",
+    )
+    holdout_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of customers (stable hash) whose decisions are recorded, not sent.",
+    )
+    conversion_window_h: float = Field(
+        24.0, gt=0, description="A purchase this long after a decision counts as its conversion."
     )
 
     # --- online models (app/detect/models, app/detect/learning.py) -------------------------
@@ -248,6 +280,7 @@ class Settings(BaseSettings):
         "cors_origins",
         "repeat_click_selectors",
         "no_response_selectors",
+        "shadow_reasons",
         mode="before",
     )
     @classmethod
@@ -270,6 +303,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "broker_heartbeat_interval_s must be at most a third of broker_session_timeout_s"
             )
+        if self.cap_per_day > StateLimits().interventions_max:
+            # The daily cap counts the decisions a customer's state remembers.
+            raise ValueError(f"cap_per_day must be at most {StateLimits().interventions_max}")
+        unknown = set(self.shadow_reasons) - {reason for _kind, reason in CATALOGUE}
+        if unknown:
+            raise ValueError(f"shadow_reasons: unknown reason(s) {sorted(unknown)}")
         return self
 
     @property
@@ -298,5 +337,15 @@ class Settings(BaseSettings):
                 allowed_lateness_ms=self.allowed_lateness_ms,
                 session_timeout_ms=self.session_timeout_s * 1000,
                 customer_ttl_ms=int(self.customer_ttl_days * 86_400_000),
+            ),
+            policy=PolicyRules(
+                reason_cooldown_ms=self.cooldown_reason_s * 1000,
+                any_cooldown_ms=self.cooldown_any_s * 1000,
+                session_cap=self.cap_per_session,
+                daily_cap=self.cap_per_day,
+                quiet_after_purchase_ms=self.quiet_after_purchase_s * 1000,
+                shadow_reasons=frozenset(self.shadow_reasons),
+                holdout_share=self.holdout_share,
+                conversion_window_ms=int(self.conversion_window_h * 3_600_000),
             ),
         )

@@ -174,6 +174,8 @@ class CustomerProfile:
     visits: int = 0
     events: int = 0
     purchases: int = 0
+    # Event time of the newest purchase (0: none yet): the policy's quiet period.
+    last_purchase_ts_ms: int = 0
     late_events: int = 0
     # Visit rhythm: when the last visit began, and exponentially weighted means of the
     # gap between visit starts and of a visit's events.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -12,15 +13,29 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from redis.exceptions import RedisError
 
+from app.decide.uplift import UpliftMark
 from app.runtime.metrics import Metrics
-from app.runtime.topics import INTERVENTIONS, REDIS_INTERVENTION_KEY, REDIS_INTERVENTIONS_STREAM
+from app.runtime.topics import (
+    INTERVENTIONS,
+    REDIS_INTERVENTION_KEY,
+    REDIS_INTERVENTIONS_STREAM,
+    REDIS_UPLIFT_KEY,
+)
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "Outbox"]
 
 log = logging.getLogger(__name__)
 
 # What the index keeps of an intervention: enough to check and count feedback on it.
 _INDEXED = ("customer_id", "session_id", "reason", "kind", "emitted_ts")
+
+
+@dataclass(slots=True)
+class Outbox:
+    """What a batch (or a timer tick) hands to ``Delivery.send``."""
+
+    interventions: list[dict[str, Any]] = field(default_factory=list)
+    uplift: list[UpliftMark] = field(default_factory=list)
 
 
 class Delivery:
@@ -48,8 +63,9 @@ class Delivery:
         taken, self._unconfirmed = self._unconfirmed, []
         return taken
 
-    async def send(self, interventions: list[dict[str, Any]]) -> None:
-        """Produce each to ``interventions`` and XADD each to ``nudgeflow:interventions``.
+    async def send(self, outbox: Outbox) -> None:
+        """Produce each intervention to ``interventions`` and XADD each to
+        ``nudgeflow:interventions``; add the uplift marks to their Redis sets.
 
         Kafka sends are not awaited one by one: before an offset commit writes the
         customer states that record them, the commit awaits every send handed over
@@ -59,8 +75,13 @@ class Delivery:
         feedback names interventions by id). A Redis outage must not stall the click
         stream: the Kafka topic stays complete, and the failure is logged and counted
         in ``nudgeflow_delivery_errors_total{channel="redis"}``.
+
+        Uplift marks go to one set per day, reason, group and mark
+        (``REDIS_UPLIFT_KEY``) holding intervention ids: every worker adds to the same
+        sets, so the counts are over all partitions, and a replay adds nothing.
         """
-        if not interventions:
+        interventions, uplift = outbox.interventions, outbox.uplift
+        if not interventions and not uplift:
             return
         payloads = [orjson.dumps(intervention) for intervention in interventions]
         send = self.producer().send
@@ -82,9 +103,14 @@ class Delivery:
                         orjson.dumps({key: intervention[key] for key in _INDEXED}),
                         ex=self.retention_s,
                     )
+                for mark in uplift:
+                    key = REDIS_UPLIFT_KEY.format(mark.day, mark.reason, mark.group, mark.mark)
+                    pipe.sadd(key, mark.intervention_id)
+                    # A day's sets outlive the retention by the conversion window's days.
+                    pipe.expire(key, self.retention_s + 2 * 86_400)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self.metrics.delivery_errors.labels(channel="redis").inc(len(payloads))
+            self.metrics.delivery_errors.labels(channel="redis").inc(len(payloads) + len(uplift))
             ids = [i["intervention_id"] for i in interventions]
             log.error("redis delivery of %s failed: %r", ids, exc)
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.decide.interventions import Trigger, build_intervention
-from app.decide.policy import decide
+from app.decide.policy import PolicyRules, decide
+from app.decide.uplift import UpliftMark, conversions, decided_mark
 from app.detect.signals import DetectionContext, Signal, SignalThresholds, detect_all
 from app.detect.signals import detect_silence as detect_silent_signals
 from app.detect.signals import due_ms as session_due_ms
@@ -42,6 +43,7 @@ class Rules:
     thresholds: SignalThresholds = field(default_factory=SignalThresholds)
     limits: StateLimits = field(default_factory=StateLimits)
     time: TimeRules = field(default_factory=TimeRules)
+    policy: PolicyRules = field(default_factory=PolicyRules)
 
 
 @dataclass(slots=True)
@@ -56,6 +58,8 @@ class Outcome:
     interventions: list[dict[str, Any]] = field(default_factory=list)
     # (reason, cause) of signals decided but not sent.
     suppressed: list[tuple[str, str]] = field(default_factory=list)
+    # Decisions and conversions, for the treated-vs-holdout counts.
+    uplift: list[UpliftMark] = field(default_factory=list)
     # Every signal that fired (sent or not), for the model-score metrics.
     signals: list[Signal] = field(default_factory=list)
     # When a timer should look at the customer again (``next_due_ms`` of the new state).
@@ -76,8 +80,9 @@ def process_event(
     that follows the wall clock is now (0 when it does not: a replay of old events).
 
     An exact repeat of an event id changes nothing (``duplicate=True``); a late
-    event updates the profile only (``late=True``). A reason already acted on in
-    the session is suppressed with cause ``cooldown``.
+    event updates the profile only (``late=True``). What fires goes through the
+    policy (``app.decide.policy``); a purchase converts the decisions before it
+    (``app.decide.uplift``).
 
     Examples
     --------
@@ -100,6 +105,9 @@ def process_event(
     signals = detect_all(ctx)
     update_rhythm(new_state.profile, folded.visit_gap_ms)
     outcome = Outcome(state=new_state, signals=signals)
+    if event.type == "purchase" and new_state.interventions:
+        window_ms = rules.policy.conversion_window_ms
+        outcome.uplift = conversions(new_state, session.session_id, event.ts_ms, window_ms)
     if signals:
         trigger = Trigger(event.event_id, event.ts_ms, event.type)
         _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
@@ -200,17 +208,22 @@ def _act(
     rules: Rules,
     emitted_ts_ms: int,
 ) -> None:
-    decision = decide(signals, session)
+    limits = rules.limits
+    fired_at = trigger.fired_ts_ms or trigger.event_ts_ms
+    decision = decide(signals, session, state, rules.policy, fired_at)
     outcome.suppressed.extend(decision.suppressed)
-    for reason, cause in decision.suppressed:
-        if cause != "cooldown" and reason not in session.fired_reasons:
+    for reason, _cause in decision.suppressed:
+        if reason not in session.fired_reasons:
             # Held back is dealt with too: a silence must not be asked again and again.
             session.fired_reasons += (reason,)
+    for shadow in decision.shadowed:
+        record_signal(state, session, shadow.reason, shadow.score, fired_at, trigger.event_id,
+                      limits)  # fmt: skip
+        _record(state, build_intervention(state, session, shadow, [], trigger, emitted_ts_ms),
+                "shadow", limits.interventions_max)  # fmt: skip
     main = decision.main
     if main is None:
         return
-    limits = rules.limits
-    fired_at = trigger.fired_ts_ms or trigger.event_ts_ms
     for signal in (main, *decision.others):
         record_signal(state, session, signal.reason, signal.score, fired_at, trigger.event_id,
                       limits)  # fmt: skip
@@ -218,8 +231,20 @@ def _act(
             state.rewarded = (*state.rewarded, signal.subject)
     intervention = build_intervention(state, session, main, decision.others, trigger,
                                       emitted_ts_ms)  # fmt: skip
-    state.interventions = (intervention, *state.interventions)[: limits.interventions_max]
-    outcome.interventions.append(intervention)
+    intervention = _record(state, intervention, decision.delivery, limits.interventions_max)
+    outcome.uplift.append(decided_mark(intervention))
+    if decision.delivery == "sent":
+        outcome.interventions.append(intervention)
+
+
+def _record(
+    state: CustomerState, intervention: dict[str, Any], delivery: str, keep: int
+) -> dict[str, Any]:
+    """Keep a decision in the customer's state, marked when it is not delivered."""
+    if delivery != "sent":
+        intervention = {**intervention, "delivery": delivery}
+    state.interventions = (intervention, *state.interventions)[:keep]
+    return intervention
 
 
 def _copy_with_sessions(state: CustomerState, session_ids: set[str]) -> CustomerState:

@@ -191,6 +191,7 @@ def fold_event(
     profile.last_seen_ts_ms = max(profile.last_seen_ts_ms, event.ts_ms)
     if event.type == "purchase":
         profile.purchases += 1
+        profile.last_purchase_ts_ms = max(profile.last_purchase_ts_ms, event.ts_ms)
     close_sessions(state, max(watermark_ms, profile.last_seen_ts_ms), limits, time)
 
     folded = _route(state, event, limits, time, live_ms)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faust.types import TP
 
+from app.deliver.delivery import Outbox
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms
 from app.detect.state import expire_state
 from app.detect.timers import TIMER_ROUNDS, PartitionClock, TimerIndex
@@ -96,10 +97,9 @@ class EventTime:
         log.info("event time rebuilt for partitions %s: %d timers", sorted(partitions),
                  self.pending())  # fmt: skip
 
-    def fire_due(
-        self, partition: int, watermark_ms: int, emitted_ms: int, sent: list[dict[str, Any]]
-    ) -> None:
-        """Run the timers of ``partition`` due by ``watermark_ms``; interventions go to ``sent``."""
+    def fire_due(self, partition: int, watermark_ms: int, emitted_ms: int, outbox: Outbox) -> None:
+        """Run the timers of ``partition`` due by ``watermark_ms``; what they decide goes to
+        ``outbox``."""
         timers = self.timers.get(partition)
         if timers is None or not timers.due_by(watermark_ms):
             return  # the common case, once per event: one look at the heap
@@ -129,7 +129,7 @@ class EventTime:
                     if outcome.due_ms is not None and outcome.due_ms > watermark_ms:
                         timers.schedule(key, outcome.due_ms)
                     continue
-                self.apply(key, partition, outcome, state, sent)
+                self.apply(key, partition, outcome, state, outbox)
 
     def apply(
         self,
@@ -137,7 +137,7 @@ class EventTime:
         partition: int,
         outcome: Outcome,
         before: object,
-        sent: list[dict[str, Any]],
+        outbox: Outbox,
     ) -> None:
         """Write an outcome back: the state (or its deletion), its next timer, its interventions."""
         state = outcome.state
@@ -148,7 +148,8 @@ class EventTime:
         elif state is not before:
             self.customers.put(customer_id, state, partition)
             self.timers[partition].schedule(customer_id, outcome.due_ms)
-        sent.extend(outcome.interventions)
+        outbox.interventions.extend(outcome.interventions)
+        outbox.uplift.extend(outcome.uplift)
         metrics = self.metrics
         for _reason, cause in outcome.suppressed:
             metrics.interventions_suppressed.labels(cause=cause).inc()
@@ -175,7 +176,7 @@ class EventTime:
                 continue
             expired = expire_state(state, clock.watermark_ms(lateness), rules.limits, rules.time)
             if expired is not state:
-                self.apply(key, partition, Outcome(state=expired), state, [])
+                self.apply(key, partition, Outcome(state=expired), state, Outbox())
 
     def pending(self) -> int:
         """Customers with a silence rule due, over all partitions."""
@@ -200,7 +201,7 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
         event_time.rebuild(int(time.time() * 1000))
     lateness_ms, live_bound_ms = app.rules.time.allowed_lateness_ms, app.max_future_skew_ms
     now_ms = int(time.time() * 1000)
-    interventions: list[dict[str, Any]] = []
+    outbox = Outbox()
     for partition, clock in list(event_time.clocks.items()):
         if not clock.follows_wall_clock(live_bound_ms):
             continue
@@ -209,9 +210,9 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
             continue
         as_of_ms = min(now_ms, read_up_to_ms)
         watermark_ms = clock.wall_watermark_ms(as_of_ms, lateness_ms, live_bound_ms)
-        event_time.fire_due(partition, watermark_ms, now_ms, interventions)
-    await app.delivery.send(interventions)
-    app.count_interventions(interventions)
+        event_time.fire_due(partition, watermark_ms, now_ms, outbox)
+    await app.delivery.send(outbox)
+    app.count_interventions(outbox.interventions)
 
 
 def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:

@@ -57,7 +57,11 @@ class WorkerProcess:
 
 
 def worker_env(services: Services, data_dir: Path, **settings: str) -> dict[str, str]:
-    """Environment for a worker on ``services``, with test-friendly timings."""
+    """Environment for a worker on ``services``, with test-friendly timings.
+
+    No holdout group unless asked: a test (or an evaluation) that follows a customer
+    must see what the policy decides for them delivered, whatever their id hashes to.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
     env.update(
         NUDGEFLOW_BROKER=services.broker_url,
@@ -70,6 +74,7 @@ def worker_env(services: Services, data_dir: Path, **settings: str) -> dict[str,
         # Tansu answers a JoinGroup after half the session timeout: 4 s joins in 2 s.
         NUDGEFLOW_BROKER_SESSION_TIMEOUT_S="4",
         NUDGEFLOW_BROKER_HEARTBEAT_INTERVAL_S="0.5",
+        NUDGEFLOW_HOLDOUT_SHARE="0",
     )
     env.update({f"NUDGEFLOW_{k.upper()}": v for k, v in settings.items()})
     return env

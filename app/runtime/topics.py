@@ -24,6 +24,7 @@ __all__ = [
     "REDIS_INTERVENTIONS_STREAM",
     "REDIS_INTERVENTION_KEY",
     "REDIS_OUTCOMES_KEY",
+    "REDIS_UPLIFT_KEY",
     "TopicSpec",
     "bootstrap_servers",
     "declare_topics",
@@ -38,6 +39,9 @@ REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
 #: ``.format(intervention_id)``: JSON of who and why (customer_id, session_id, reason, kind,
 #: emitted_ts) for each delivered intervention, kept ``intervention_retention_days``.
 REDIS_INTERVENTION_KEY = "nudgeflow:intervention:{}"
+#: ``.format(day, reason, group, mark)``: set of the intervention ids of one uplift count
+#: (``app.decide.uplift``); the day is the decision's, UTC, ``YYYY-MM-DD``.
+REDIS_UPLIFT_KEY = "nudgeflow:uplift:{}:{}:{}:{}"
 #: ``.format(intervention_id)``: hash outcome → newest ``ts`` (ms) of the feedback on it.
 REDIS_OUTCOMES_KEY = "nudgeflow:outcomes:{}"
 #: ``.format(reason, outcome)``: set of the intervention ids of that reason with that outcome.

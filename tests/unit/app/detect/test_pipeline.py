@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.decide.policy import PolicyRules
 from app.detect.pipeline import Outcome, Rules, process_event
 from app.detect.signals import SignalThresholds
 from app.detect.state import StateLimits
@@ -13,6 +14,7 @@ from tests.factories import T0_MS, click
 
 DEFAULT_THRESHOLDS = SignalThresholds()
 DEFAULT_LIMITS = StateLimits()
+DEFAULT_POLICY = PolicyRules()
 
 NOW_MS = T0_MS + 60_000
 
@@ -22,11 +24,13 @@ def run(
     state: CustomerState | None = None,
     thresholds: SignalThresholds = DEFAULT_THRESHOLDS,
     limits: StateLimits = DEFAULT_LIMITS,
+    policy: PolicyRules = DEFAULT_POLICY,
 ) -> tuple[CustomerState | None, list[Outcome]]:
     """Process ``events`` in order, carrying the state, as the agent does."""
     outcomes = []
+    rules = Rules(thresholds, limits, policy=policy)
     for event in events:
-        outcome = process_event(state, event, Rules(thresholds, limits), 0, NOW_MS)
+        outcome = process_event(state, event, rules, 0, NOW_MS)
         state = outcome.state
         outcomes.append(outcome)
     return state, outcomes
@@ -368,11 +372,26 @@ def test_after_session_end_the_same_reason_fires_in_the_next_session() -> None:
         *rage_burst(T0_MS + 10_000, "s2"),
     ]
 
-    state, outcomes = run(events)
+    state, outcomes = run(events, policy=PolicyRules(reason_cooldown_ms=0, any_cooldown_ms=0))
 
     assert reasons(outcomes) == [[], [], ["rage_click"], [], [], [], ["rage_click"]]
     assert state is not None
     assert state.profile.visits == 2
+
+
+def test_the_next_visit_inherits_the_cooldown_of_the_last() -> None:
+    events = [
+        *rage_burst(T0_MS, "s1"),
+        click(session_id="s1", type="session_end", ts_ms=T0_MS + 1000),
+        *rage_burst(T0_MS + 10_000, "s2"),
+        click(session_id="s2", type="session_end", ts_ms=T0_MS + 11_000),
+        *rage_burst(T0_MS + 600_000, "s3"),
+    ]
+
+    _state, outcomes = run(events, policy=PolicyRules(reason_cooldown_ms=600_000))
+
+    assert reasons(outcomes) == [[], [], ["rage_click"], [], [], [], [], [], [], [], ["rage_click"]]
+    assert outcomes[6].suppressed == [("rage_click", "cooldown")]
 
 
 # --- stored interventions --------------------------------------------------------------------

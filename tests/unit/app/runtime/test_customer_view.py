@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from app.decide.policy import PolicyRules
 from app.detect.pipeline import Rules, process_event
 from app.detect.state import new_state
 from app.runtime.customer_view import customer_document
@@ -23,8 +24,10 @@ CONTRACT_KEYS = {
 
 def run(events: list) -> CustomerState:
     state = None
+    # No overall cooldown: the busy customer's rage click speaks right after the failure.
+    rules = Rules(policy=PolicyRules(any_cooldown_ms=0))
     for event in events:
-        state = process_event(state, event, Rules(), 0, T0_MS + 99).state
+        state = process_event(state, event, rules, 0, T0_MS + 99).state
     assert state is not None
     return state
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from app.deliver.delivery import Outbox
 from app.detect.pipeline import Rules, process_event
 from app.ingest.events import ClickEvent
 from app.runtime.event_time import EventTime
@@ -28,7 +29,7 @@ def worker_event_time() -> EventTime:
     return event_time
 
 
-def process(event_time: EventTime, event: ClickEvent, sent: list[dict[str, Any]]) -> None:
+def process(event_time: EventTime, event: ClickEvent, sent: Outbox) -> None:
     watermark = event.ts_ms  # no lateness: the event's own time
     event_time.clock(PARTITION)
     event_time.fire_due(PARTITION, watermark, watermark, sent)
@@ -38,7 +39,7 @@ def process(event_time: EventTime, event: ClickEvent, sent: list[dict[str, Any]]
 
 
 def test_a_timer_that_comes_up_before_its_moved_due_time_is_armed_again() -> None:
-    event_time, sent = worker_event_time(), []
+    event_time, sent = worker_event_time(), Outbox()
     # At payment with a cart: a stall is due STALL_MS after the step ...
     process(event_time, click(type="add_to_cart", value=30.0, product_id="p", ts_ms=T0_MS), sent)
     process(event_time, click(type="checkout_step", step="payment", value=30.0, ts_ms=T0_MS), sent)
@@ -46,9 +47,9 @@ def test_a_timer_that_comes_up_before_its_moved_due_time_is_armed_again() -> Non
     process(event_time, click(type="page_view", page="/checkout/payment", ts_ms=T0_MS + 30_000),
             sent)  # fmt: skip
     event_time.fire_due(PARTITION, T0_MS + STALL_MS + 1, T0_MS + STALL_MS + 1, sent)
-    assert sent == [], "nothing is due yet: the customer was active 30 s ago"
+    assert sent.interventions == [], "nothing is due yet: the customer was active 30 s ago"
     assert event_time.pending() == 1, "the customer is looked at again, not forgotten"
 
     at = T0_MS + 30_000 + STALL_MS
     event_time.fire_due(PARTITION, at, at, sent)
-    assert [i["reason"] for i in sent] == ["checkout_stall"]
+    assert [i["reason"] for i in sent.interventions] == ["checkout_stall"]
