@@ -6,7 +6,14 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["KNOWN_REJECT_REASONS", "KNOWN_SUPPRESS_CAUSES", "Metrics"]
+from app.feedback.feedback import OUTCOMES
+
+__all__ = [
+    "KNOWN_FEEDBACK_REJECT_REASONS",
+    "KNOWN_REJECT_REASONS",
+    "KNOWN_SUPPRESS_CAUSES",
+    "Metrics",
+]
 
 # Latency buckets from 1 ms to 10 s: the target is milliseconds end to end, and the
 # tail past a second shows fetch waits or rebalances.
@@ -30,6 +37,12 @@ KNOWN_REJECT_REASONS = (
     "invalid_body", "too_many_events", "too_large", "internal_error", "ts_too_old",
     "ts_in_future",
 )  # fmt: skip
+#: Why feedback was refused (``app.feedback``); ``store_unavailable``: Redis failed or hung.
+KNOWN_FEEDBACK_REJECT_REASONS = (
+    "invalid_json", "not_an_object", "missing_field", "invalid_field", "unknown_outcome",
+    "ts_too_old", "ts_in_future", "too_large", "unknown_intervention", "customer_mismatch",
+    "store_unavailable", "internal_error",
+)  # fmt: skip
 #: Causes of decided-but-not-sent interventions (``app.decide.policy``).
 KNOWN_SUPPRESS_CAUSES = ("cooldown", "bot")
 
@@ -45,6 +58,8 @@ class Metrics(NamedTuple):
     interventions: Counter
     interventions_suppressed: Counter
     delivery_errors: Counter
+    feedback: Counter
+    feedback_rejected: Counter
     event_to_intervention: Histogram
     processing: Histogram
     event_lag: Gauge
@@ -107,6 +122,15 @@ class Metrics(NamedTuple):
             delivery_errors=Counter(
                 f"{p}_delivery_errors", "Interventions a delivery channel failed to take.",
                 ["channel"], registry=registry,
+            ),
+            feedback=Counter(
+                f"{p}_feedback", "Feedback on interventions recorded (HTTP or the "
+                "intervention-feedback topic).", ["outcome"], registry=registry,
+            ),
+            feedback_rejected=Counter(
+                f"{p}_feedback_rejected", "Feedback refused (bad body, unknown intervention, "
+                "another customer's) or not recorded (Redis unavailable).", ["reason"],
+                registry=registry,
             ),
             event_to_intervention=Histogram(
                 f"{p}_event_to_intervention_seconds",
@@ -195,6 +219,10 @@ class Metrics(NamedTuple):
             metrics.interventions_suppressed.labels(cause=cause)
         for channel in ("kafka", "redis"):
             metrics.delivery_errors.labels(channel=channel)
+        for outcome in OUTCOMES:
+            metrics.feedback.labels(outcome=outcome)
+        for reason in KNOWN_FEEDBACK_REJECT_REASONS:
+            metrics.feedback_rejected.labels(reason=reason)
         for generation in ("0", "1", "2"):
             metrics.gc_pause.labels(generation=generation)
         return metrics
