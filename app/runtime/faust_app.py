@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from app.deliver.delivery import Delivery
 from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
+from app.feedback import FeedbackStore
 from app.ingest.failures import failed_event_record
 from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
 from app.runtime.event_time import EventTime, fire_idle_partitions
@@ -64,6 +65,7 @@ class NudgeflowApp(faust.App):
     models: ModelStore | None
     model_metrics: ModelMetricsExport
     delivery: Delivery
+    feedback: FeedbackStore
     # Held by the agent while a batch is folded, delivered and acked, and by
     # ``before_commit`` to take the changed states: a commit never sees a state ahead
     # of the acked offsets.
@@ -256,6 +258,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         retention_s=s.intervention_retention_days * 86_400,
         metrics=app.metrics,
     )
+    app.feedback = FeedbackStore(app.delivery.redis, s.intervention_retention_days * 86_400)
     app.metrics.active_customers.set_function(lambda: len(app.customers))
     app.collector_pauses = CollectorPauses(app.metrics.gc_pause)
     if s.gc_freeze_interval_s:
@@ -270,6 +273,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     from agents.process_clicks import attach_process_clicks
+    from agents.process_feedback import attach_process_feedback
     from app.runtime.web import attach_views
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -290,6 +294,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.timer(s.timer_tick_s, name="fire_idle_partitions")(_fire_idle_partitions)
     app.timer(s.expiry_sweep_interval_s, name="sweep_expired")(_sweep_expired)
     attach_process_clicks(app)
+    attach_process_feedback(app)
     attach_views(app)
     return app
 

@@ -1,26 +1,31 @@
-"""HTTP views: the collector, customer state, health and metrics (contract §1, §4, §5)."""
+"""HTTP views: the collector, feedback, customer state, health and metrics (contract §1, §3,
+§4, §5)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp.web import HTTPRequestEntityTooLarge
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
+from redis.exceptions import RedisError
 from yarl import URL
 
 from agents.process_clicks import SOURCE_HEADER
 from app.detect.learning import customer_scores
 from app.errors import InvalidEvent, PayloadTooLarge
+from app.feedback import MAX_FEEDBACK_BYTES, LatestOutcome, feedback_to_wire, parse_feedback
 from app.ingest.collector import MAX_BODY_BYTES, parse_event_batch
 from app.ingest.events import event_to_wire
 from app.runtime.compat import raw_producer
 from app.runtime.customer_view import customer_document
-from app.runtime.topics import CLICKS
+from app.runtime.topics import CLICKS, FEEDBACK
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
@@ -28,11 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTED_HEADER", "attach_views"]
 
+log = logging.getLogger(__name__)
+
 _FROM_COLLECTOR = [(SOURCE_HEADER, b"http")]
 #: Set on a request one worker forwards to another: the receiver answers it itself.
 ROUTED_HEADER = "X-Nudgeflow-Routed"
 # What a rejected *body* keeps on clicks-failed: enough to debug, under Kafka's 1 MB limit.
 _FAILED_BODY_KEEP_BYTES = 256 * 1024
+# Feedback refusals and their status: the rest of a bad body is a 400, like the collector's.
+_FEEDBACK_STATUS = {"too_large": 413, "unknown_intervention": 404, "customer_mismatch": 409}
+# Redis answers in a millisecond; one that hangs must not hold a chatbot's request.
+_FEEDBACK_REDIS_TIMEOUT_S = 2.0
+# The customer view is what a chatbot loads as a conversation opens: it answers without
+# outcomes rather than wait on a hanging Redis.
+_OUTCOMES_REDIS_TIMEOUT_S = 0.5
+_RETRY_AFTER_S = "5"
+_FEEDBACK_TOO_LARGE = f"body: larger than {MAX_FEEDBACK_BYTES} bytes"
 # The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -43,9 +59,12 @@ def attach_views(app: NudgeflowApp) -> None:
     allowed_origins = set(settings.cors_origins)
     api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
 
-    def json_response(view: View, body: object, status: int, request: Request) -> Response:
+    def json_response(
+        view: View, body: object, status: int, request: Request, **extra_headers: str
+    ) -> Response:
+        headers = {**_cors_headers(request, allowed_origins), **extra_headers}
         return view.bytes(orjson.dumps(body), content_type="application/json", status=status,
-                          headers=_cors_headers(request, allowed_origins))  # fmt: skip
+                          headers=headers)  # fmt: skip
 
     def authorized(request: Request) -> bool:
         if not api_keys:
@@ -104,6 +123,50 @@ def attach_views(app: NudgeflowApp) -> None:
             await asyncio.gather(*pending)  # 202 means: on the broker
             return json_response(self, result.response_body(), result.status, request)
 
+    @app.page("/v1/feedback")
+    class FeedbackView(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def post(self, request: Request) -> Response:
+            if not authorized(request):
+                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            rejected = app.metrics.feedback_rejected
+            try:
+                # faust.web.Request is abstract; at runtime it is aiohttp's.
+                if (request.content_length or 0) > MAX_FEEDBACK_BYTES:  # type: ignore[attr-defined]
+                    raise PayloadTooLarge("too_large", _FEEDBACK_TOO_LARGE)
+                try:
+                    body = await request.read()
+                except HTTPRequestEntityTooLarge:
+                    raise PayloadTooLarge("too_large", _FEEDBACK_TOO_LARGE) from None
+                feedback = parse_feedback(body, int(time.time() * 1000), app.max_future_skew_ms)
+                async with asyncio.timeout(_FEEDBACK_REDIS_TIMEOUT_S):
+                    await app.feedback.apply(feedback)
+            except InvalidEvent as exc:
+                rejected.labels(reason=exc.reason).inc()
+                return json_response(self, {"error": str(exc)},
+                                     _FEEDBACK_STATUS.get(exc.reason, 400), request)  # fmt: skip
+            except (RedisError, OSError, TimeoutError) as exc:
+                rejected.labels(reason="store_unavailable").inc()
+                log.warning("feedback not recorded, Redis unavailable: %r", exc)
+                return json_response(self, {"error": "feedback store unavailable, retry"}, 503,
+                                     request, **{"Retry-After": _RETRY_AFTER_S})  # fmt: skip
+            app.metrics.feedback.labels(outcome=feedback.outcome).inc()
+            # On the topic too, for its other readers; marked, so the feedback agent does
+            # not apply and count it a second time.
+            try:
+                sent = await raw_producer(app).send(
+                    FEEDBACK, orjson.dumps(feedback_to_wire(feedback)),
+                    key=feedback.customer_id.encode(), headers=_FROM_COLLECTOR,
+                )  # fmt: skip
+                await sent
+            except KafkaError as exc:  # recorded all the same: the answer stays 202
+                log.warning("feedback %s recorded but not put on %s: %r",
+                            feedback.intervention_id, FEEDBACK, exc)  # fmt: skip
+            answer = {"intervention_id": feedback.intervention_id, "outcome": feedback.outcome}
+            return json_response(self, answer, 202, request)
+
     @app.page("/v1/customers/{customer_id}")
     class Customer(View):
         async def options(self, request: Request) -> Response:
@@ -122,7 +185,8 @@ def attach_views(app: NudgeflowApp) -> None:
             state = app.customers.get(customer_id)
             if state is None:
                 return json_response(self, {"error": "customer not found"}, 404, request)
-            document = customer_document(state, _model_scores(app, customer_id, state))
+            outcomes = await _latest_outcomes(app, state)
+            document = customer_document(state, _model_scores(app, customer_id, state), outcomes)
             return json_response(self, document, 200, request)
 
     @app.page("/healthz")
@@ -154,6 +218,19 @@ def _model_scores(app: NudgeflowApp, customer_id: str, state: CustomerState) -> 
     if "churn_risk" in scores:
         app.metrics.model_score.labels(model="rhythm").observe(scores["churn_risk"])
     return scores
+
+
+async def _latest_outcomes(app: NudgeflowApp, state: CustomerState) -> dict[str, LatestOutcome]:
+    """The latest feedback on the customer's interventions; none while Redis is unavailable."""
+    ids = [i["intervention_id"] for i in state.interventions if "intervention_id" in i]
+    if not ids:
+        return {}
+    try:
+        async with asyncio.timeout(_OUTCOMES_REDIS_TIMEOUT_S):
+            return await app.feedback.latest_outcomes(ids)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("customer view without outcomes, Redis unavailable: %r", exc)
+        return {}
 
 
 def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -12,7 +17,18 @@ import redis.asyncio as aioredis
 from app.errors import InvalidEvent
 from app.feedback import Feedback, FeedbackStore
 from app.runtime.embedded import free_port, start_redis
+from app.runtime.testing import Services
 from app.runtime.topics import REDIS_INTERVENTION_KEY
+from tests.integration.clients import (
+    event,
+    metric_families,
+    post,
+    produce,
+    read_redis_stream,
+    read_topic,
+    unique,
+    wait_for_customer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +151,186 @@ async def test_store_applies_only_feedback_the_index_allows(redis: aioredis.Redi
 def test_store_wants_a_positive_retention() -> None:
     with pytest.raises(ValueError, match="retention_s"):
         FeedbackStore(aioredis.Redis(), 0)
+
+
+# --- through a worker: HTTP, the topic, the customer view ------------------------------------
+
+
+async def delivered_intervention(worker: Any, services: Services, customer: str) -> dict[str, Any]:
+    """A real intervention for ``customer`` (a failed payment gets one at once), once it is
+    indexed in Redis (its stream entry and index entry are written together)."""
+    failed = event(customer, "payment_failed", step="payment", value=42.0, error="declined")
+    assert (await post(f"{worker.web_url}/v1/events", failed))[0] == 202
+    [on_kafka] = await read_topic(services.bootstrap, "interventions", _for(customer))
+    assert on_kafka["reason"] == "payment_failure"
+    assert await read_redis_stream(services.redis_url, _for(customer))
+    return on_kafka
+
+
+def feedback(intervention: dict[str, Any], outcome: str, **overrides: Any) -> dict[str, Any]:
+    return {"intervention_id": intervention["intervention_id"],
+            "customer_id": intervention["customer_id"], "outcome": outcome,
+            "ts": int(time.time() * 1000), **overrides}  # fmt: skip
+
+
+async def counter(web_url: str, family: str, **labels: str) -> float:
+    """One series of a worker's counter (``family`` without ``_total``)."""
+    found = (await metric_families(web_url)).get(family)
+    samples = found.samples if found else []
+    return sum(s.value for s in samples if s.name.endswith("_total") and s.labels == labels)
+
+
+async def wait_for_counter(web_url: str, family: str, value: float, **labels: str) -> None:
+    deadline = time.monotonic() + 10
+    while (seen := await counter(web_url, family, **labels)) < value:
+        assert time.monotonic() < deadline, f"{family}{labels} = {seen}, expected {value}"
+        await asyncio.sleep(0.05)
+
+
+async def test_feedback_over_http_and_the_topic_shows_in_the_customer_view(worker, services):
+    customer = unique("feedback")
+    intervention = await delivered_intervention(worker, services, customer)
+    url = f"{worker.web_url}/v1/feedback"
+    shown_before = await counter(worker.web_url, "nudgeflow_feedback", outcome="shown")
+    accepted_before = await counter(worker.web_url, "nudgeflow_feedback", outcome="accepted")
+
+    shown = feedback(intervention, "shown")
+    status, body = await post(url, shown)
+
+    assert (status, body) == (202, {"intervention_id": intervention["intervention_id"],
+                                    "outcome": "shown"})  # fmt: skip
+    state = await wait_for_customer(worker.web_url, customer)
+    [seen] = state["interventions"]
+    assert (seen["intervention_id"], seen["outcome"], seen["outcome_ts"]) == (
+        intervention["intervention_id"], "shown", shown["ts"],
+    )  # fmt: skip
+    # Other readers of the topic see what the HTTP view took.
+    [on_topic] = await read_topic(services.bootstrap, "intervention-feedback", _for(customer))
+    assert on_topic == shown
+
+    # Feedback produced straight onto the topic is applied by the agent.
+    accepted = feedback(intervention, "accepted", ts=shown["ts"] + 1_000)
+    await produce(services.bootstrap, "intervention-feedback",
+                  [(customer.encode(), orjson.dumps(accepted))])  # fmt: skip
+    state = await wait_for_customer(
+        worker.web_url, customer, lambda s: s["interventions"][0].get("outcome") == "accepted"
+    )
+    assert state["interventions"][0]["outcome_ts"] == accepted["ts"]
+
+    # The HTTP feedback came back to the agent on the topic (before the produced one, on the
+    # same partition): it was counted once, by the view.
+    assert await counter(worker.web_url, "nudgeflow_feedback", outcome="shown") == shown_before + 1
+    accepted_now = await counter(worker.web_url, "nudgeflow_feedback", outcome="accepted")
+    assert accepted_now == accepted_before + 1
+
+    # An older outcome arriving late does not hide the newer one.
+    assert (await post(url, feedback(intervention, "dismissed", ts=shown["ts"] - 5_000)))[0] == 202
+    state = await wait_for_customer(worker.web_url, customer)
+    assert state["interventions"][0]["outcome"] == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error_pattern"),
+    [
+        ({"outcome": None}, 400, "outcome: missing"),
+        ({"outcome": "liked"}, 400, "outcome: unknown outcome 'liked'; one of delivered, shown"),
+        ({"customer_id": ""}, 400, "customer_id: must be 1–128 characters"),  # noqa: RUF001
+        ({"intervention_id": 42}, 400, "intervention_id: must be a string, got integer"),
+        ({"ts": 1_714_564_800}, 400, r"ts: before 2000-01-01; ts must be milliseconds"),
+        ({"ts": 9_999_999_999_999}, 400, r"ts: \d+ s ahead of the receiver's clock"),
+        ({"intervention_id": "0" * 32}, 404, "intervention not found"),
+        ({"customer_id": "someone-else"}, 409, "customer_id: not the customer"),
+    ],
+)
+async def test_bad_feedback_is_refused_with_the_field_named(
+    worker, services, change: dict[str, Any], status: int, error_pattern: str
+):
+    customer = unique("badfeedback")
+    intervention = await delivered_intervention(worker, services, customer)
+    body = {k: v for k, v in {**feedback(intervention, "shown"), **change}.items()
+            if v is not None}  # fmt: skip
+
+    got_status, got_body = await post(f"{worker.web_url}/v1/feedback", body)
+
+    assert got_status == status
+    assert re.match(error_pattern, got_body["error"]), got_body
+    state = await wait_for_customer(worker.web_url, customer)
+    assert "outcome" not in state["interventions"][0]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason", "error_start"),
+    [
+        (b"{not json", 400, "invalid_json", "body: not valid JSON"),
+        (b"[]", 400, "not_an_object", "body: must be a feedback object, got array"),
+        (b"", 400, "invalid_json", "body: not valid JSON"),
+        (b'{"pad": "' + b"x" * 20_000 + b'"}', 413, "too_large", "body: larger than 16384 bytes"),
+    ],
+)
+async def test_a_body_that_is_no_feedback_is_refused_and_counted(
+    worker, body: bytes, status: int, reason: str, error_start: str
+):
+    before = await counter(worker.web_url, "nudgeflow_feedback_rejected", reason=reason)
+    got_status, got_body = await post(f"{worker.web_url}/v1/feedback", body)
+    assert got_status == status
+    assert got_body["error"].startswith(error_start)
+    after = await counter(worker.web_url, "nudgeflow_feedback_rejected", reason=reason)
+    assert after == before + 1
+
+
+async def test_bad_feedback_on_the_topic_is_counted_and_the_agent_goes_on(worker, services):
+    customer = unique("topicfeedback")
+    intervention = await delivered_intervention(worker, services, customer)
+    url = worker.web_url
+    before = {reason: await counter(url, "nudgeflow_feedback_rejected", reason=reason)
+              for reason in ("invalid_json", "unknown_intervention", "customer_mismatch",
+                             "unknown_outcome")}  # fmt: skip
+    key = customer.encode()
+    await produce(services.bootstrap, "intervention-feedback", [
+        (key, b"not json at all"),
+        (key, orjson.dumps(feedback(intervention, "shown", intervention_id="f" * 32))),
+        (key, orjson.dumps(feedback(intervention, "shown", customer_id="someone-else"))),
+        (key, orjson.dumps(feedback(intervention, "purchased"))),
+        (key, orjson.dumps(feedback(intervention, "converted"))),
+    ])  # fmt: skip
+
+    state = await wait_for_customer(
+        url, customer, lambda s: s["interventions"][0].get("outcome") == "converted"
+    )
+    assert state["interventions"][0]["intervention_id"] == intervention["intervention_id"]
+    for reason, count in before.items():  # read before the valid one after them: all counted
+        assert await counter(url, "nudgeflow_feedback_rejected", reason=reason) == count + 1
+    assert worker.process.poll() is None
+
+
+async def test_without_redis_feedback_is_503_and_the_view_still_answers(
+    private_stack, worker_factory
+):
+    no_redis = Services(private_stack.broker_url, f"redis://127.0.0.1:{free_port()}/0",
+                        embedded=True)  # fmt: skip
+    worker = worker_factory(no_redis, api_keys="key-one")
+    customer = unique("noredis")
+    keyed = {"X-Api-Key": "key-one"}
+    failed = event(customer, "payment_failed", step="payment", error="declined")
+    assert (await post(f"{worker.web_url}/v1/events", failed, keyed))[0] == 202
+    [intervention] = await read_topic(private_stack.bootstrap, "interventions", _for(customer))
+    url = f"{worker.web_url}/v1/feedback"
+    assert (await post(url, feedback(intervention, "shown")))[0] == 401
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=orjson.dumps(feedback(intervention, "shown")),
+                     headers={**keyed, "Content-Type": "application/json"}) as response,
+    ):  # fmt: skip
+        assert response.status == 503
+        assert response.headers["Retry-After"].isdigit()
+        assert orjson.loads(await response.read()) == {"error": "feedback store unavailable, retry"}
+
+    state = await wait_for_customer(worker.web_url, customer, lambda s: bool(s["interventions"]))
+    assert "outcome" not in state["interventions"][0]
+    await wait_for_counter(worker.web_url, "nudgeflow_feedback_rejected", 1,
+                           reason="store_unavailable")  # fmt: skip
+
+
+def _for(customer: str):
+    return lambda value: value.get("customer_id") == customer
