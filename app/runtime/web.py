@@ -18,6 +18,8 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from agents.process_clicks import SOURCE_HEADER
+from app.decide.uplift import uplift_report
+from app.deliver.uplift_counts import days_back, uplift_counts
 from app.detect.learning import customer_scores
 from app.errors import InvalidEvent, PayloadTooLarge
 from app.feedback import MAX_FEEDBACK_BYTES, LatestOutcome, feedback_to_wire, parse_feedback
@@ -48,6 +50,8 @@ _FEEDBACK_REDIS_TIMEOUT_S = 2.0
 # outcomes rather than wait on a hanging Redis.
 _OUTCOMES_REDIS_TIMEOUT_S = 0.5
 _RETRY_AFTER_S = "5"
+# Counting the uplift sets of a month is a few thousand SCARDs in one pipeline.
+_UPLIFT_REDIS_TIMEOUT_S = 5.0
 _FEEDBACK_TOO_LARGE = f"body: larger than {MAX_FEEDBACK_BYTES} bytes"
 # The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -166,6 +170,40 @@ def attach_views(app: NudgeflowApp) -> None:
                             feedback.intervention_id, FEEDBACK, exc)  # fmt: skip
             answer = {"intervention_id": feedback.intervention_id, "outcome": feedback.outcome}
             return json_response(self, answer, 202, request)
+
+    @app.page("/v1/stats/uplift")
+    class Uplift(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def get(self, request: Request) -> Response:
+            if not authorized(request):
+                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            retention = settings.intervention_retention_days
+            raw_days = request.query.get("days", str(retention))
+            if not raw_days.isdigit() or not 1 <= int(raw_days) <= retention:
+                error = {"error": f"days: must be an integer from 1 to {retention}"}
+                return json_response(self, error, 400, request)
+            days = days_back(int(raw_days))
+            try:
+                async with asyncio.timeout(_UPLIFT_REDIS_TIMEOUT_S):
+                    counts = await uplift_counts(app.delivery.redis, days)
+                    outcomes = await app.feedback.outcome_counts()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("uplift not answered, Redis unavailable: %r", exc)
+                return json_response(self, {"error": "uplift store unavailable, retry"}, 503,
+                                     request, **{"Retry-After": _RETRY_AFTER_S})  # fmt: skip
+            report = uplift_report(counts)
+            for reason, entry in report["reasons"].items():
+                entry["feedback"] = outcomes.get(reason, {})
+            body = {
+                "days": [days[-1], days[0]],
+                "holdout_share": settings.holdout_share,
+                "conversion_window_h": settings.conversion_window_h,
+                "unit": "decision",
+                **report,
+            }
+            return json_response(self, body, 200, request)
 
     @app.page("/v1/customers/{customer_id}")
     class Customer(View):
