@@ -177,6 +177,23 @@ class Settings(BaseSettings):
         4, ge=1, le=32, description="Live sessions (tabs, devices) kept per customer."
     )
 
+    # --- webhooks (contract §3) --------------------------------------------------------------
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URLs each intervention is POSTed to (comma-separated; none: no webhooks).",
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="Shared secret of the `X-Nudgeflow-Signature` HMAC."
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="One webhook POST's time limit.")
+    webhook_max_attempts: int = Field(
+        6, ge=1, description="Tries per URL before the intervention goes to the dead letters."
+    )
+    webhook_backoff_s: float = Field(
+        0.5, gt=0, description="Wait before the first retry; doubled (with jitter) each time."
+    )
+    webhook_backoff_max_s: float = Field(60.0, gt=0, description="Longest wait between tries.")
+
     # --- garbage collection (app/runtime/garbage_collection.py) -----------------------------
     gc_young_threshold: int = Field(
         50_000,
@@ -281,6 +298,7 @@ class Settings(BaseSettings):
         "repeat_click_selectors",
         "no_response_selectors",
         "shadow_reasons",
+        "webhook_urls",
         mode="before",
     )
     @classmethod
