@@ -65,6 +65,7 @@ from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing, event_ts_ms
 from app.tools.simulator import LOOKALIKES, VARIANTS, SimulationConfig, simulate
 from app.tools.simulator.variants import Variant
+from app.tools.uplift_check import markdown_section as uplift_section
 
 __all__ = ["add_parser", "run"]
 
@@ -163,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
     abandonment = markdown_section(args.customers, args.days, seeds, args.holdout_seed)
     console.print(abandonment, markup=False, highlight=False)
     sections.append(abandonment)
+    uplift = uplift_section(args.customers, args.days, args.holdout_seed)
+    console.print(uplift, markup=False, highlight=False)
+    sections.append(uplift)
     if destination is not None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(_report(args, parts, sections))
