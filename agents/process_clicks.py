@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import faust
@@ -14,6 +14,9 @@ from app.deliver.delivery import Outbox
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
 from app.ingest.events import decode_event
+from app.ingest.partitioning import customer_partition
+from app.runtime.compat import raw_producer
+from app.runtime.topics import CLICKS
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Header the collector sets, so events it already counted are not counted again here.
 SOURCE_HEADER = "nudgeflow-source"
+#: Set on an event re-produced from another partition: the clicks partition it was on.
+FORWARDED_HEADER = "nudgeflow-forwarded-from"
 
 
 def attach_process_clicks(app: NudgeflowApp) -> None:
@@ -43,6 +48,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     state; then deliver, count and ack the batch."""
     metrics, customers, event_time, models = app.metrics, app.customers, app.event_time, app.models
     rules = app.rules
+    partitions = app.settings.topic_partitions
     rule_scores = metrics.model_score.labels(model="rules")
     lateness_ms, max_skew_ms = rules.time.allowed_lateness_ms, app.max_future_skew_ms
     outbox = Outbox()
@@ -61,6 +67,11 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             rejected.append((message, exc.reason, str(exc)))
             continue
         partition = message.partition
+        if customers.partition_of(click.customer_id) != partition:
+            expected = customer_partition(click.customer_id, partitions)
+            if expected != partition:
+                await _forward(app, message, click.customer_id, expected, rejected)
+                continue
         clock = event_time.clock(partition)
         try:
             # A client clock ahead of the record's time must not pull the partition's
@@ -111,17 +122,53 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
         metrics.event_lag.set(time.time() - newest_ts_ms / 1000)
 
 
+async def _forward(
+    app: NudgeflowApp,
+    message: Message,
+    customer_id: str,
+    expected: int,
+    rejected: list[tuple[Message, str, str]],
+) -> None:
+    """Re-produce an event found on another partition than its customer's, keyed right.
+
+    Its customer's state, timers and order live on ``expected``: processed here, it
+    would start a second state that a rebalance later overwrites. The send is awaited
+    before the offset is committed. An event already forwarded once is refused instead
+    (workers that disagree on the partition count must not bounce it for ever).
+    """
+    headers = list(_header_items(message))
+    if any(key == FORWARDED_HEADER for key, _ in headers):
+        error = (
+            f"on clicks partition {message.partition}, not {expected} (customer_id's), after "
+            "a forward: do the workers agree on NUDGEFLOW_TOPIC_PARTITIONS?"
+        )
+        rejected.append((message, "wrong_partition", error))
+        return
+    headers = [(k, v) for k, v in headers if k != SOURCE_HEADER]
+    headers += [(SOURCE_HEADER, b"forwarded"), (FORWARDED_HEADER, str(message.partition).encode())]
+    future = await raw_producer(app).send(CLICKS, message.value, key=customer_id.encode(),
+                                          partition=expected, headers=headers)  # fmt: skip
+    app.delivery.track(future)
+    app.metrics.events_forwarded.inc()
+
+
 async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) -> None:
     log.warning("rejected %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
     origin = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-    await app.keep_failed(reason=reason, error=error, payload=message.value,
-                          source=_source(message), origin=origin, key=message.key)  # fmt: skip
+    sent = await app.keep_failed(
+        reason=reason, error=error, payload=message.value, source=_source(message),
+        origin=origin, key=message.key,
+    )  # fmt: skip
+    app.delivery.track(sent)
 
 
 def _source(message: Message) -> str:
-    headers = message.headers or ()
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in items:
+    for key, value in _header_items(message):
         if key == SOURCE_HEADER:
             return value.decode() if isinstance(value, bytes) else str(value)
     return "kafka"
+
+
+def _header_items(message: Message) -> Iterable[tuple[str, bytes]]:
+    headers = message.headers or ()
+    return headers.items() if isinstance(headers, Mapping) else headers

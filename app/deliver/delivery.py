@@ -63,6 +63,11 @@ class Delivery:
         taken, self._unconfirmed = self._unconfirmed, []
         return taken
 
+    def track(self, future: asyncio.Future[Any]) -> None:
+        """Have the next commit await another send of the batch (a rejected or a
+        forwarded event), so its offset is committed only once the record is on the broker."""
+        self._unconfirmed.append(future)
+
     async def send(self, outbox: Outbox) -> None:
         """Produce each intervention to ``interventions`` and XADD each to
         ``nudgeflow:interventions``; add the uplift marks to their Redis sets.

@@ -54,6 +54,7 @@ class Metrics(NamedTuple):
     events_rejected: Counter
     events_processed: Counter
     events_duplicate: Counter
+    events_forwarded: Counter
     events_late: Counter
     interventions: Counter
     interventions_suppressed: Counter
@@ -105,6 +106,11 @@ class Metrics(NamedTuple):
             ),
             events_duplicate=Counter(
                 f"{p}_events_duplicate", "Exact repeats of an event id, dropped.",
+                registry=registry,
+            ),
+            events_forwarded=Counter(
+                f"{p}_events_forwarded", "Events found on another clicks partition than their "
+                "customer_id's, re-produced to the right one before touching any state.",
                 registry=registry,
             ),
             events_late=Counter(
