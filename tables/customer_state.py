@@ -176,6 +176,8 @@ class CustomerProfile:
     purchases: int = 0
     # Event time of the newest purchase (0: none yet): the policy's quiet period.
     last_purchase_ts_ms: int = 0
+    # Sum of the purchases' values (``average_order_value`` in the customer view).
+    revenue: float = 0.0
     late_events: int = 0
     # Visit rhythm: when the last visit began, and exponentially weighted means of the
     # gap between visit starts and of a visit's events.

@@ -55,12 +55,16 @@ __all__ = [
     "is_duplicate",
     "new_state",
     "record_signal",
+    "segment_of",
     "update_pace",
     "update_rhythm",
     "update_summary",
 ]
 
 _DAY_MS = 86_400_000
+# A buyer away at least this long (and three times their usual gap) has lapsed; a customer
+# away longer than NUDGEFLOW_CUSTOMER_TTL_DAYS (30) is forgotten, so it must be shorter.
+_LAPSED_MIN_MS = 14 * _DAY_MS
 # Exponential weight of the newest visit in a customer's rhythm means.
 _RHYTHM_ALPHA = 0.3
 # A visit's pace (its mean gap between events) needs two gaps at least.
@@ -192,6 +196,8 @@ def fold_event(
     if event.type == "purchase":
         profile.purchases += 1
         profile.last_purchase_ts_ms = max(profile.last_purchase_ts_ms, event.ts_ms)
+        profile.revenue += event.value or 0.0
+        state.segment = segment_of(profile)
     close_sessions(state, max(watermark_ms, profile.last_seen_ts_ms), limits, time)
 
     folded = _route(state, event, limits, time, live_ms)
@@ -327,9 +333,9 @@ def _open_session(state: CustomerState, event: ClickEvent, limits: StateLimits) 
             -limits.seen_session_ids_max :
         ]
     profile.visits += 1
-    state.segment = "returning" if profile.visits > 1 else "new"
     if profile.last_visit_ts_ms and event.ts_ms > profile.last_visit_ts_ms:
         gap_ms = event.ts_ms - profile.last_visit_ts_ms
+    state.segment = segment_of(profile, gap_ms)
     profile.last_visit_ts_ms = max(profile.last_visit_ts_ms, event.ts_ms)
     # Past the bound, the least recently active sessions end.
     for old in state.sessions[: max(0, len(state.sessions) - limits.live_sessions_max + 1)]:
@@ -337,6 +343,31 @@ def _open_session(state: CustomerState, event: ClickEvent, limits: StateLimits) 
     session = SessionState(event.session_id, event.ts_ms, event.ts_ms)
     state.sessions = (*state.sessions, session)
     return Folded(state, session, visit_gap_ms=gap_ms)
+
+
+def segment_of(profile: CustomerProfile, visit_gap_ms: int = 0) -> str:
+    """The customer's behaviour segment, as a chatbot would choose its tone by it.
+
+    ``new`` (first visit), ``returning`` (visits again, never bought), ``first_buyer``
+    (one purchase), ``loyal`` (two or more), ``lapsed`` (a buyer back after a gap of at
+    least three times their usual one, and at least 14 days). Set when a visit opens
+    (``visit_gap_ms``: since the last one began) and at each purchase.
+
+    Examples
+    --------
+    >>> from tables.customer_state import CustomerProfile
+    >>> day = 86_400_000
+    >>> buyer = CustomerProfile(0, 0, visits=6, purchases=2, gap_mean_ms=7.0 * day)
+    >>> segment_of(buyer, 2 * day), segment_of(buyer, 25 * day)
+    ('loyal', 'lapsed')
+    >>> segment_of(CustomerProfile(0, 0, visits=1)), segment_of(CustomerProfile(0, 0, visits=3))
+    ('new', 'returning')
+    """
+    if profile.purchases:
+        if visit_gap_ms >= max(_LAPSED_MIN_MS, 3 * profile.gap_mean_ms):
+            return "lapsed"
+        return "loyal" if profile.purchases >= 2 else "first_buyer"
+    return "returning" if profile.visits > 1 else "new"
 
 
 def update_rhythm(profile: CustomerProfile, gap_ms: int) -> None:

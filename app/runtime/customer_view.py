@@ -39,7 +39,7 @@ def customer_document(
         "customer_id": state.customer_id,
         "session": sessions[-1] if sessions else None,
         "sessions": sessions,
-        "profile": asdict(state.profile),
+        "profile": _profile_document(state),
         "segment": state.segment,
         "scores": {**state.scores, **(model_scores or {})},
         "signals": [asdict(s) for s in state.signals],
@@ -55,6 +55,15 @@ def _with_outcome(
         return intervention
     # A new dict: the state's own intervention stays as it was sent.
     return {**intervention, "outcome": latest["outcome"], "outcome_ts": latest["ts"]}
+
+
+def _profile_document(state: CustomerState) -> dict[str, Any]:
+    profile = state.profile
+    document = asdict(profile)
+    document["average_order_value"] = (
+        round(profile.revenue / profile.purchases, 2) if profile.purchases else None
+    )
+    return document
 
 
 def _session_document(session: SessionState) -> dict[str, Any]:

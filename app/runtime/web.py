@@ -1,15 +1,18 @@
-"""HTTP views: the collector, feedback, customer state, health and metrics (contract §1, §3,
-§4, §5)."""
+"""HTTP views: the collector, feedback, customer state, server-sent interventions, health
+and metrics (contract §1, §3, §4, §5)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+import aiohttp
 import orjson
+from aiohttp import web as aiohttp_web
 from aiohttp.web import HTTPRequestEntityTooLarge
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
@@ -19,6 +22,7 @@ from yarl import URL
 
 from agents.process_clicks import SOURCE_HEADER
 from app.decide.uplift import uplift_report
+from app.deliver.sse import intervention_events, parse_stream_id
 from app.deliver.uplift_counts import days_back, uplift_counts
 from app.detect.learning import customer_scores
 from app.errors import InvalidEvent, PayloadTooLarge
@@ -50,11 +54,21 @@ _FEEDBACK_REDIS_TIMEOUT_S = 2.0
 # outcomes rather than wait on a hanging Redis.
 _OUTCOMES_REDIS_TIMEOUT_S = 0.5
 _RETRY_AFTER_S = "5"
+# A routed customer view: the owner answers in milliseconds, or is not there.
+_FORWARD_TIMEOUT_S = 2.0
 # Counting the uplift sets of a month is a few thousand SCARDs in one pipeline.
 _UPLIFT_REDIS_TIMEOUT_S = 5.0
 _FEEDBACK_TOO_LARGE = f"body: larger than {MAX_FEEDBACK_BYTES} bytes"
 # The text format every Prometheus reads; aiohttp adds the charset and refuses one here.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+# Proxies must neither cache nor buffer an event stream (X-Accel-Buffering: nginx's switch).
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no"}  # fmt: skip
+# A client whose socket takes no more bytes for this long is not reading: drop it.
+_SSE_WRITE_TIMEOUT_S = 10.0
+# Starting the shared reader is one XREVRANGE.
+_SSE_SUBSCRIBE_TIMEOUT_S = 5.0
+_CUSTOMER_ID_MAX = 128
 
 
 def attach_views(app: NudgeflowApp) -> None:
@@ -74,6 +88,13 @@ def attach_views(app: NudgeflowApp) -> None:
         if not api_keys:
             return True
         given = request.headers.get("X-Api-Key", "").encode()
+        return any(hmac.compare_digest(given, key) for key in api_keys)
+
+    def stream_authorized(request: Request) -> bool:
+        # A browser's EventSource cannot set headers: the key may come as ?api_key= too.
+        if not api_keys:
+            return True
+        given = (request.headers.get("X-Api-Key") or request.query.get("api_key", "")).encode()
         return any(hmac.compare_digest(given, key) for key in api_keys)
 
     async def keep_failed_body(reason: str, error: str, body: bytes) -> None:
@@ -211,21 +232,82 @@ def attach_views(app: NudgeflowApp) -> None:
             return json_response(self, {}, 204, request)
 
         async def get(self, request: Request, customer_id: str) -> Response:
+            def unavailable(error: str) -> Response:
+                return json_response(self, {"error": error}, 503, request,
+                                     **{"Retry-After": _RETRY_AFTER_S})  # fmt: skip
+
             if ROUTED_HEADER not in request.headers:
                 owner = _owner_url(app, customer_id)
                 if owner is None:
-                    return json_response(self, {"error": "partition owner unknown, retry"},
-                                         503, request)  # fmt: skip
+                    return unavailable("partition owner unknown (partitions are moving), retry")
                 if owner != _url_ident(app.conf.canonical_url):
-                    body, status = await _forward(app, request, owner)
+                    try:
+                        body, status = await _forward(app, request, owner)
+                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                        log.warning("customer view: owner %s:%s did not answer: %r", *owner, exc)
+                        return unavailable("the worker that owns this customer does not "
+                                           "answer (restarting or moving), retry")  # fmt: skip
                     return self.bytes(body, content_type="application/json", status=status,
                                       headers=_cors_headers(request, allowed_origins))  # fmt: skip
+            if not app.is_ready()[0]:
+                # Mid-recovery a customer not read back yet would look never seen (404).
+                return unavailable("customer state is being recovered, retry")
             state = app.customers.get(customer_id)
             if state is None:
                 return json_response(self, {"error": "customer not found"}, 404, request)
             outcomes = await _latest_outcomes(app, state)
             document = customer_document(state, _model_scores(app, customer_id, state), outcomes)
             return json_response(self, document, 200, request)
+
+    @app.page("/v1/interventions/stream")
+    class InterventionStream(View):
+        async def options(self, request: Request) -> Response:
+            return json_response(self, {}, 204, request)
+
+        async def get(self, request: Request) -> Response:
+            if not stream_authorized(request):
+                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            customer_id = request.query.get("customer_id", "")
+            if not 1 <= len(customer_id) <= _CUSTOMER_ID_MAX:
+                error = {"error": f"customer_id: required, 1 to {_CUSTOMER_ID_MAX} characters"}
+                return json_response(self, error, 400, request)
+            # ?last_event_id= for EventSource polyfills that cannot set the header either.
+            after_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+            if after_id is not None and parse_stream_id(after_id) is None:
+                error = {"error": "Last-Event-ID: not a stream entry id (<ms>-<seq>)"}
+                return json_response(self, error, 400, request)
+            try:
+                async with asyncio.timeout(_SSE_SUBSCRIBE_TIMEOUT_S):
+                    subscription = await app.sse_hub.subscribe(customer_id)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("SSE stream not opened, Redis unavailable: %r", exc)
+                return json_response(self, {"error": "intervention stream unavailable, retry"},
+                                     503, request, **{"Retry-After": _RETRY_AFTER_S})  # fmt: skip
+            # faust.web.Request is abstract; its aiohttp driver hands views aiohttp's own.
+            raw = cast("aiohttp_web.Request", request)
+            response = aiohttp_web.StreamResponse(
+                headers={**_SSE_HEADERS, **_cors_headers(request, allowed_origins)}
+            )
+            metrics = app.metrics
+            metrics.sse_clients.inc()
+            try:
+                await response.prepare(raw)
+                chunks = intervention_events(app.sse_hub, subscription, after_id)
+                async with contextlib.aclosing(chunks):
+                    async for chunk in chunks:
+                        if not await _write_within(response, chunk, _SSE_WRITE_TIMEOUT_S):
+                            log.info("SSE client of customer %s dropped: not reading",
+                                     customer_id)  # fmt: skip
+                            break
+            except ConnectionError:
+                pass  # the client went away; noticed at the first write after
+            except (RedisError, OSError, TimeoutError) as exc:  # a replay failed: it resumes
+                log.warning("SSE stream of customer %s ended, Redis unavailable: %r",
+                            customer_id, exc)  # fmt: skip
+            finally:
+                app.sse_hub.unsubscribe(subscription)
+                metrics.sse_clients.dec()
+            return cast(Response, response)
 
     @app.page("/healthz")
     class Health(View):
@@ -242,6 +324,18 @@ def attach_views(app: NudgeflowApp) -> None:
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+async def _write_within(
+    response: aiohttp_web.StreamResponse, chunk: bytes, timeout_s: float
+) -> bool:
+    """Write ``chunk``; False when the client's socket took no more within ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await response.write(chunk)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _model_scores(app: NudgeflowApp, customer_id: str, state: CustomerState) -> dict[str, float]:
@@ -286,7 +380,8 @@ async def _forward(
     the assignment, e.g. mid-rebalance, would bounce a request between them)."""
     url = request.url.with_host(owner[0]).with_port(owner[1])
     headers = {**request.headers, ROUTED_HEADER: "1"}
-    async with app.http_client.get(url, headers=headers) as response:
+    timeout = aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_S)
+    async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
         return await response.read(), response.status
 
 

@@ -60,3 +60,35 @@ async def _active_customers(web_url: str) -> int:
 async def _gauge(web_url: str, name: str) -> int:
     families = await metric_families(web_url)
     return int(families[name].samples[0].value)
+
+
+async def test_while_the_owner_is_dead_the_customer_view_says_503_then_recovers(
+    private_stack, worker_factory
+):
+    first = worker_factory(private_stack)
+    second = await asyncio.to_thread(worker_factory, private_stack)
+    customers = [unique("owner") for _ in range(32)]
+    start = int(time.time() * 1000)
+    batch = [event(c, "page_view", ts=start) for c in customers]
+    assert (await post(f"{first.web_url}/v1/events", {"events": batch}))[0] == 202
+    for customer in customers:
+        await wait_for_customer(first.web_url, customer, timeout_s=20)
+
+    second.process.kill()  # kill -9: no goodbye to the group
+    second.process.wait()
+
+    statuses: set[int] = set()
+    deadline = time.monotonic() + 60
+    pending = set(customers)
+    while pending and time.monotonic() < deadline:
+        for customer in list(pending):
+            status, body, headers = await get(f"{first.web_url}/v1/customers/{customer}")
+            assert status in (200, 503), (status, body)
+            statuses.add(status)
+            if status == 503:
+                assert headers.get("Retry-After") and "error" in orjson.loads(body)
+            else:
+                pending.discard(customer)
+        await asyncio.sleep(0.2)
+    assert not pending, f"{len(pending)} customers never answered after the failover"
+    assert 503 in statuses  # the dead owner's customers, until the survivor took them over

@@ -673,3 +673,37 @@ def test_a_visit_of_two_events_has_no_pace() -> None:
     end_session(state, state.sessions[0].session_id, StateLimits())
 
     assert (state.profile.pace_mean_ms, state.profile.last_pace_ratio) == (0.0, 0.0)
+
+
+# --- segments and order value ----------------------------------------------------------------
+
+DAY_MS = 86_400_000
+
+
+def test_a_customer_moves_through_the_segments_as_they_visit_and_buy() -> None:
+    def visit(session: str, day: int) -> ClickEvent:
+        return click(session_id=session, ts_ms=T0_MS + day * DAY_MS)
+
+    def buy(session: str, day: int, value: float) -> ClickEvent:
+        return click(
+            session_id=session, type="purchase", value=value, ts_ms=T0_MS + day * DAY_MS + 1
+        )
+
+    journey = [
+        (visit("v1", 0), "new"),
+        (visit("v2", 1), "returning"),
+        (buy("v2", 1, 30.0), "first_buyer"),
+        (visit("v3", 3), "first_buyer"),
+        (buy("v3", 3, 50.0), "loyal"),
+        (visit("v4", 25), "lapsed"),
+        (buy("v4", 25, 10.0), "loyal"),
+    ]
+    state = None
+    segments = []
+    for event, _expected in journey:
+        state = process_event(state, event, Rules(), 0, event.ts_ms).state
+        assert state is not None
+        segments.append(state.segment)
+
+    assert segments == [expected for _event, expected in journey]
+    assert state is not None and (state.profile.purchases, state.profile.revenue) == (3, 90.0)
