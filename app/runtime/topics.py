@@ -20,6 +20,7 @@ __all__ = [
     "CLICKS_FAILED",
     "FEEDBACK",
     "INTERVENTIONS",
+    "INTERVENTIONS_WEBHOOK_FAILED",
     "REDIS_FEEDBACK_KEY",
     "REDIS_INTERVENTIONS_STREAM",
     "REDIS_INTERVENTION_KEY",
@@ -35,6 +36,8 @@ CLICKS = "clicks"
 CLICKS_FAILED = "clicks-failed"
 INTERVENTIONS = "interventions"
 FEEDBACK = "intervention-feedback"
+#: Webhook deliveries given up on (``app.deliver.webhooks``): the intervention, URL, tries, error.
+INTERVENTIONS_WEBHOOK_FAILED = "interventions-webhook-failed"
 REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
 #: ``.format(intervention_id)``: JSON of who and why (customer_id, session_id, reason, kind,
 #: emitted_ts) for each delivered intervention, kept ``intervention_retention_days``.
@@ -74,6 +77,7 @@ def topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
         TopicSpec(CLICKS_FAILED, partitions),
         TopicSpec(INTERVENTIONS, partitions),
         TopicSpec(FEEDBACK, partitions),
+        TopicSpec(INTERVENTIONS_WEBHOOK_FAILED, partitions),
         TopicSpec(f"{app_id}-{CUSTOMER_TABLE}-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-{MODELS_TABLE}-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-__assignor-__leader", 1),

@@ -33,6 +33,7 @@ def test_topic_specs(app_id: str, partitions: int) -> None:
         TopicSpec("clicks-failed", partitions),
         TopicSpec("interventions", partitions),
         TopicSpec("intervention-feedback", partitions),
+        TopicSpec("interventions-webhook-failed", partitions),
         TopicSpec(f"{app_id}-customer_to_state-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-partition_models-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-__assignor-__leader", 1),
