@@ -12,6 +12,7 @@ __all__ = [
     "KNOWN_FEEDBACK_REJECT_REASONS",
     "KNOWN_REJECT_REASONS",
     "KNOWN_SUPPRESS_CAUSES",
+    "KNOWN_WEBHOOK_OUTCOMES",
     "Metrics",
 ]
 
@@ -27,6 +28,11 @@ _PROCESSING_BUCKETS_S = (
 # A young collection takes microseconds; a full one over a big heap, up to seconds.
 _GC_PAUSE_BUCKETS_S = (
     0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+# A webhook receiver answers in milliseconds to a second; the buckets reach 30 s, past
+# the default 5 s POST timeout, so a raised timeout still shows where answers fall.
+_WEBHOOK_BUCKETS_S = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -45,6 +51,9 @@ KNOWN_FEEDBACK_REJECT_REASONS = (
 )  # fmt: skip
 #: Causes of decided-but-not-sent interventions (``app.decide.policy``).
 KNOWN_SUPPRESS_CAUSES = ("cooldown", "bot")
+#: What became of a webhook (``app.deliver.webhooks``), per URL: ``delivered`` (2xx),
+#: ``retried`` (a failed try that is tried again), ``failed`` (given up: dead-lettered).
+KNOWN_WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
 
 
 class Metrics(NamedTuple):
@@ -59,6 +68,8 @@ class Metrics(NamedTuple):
     interventions: Counter
     interventions_suppressed: Counter
     delivery_errors: Counter
+    webhook_deliveries: Counter
+    webhook_latency: Histogram
     feedback: Counter
     feedback_rejected: Counter
     event_to_intervention: Histogram
@@ -128,6 +139,15 @@ class Metrics(NamedTuple):
             delivery_errors=Counter(
                 f"{p}_delivery_errors", "Interventions a delivery channel failed to take.",
                 ["channel"], registry=registry,
+            ),
+            webhook_deliveries=Counter(
+                f"{p}_webhook_deliveries", "Webhook POSTs per intervention and URL: delivered, "
+                "retried (a failed try tried again) or failed (dead-lettered).", ["outcome"],
+                registry=registry,
+            ),
+            webhook_latency=Histogram(
+                f"{p}_webhook_latency_seconds", "One webhook POST, until its answer or timeout.",
+                buckets=_WEBHOOK_BUCKETS_S, registry=registry,
             ),
             feedback=Counter(
                 f"{p}_feedback", "Feedback on interventions recorded (HTTP or the "
@@ -225,6 +245,8 @@ class Metrics(NamedTuple):
             metrics.interventions_suppressed.labels(cause=cause)
         for channel in ("kafka", "redis"):
             metrics.delivery_errors.labels(channel=channel)
+        for outcome in KNOWN_WEBHOOK_OUTCOMES:
+            metrics.webhook_deliveries.labels(outcome=outcome)
         for outcome in OUTCOMES:
             metrics.feedback.labels(outcome=outcome)
         for reason in KNOWN_FEEDBACK_REJECT_REASONS:
