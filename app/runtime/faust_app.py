@@ -13,6 +13,7 @@ from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
 from app.deliver.delivery import Delivery
+from app.deliver.webhooks import WebhookService
 from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
 from app.feedback import FeedbackStore
@@ -66,6 +67,8 @@ class NudgeflowApp(faust.App):
     model_metrics: ModelMetricsExport
     delivery: Delivery
     feedback: FeedbackStore
+    # POSTs interventions to the webhook URLs; None when none are set.
+    webhooks: WebhookService | None
     # Held by the agent while a batch is folded, delivered and acked, and by
     # ``before_commit`` to take the changed states: a commit never sees a state ahead
     # of the acked offsets.
@@ -89,6 +92,9 @@ class NudgeflowApp(faust.App):
         set_young_threshold(self.settings.gc_young_threshold)
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
+        if self.webhooks is not None:  # its own consumer group: it need not wait for recovery
+            self.add_dependency(self.webhooks)
+            await self.webhooks.maybe_start()
         await super().on_started()
 
     def is_ready(self) -> tuple[bool, dict[str, Any]]:
@@ -179,6 +185,8 @@ class NudgeflowApp(faust.App):
 
     async def on_stop(self) -> None:
         self.collector_pauses.uninstall()
+        if self.webhooks is not None:  # its last commit and dead letters need the producer
+            await self.webhooks.stop()
         await super().on_stop()
         await self.delivery.close()
 
@@ -257,6 +265,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         stream_maxlen=s.redis_stream_maxlen,
         retention_s=s.intervention_retention_days * 86_400,
         metrics=app.metrics,
+    )
+    app.webhooks = (
+        WebhookService(s, lambda: raw_producer(app), app.metrics) if s.webhook_urls else None
     )
     app.feedback = FeedbackStore(app.delivery.redis, s.intervention_retention_days * 86_400)
     app.metrics.active_customers.set_function(lambda: len(app.customers))
