@@ -13,6 +13,7 @@ from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
 from app.deliver.delivery import Delivery
+from app.deliver.sse import InterventionHub
 from app.deliver.webhooks import WebhookService
 from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
@@ -66,6 +67,8 @@ class NudgeflowApp(faust.App):
     models: ModelStore | None
     model_metrics: ModelMetricsExport
     delivery: Delivery
+    # The one reader of the interventions stream behind every open SSE stream.
+    sse_hub: InterventionHub
     feedback: FeedbackStore
     # POSTs interventions to the webhook URLs; None when none are set.
     webhooks: WebhookService | None
@@ -184,6 +187,7 @@ class NudgeflowApp(faust.App):
         return NudgeflowTransport(self.conf.broker_producer, self)
 
     async def on_stop(self) -> None:
+        await self.sse_hub.stop()  # open streams end before the web server waits on them
         self.collector_pauses.uninstall()
         if self.webhooks is not None:  # its last commit and dead letters need the producer
             await self.webhooks.stop()
@@ -266,6 +270,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         retention_s=s.intervention_retention_days * 86_400,
         metrics=app.metrics,
     )
+    app.sse_hub = InterventionHub(app.delivery.redis)
     app.webhooks = (
         WebhookService(s, lambda: raw_producer(app), app.metrics) if s.webhook_urls else None
     )

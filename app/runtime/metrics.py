@@ -91,6 +91,7 @@ class Metrics(NamedTuple):
     model_partitions: Gauge
     model_checkpoint: Histogram
     model_checkpoint_bytes: Gauge
+    sse_clients: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -234,6 +235,10 @@ class Metrics(NamedTuple):
             ),
             model_checkpoint_bytes=Gauge(
                 f"{p}_model_checkpoint_bytes", "Size of the last models checkpoint written.",
+                registry=registry,
+            ),
+            sse_clients=Gauge(
+                f"{p}_sse_clients", "Open server-sent event streams of interventions.",
                 registry=registry,
             ),
         )  # fmt: skip
