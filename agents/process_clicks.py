@@ -85,7 +85,8 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             learner = models.learner(partition) if models is not None else None
             if learner is not None:
                 rules = learner.rules
-            outcome = process_event(state, click, rules, watermark_ms, now_ms, live_ms)
+            outcome = process_event(state, click, rules, watermark_ms, now_ms, live_ms,
+                                    message.offset)  # fmt: skip
             if outcome.duplicate:
                 duplicates += 1
                 continue

@@ -171,7 +171,11 @@ class Settings(BaseSettings):
         32, ge=8, le=1024, description="Events kept in each customer's recent-event window."
     )
     seen_event_ids_max: int = Field(
-        64, ge=16, le=8192, description="Event ids remembered per customer to drop repeats."
+        32,
+        ge=16,
+        le=8192,
+        description="Event ids remembered per customer to drop a sender's "
+        "repeats (a replay after a crash is dropped by offset).",
     )
     live_sessions_max: int = Field(
         4, ge=1, le=32, description="Live sessions (tabs, devices) kept per customer."

@@ -233,6 +233,9 @@ class CustomerState:
     signals: tuple[SignalRecord, ...] = ()
     # Newest first; bounded. Each is the intervention object as sent.
     interventions: tuple[dict[str, Any], ...] = ()
+    # The ``clicks`` offset of the newest event folded in (-1: none known): the replay
+    # after a crash, from the committed offset, skips what the changelog state has.
+    clicks_offset: int = -1
 
     @property
     def session(self) -> SessionState | None:
@@ -274,6 +277,7 @@ def encode_state(state: CustomerState) -> bytes:
                 "rewarded": state.rewarded,
                 "signals": state.signals,
                 "interventions": state.interventions,
+                "clicks_offset": state.clicks_offset,
             },
         }
     )
@@ -299,6 +303,7 @@ def decode_state(data: bytes) -> CustomerState:
         rewarded=tuple(s["rewarded"]),
         signals=tuple(SignalRecord(**r) for r in s["signals"]),
         interventions=tuple(s["interventions"]),
+        clicks_offset=s.get("clicks_offset", -1),
     )
 
 

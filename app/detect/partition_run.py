@@ -77,7 +77,7 @@ class PartitionRun:
         live_ms = arrival_ms if clock.follows_wall_clock(self.live_bound_ms) else 0
         before = self.states.get(click.customer_id)
         rules = self.current_rules
-        outcome = process_event(before, click, rules, watermark_ms, arrival_ms, live_ms)
+        outcome = process_event(before, click, rules, watermark_ms, arrival_ms, live_ms, offset)
         if outcome.duplicate:
             return outcome
         if self.learner is not None:

@@ -73,13 +73,16 @@ def process_event(
     watermark_ms: int,
     emitted_ts_ms: int,
     live_ms: int = 0,
+    offset: int = -1,
 ) -> Outcome:
     """Fold ``event`` into a copy of ``state`` and decide which interventions it triggers.
 
     ``watermark_ms`` is the partition's event-time watermark; ``live_ms`` where a partition
-    that follows the wall clock is now (0 when it does not: a replay of old events).
+    that follows the wall clock is now (0 when it does not: a replay of old events);
+    ``offset`` the event's ``clicks`` offset (-1: not from Kafka).
 
-    An exact repeat of an event id changes nothing (``duplicate=True``); a late
+    An exact repeat of an event id, or an offset the state already includes (a replay
+    after a crash), changes nothing (``duplicate=True``); a late
     event updates the profile only (``late=True``). What fires goes through the
     policy (``app.decide.policy``); a purchase converts the decisions before it
     (``app.decide.uplift``).
@@ -93,12 +96,16 @@ def process_event(
     >>> process_event(out.state, e, Rules(), watermark_ms=0, emitted_ts_ms=1010).duplicate
     True
     """
+    if state is not None and 0 <= offset <= state.clicks_offset:
+        return Outcome(state=state, duplicate=True)
     digest = event_digest(event.event_id)
     if is_duplicate(state, event, digest):
         return Outcome(state=state, duplicate=True)
     t = rules.thresholds
     folded = fold_event(state, event, rules.limits, rules.time, t, watermark_ms, digest, live_ms)
     new_state, session = folded.state, folded.session
+    if offset >= 0:
+        new_state.clicks_offset = offset
     if session is None:
         return Outcome(state=new_state, late=True, due_ms=next_due_ms(new_state, rules))
     ctx = DetectionContext(new_state, session, event, event.ts_ms, t, folded.visit_gap_ms)

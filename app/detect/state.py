@@ -78,7 +78,7 @@ class StateLimits:
     """Bounds that keep one customer's state small."""
 
     recent_events_max: int = 32
-    seen_event_ids_max: int = 64
+    seen_event_ids_max: int = 32
     seen_session_ids_max: int = 16
     live_sessions_max: int = 4
     summary_max: int = 8

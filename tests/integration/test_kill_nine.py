@@ -43,12 +43,15 @@ from tests.integration.clients import events_counted, simulated_replay
 
 pytestmark = [
     pytest.mark.integration,
-    # Two known bugs make about one run in five fail (issue 10): a customer with more than
-    # seen_event_ids_max events between the committed offset and its changelog state gets
-    # its oldest replayed events folded twice (a ghost nudge), and Faust's resume after
-    # recovery can clear fetched clicks the consumer already counted as read
-    # (faust-streaming/faust#596). Not strict: it passes when neither strikes.
-    pytest.mark.xfail(reason="known ghost-nudge and resume races, issue 10", strict=False),
+    # No lost and no ghost nudge since replayed events are dropped by offset and clicks
+    # dropped mid-recovery are fetched again; but in about one run in three the new
+    # worker's commits still stall after recovery: records fetched before Faust's seek to
+    # the committed offsets are handed out after it, their jump counts as a gap of done
+    # offsets, and the same offsets are then acked twice (faust-streaming/faust#596).
+    # Not strict: it passes when that does not strike.
+    pytest.mark.xfail(
+        reason="commits can stall after recovery (faust#596), issue 10", strict=False
+    ),
 ]
 
 # ~54 k events: ~6 s of work for one worker on 2 cores, which commits every 0.5 s.

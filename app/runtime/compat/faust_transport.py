@@ -138,8 +138,34 @@ def _remember_when_fetches_were_asked(consumer: AIOKafkaConsumer) -> None:
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    # Partition → the first offset of a direct-queue topic dropped while flow was
+    # suspended: fetched again when flow resumes (``resume_flow``).
+    _direct_dropped: dict[TP, int]
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        # Back to the committed offsets: that re-fetches whatever was dropped before.
+        self._direct_dropped = {}
+        await super().perform_seek()
+
+    def resume_flow(self) -> None:
+        # Recovery resumes the partitions and seeks them to the committed offsets a
+        # moment before it resumes the flow (``Recovery._resume_streams``): what is
+        # fetched in between is dropped while flow is still suspended. Upstream counts
+        # it as read all the same, and it is never fetched again: skipped events, and
+        # commits stuck behind the gap (faust-streaming/faust#596). Here a dropped
+        # message is not counted as read, and its partition is sought back to it.
+        dropped, self._direct_dropped = getattr(self, "_direct_dropped", {}), {}
+        if dropped:
+            consumer = self._thread._ensure_consumer()
+            assigned = self.assignment()
+            for tp, offset in dropped.items():
+                if tp in assigned:
+                    consumer.seek(TopicPartition(tp.topic, tp.partition), offset)
+                    self._read_offset[tp] = offset
+        super().resume_flow()
 
     async def _commit_tps(self, tps: Iterable[TP], start_new_transaction: bool) -> bool:
         # Upstream's, with the app's changelog written in between. Offsets may only be
@@ -166,9 +192,11 @@ class _Consumer(faust_aiokafka.Consumer):
         # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
         # And messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
         # straight onto it, skipping the conductor's per-message ``Event``; while flow
-        # is suspended (a rebalance) they are dropped, to be fetched again.
+        # is suspended (a rebalance) they are dropped, not counted as read, and fetched
+        # again when flow resumes (``resume_flow``).
         callback = self.callback
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
+        self._direct_dropped = getattr(self, "_direct_dropped", {})
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
@@ -203,10 +231,10 @@ class _Consumer(faust_aiokafka.Consumer):
                                 await self.commit()
                             direct = direct_queues.get(tp.topic)
                             if suspended():
-                                if direct is None:
-                                    await self.wait_first(
-                                        callback(message), self.suspend_flow.wait()
-                                    )
+                                if direct is not None:  # fetched again at resume_flow
+                                    self._direct_dropped.setdefault(tp, offset)
+                                    continue
+                                await self.wait_first(callback(message), self.suspend_flow.wait())
                             elif direct is not None:
                                 await direct.put(message)
                             else:

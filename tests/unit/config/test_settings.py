@@ -32,7 +32,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.api_keys == []
     assert settings.cors_origins == []
     assert settings.log_level == "info"
-    assert (settings.recent_events_max, settings.seen_event_ids_max) == (32, 64)
+    assert (settings.recent_events_max, settings.seen_event_ids_max) == (32, 32)
 
 
 def test_default_thresholds_are_the_detector_defaults() -> None:

@@ -9,7 +9,7 @@ from app.detect.pipeline import Outcome, Rules, process_event
 from app.detect.signals import SignalThresholds
 from app.detect.state import StateLimits
 from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState, encode_state
+from tables.customer_state import CustomerState, decode_state, encode_state
 from tests.factories import T0_MS, click
 
 DEFAULT_THRESHOLDS = SignalThresholds()
@@ -442,3 +442,31 @@ def test_a_new_customer_two_hours_behind_a_live_partition_is_late(live_ms: int, 
 
     assert all(o.late for o in outcomes) is late
     assert (reasons(outcomes)[-1] == []) is late
+
+
+# --- a replay after a crash: dropped by offset -----------------------------------------------
+
+
+def test_an_offset_the_state_includes_is_a_replay_whatever_its_event_id() -> None:
+    # Past the remembered event ids, only the offset tells a replayed event from a new one.
+    state = None
+    for offset in range(100):
+        event = click(event_id=f"e{offset}", ts_ms=T0_MS + offset * 1000)
+        state = process_event(state, event, Rules(), 0, NOW_MS, offset=offset).state
+    assert state is not None and state.clicks_offset == 99
+
+    replayed = process_event(state, click(event_id="e3", ts_ms=T0_MS + 3000), Rules(), 0, NOW_MS,
+                             offset=3)  # fmt: skip
+    fresh = process_event(state, click(event_id="e100", ts_ms=T0_MS + 100_000), Rules(), 0,
+                          NOW_MS, offset=100)  # fmt: skip
+
+    assert replayed.duplicate and replayed.state is state
+    assert not fresh.duplicate and fresh.state is not None and fresh.state.clicks_offset == 100
+    assert state.profile.events == 100
+
+
+def test_the_offset_survives_the_changelog() -> None:
+    state = process_event(None, click(), Rules(), 0, NOW_MS, offset=41).state
+    assert state is not None
+
+    assert decode_state(encode_state(state)).clicks_offset == 41

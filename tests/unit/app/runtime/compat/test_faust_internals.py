@@ -140,3 +140,15 @@ def test_fetch_position_reads_what_aiokafka_keeps_per_partition():
     assert {"position", "has_valid_position"} <= set(dir(TopicPartitionState))
     assert "_subscription" in _source(AIOKafkaConsumer.__init__)
     assert list(inspect.signature(AIOKafkaConsumer.highwater).parameters) == ["self", "partition"]
+
+
+def test_recovery_seeks_before_it_resumes_the_flow():
+    # _Consumer.resume_flow seeks back to what was dropped between the two; perform_seek
+    # (which it overrides) resets the read offsets to the committed ones.
+    from faust.tables.recovery import Recovery
+
+    resume = _source(Recovery._resume_streams)
+    steps = ("consumer.resume_partitions(", "consumer.perform_seek()", "consumer.resume_flow()")
+    assert [resume.index(s) for s in steps] == sorted(resume.index(s) for s in steps)
+    assert "read_offset.update(" in _source(faust_consumer.Consumer.perform_seek)
+    assert "self.suspend_flow.clear()" in _source(faust_consumer.Consumer.resume_flow)
