@@ -14,20 +14,20 @@ from aiokafka import AIOKafkaProducer
 from redis.exceptions import RedisError
 
 from app.decide.uplift import UpliftMark
+from app.deliver.redis_sink import backoff_s, deliver_once
 from app.runtime.metrics import Metrics
-from app.runtime.topics import (
-    INTERVENTIONS,
-    REDIS_INTERVENTION_KEY,
-    REDIS_INTERVENTIONS_STREAM,
-    REDIS_UPLIFT_KEY,
-)
+from app.runtime.topics import INTERVENTIONS
 
 __all__ = ["Delivery", "Outbox"]
 
 log = logging.getLogger(__name__)
 
-# What the index keeps of an intervention: enough to check and count feedback on it.
-_INDEXED = ("customer_id", "session_id", "reason", "kind", "emitted_ts")
+# One fast-path write: Redis answers in a millisecond, or is not there.
+_WRITE_TIMEOUT_S = 0.5
+# Held for the writer while Redis is away: interventions (Kafka has them, the catch-up
+# writes them) and uplift marks (only here: bounded, then the oldest are dropped).
+_INTERVENTIONS_MAX = 10_000
+_MARKS_MAX = 100_000
 
 
 @dataclass(slots=True)
@@ -57,6 +57,10 @@ class Delivery:
         self.metrics = metrics
         # Kafka sends not yet taken by ``take_unconfirmed``.
         self._unconfirmed: list[asyncio.Future[Any]] = []
+        # Waiting for the Redis writer: (intervention, its JSON), and uplift marks.
+        self._pending: list[tuple[dict[str, Any], bytes]] = []
+        self._marks: list[UpliftMark] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def take_unconfirmed(self) -> list[asyncio.Future[Any]]:
         """The delivery futures of the Kafka sends since the last call (to await)."""
@@ -69,21 +73,21 @@ class Delivery:
         self._unconfirmed.append(future)
 
     async def send(self, outbox: Outbox) -> None:
-        """Produce each intervention to ``interventions`` and XADD each to
-        ``nudgeflow:interventions``; add the uplift marks to their Redis sets.
+        """Produce each intervention to ``interventions``, and hand it and the uplift marks
+        to the Redis writer.
 
         Kafka sends are not awaited one by one: before an offset commit writes the
         customer states that record them, the commit awaits every send handed over
         so far (``take_unconfirmed``), so an intervention is on the broker before
-        its trigger counts as processed or as seen. The Redis entries of one call go
-        in one pipeline, with each intervention's index entry (``REDIS_INTERVENTION_KEY``:
-        feedback names interventions by id). A Redis outage must not stall the click
-        stream: the Kafka topic stays complete, and the failure is logged and counted
-        in ``nudgeflow_delivery_errors_total{channel="redis"}``.
+        its trigger counts as processed or as seen.
 
-        Uplift marks go to one set per day, reason, group and mark
-        (``REDIS_UPLIFT_KEY``) holding intervention ids: every worker adds to the same
-        sets, so the counts are over all partitions, and a replay adds nothing.
+        Redis is written by a task of its own (``deliver_once``: each intervention's
+        stream entry and index key once, the uplift marks to their sets), never
+        awaited here, with a short timeout: a slow or frozen Redis does not hold the
+        click stream. Interventions it could not write are caught up from Kafka by
+        ``RedisSink`` (counted in ``nudgeflow_delivery_errors_total{channel="redis"}``);
+        uplift marks wait for the next write (up to ``_MARKS_MAX``; beyond, the oldest
+        are dropped and counted under ``channel="uplift"``).
         """
         interventions, uplift = outbox.interventions, outbox.uplift
         if not interventions and not uplift:
@@ -94,30 +98,40 @@ class Delivery:
             future = await send(INTERVENTIONS, payload, key=intervention["customer_id"].encode())
             future.add_done_callback(self._on_kafka_delivery)
             self._unconfirmed.append(future)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for intervention, payload in zip(interventions, payloads, strict=True):
-                    pipe.xadd(
-                        REDIS_INTERVENTIONS_STREAM,
-                        {"data": payload},
-                        maxlen=self.stream_maxlen,
-                        approximate=True,
-                    )
-                    pipe.set(
-                        REDIS_INTERVENTION_KEY.format(intervention["intervention_id"]),
-                        orjson.dumps({key: intervention[key] for key in _INDEXED}),
-                        ex=self.retention_s,
-                    )
-                for mark in uplift:
-                    key = REDIS_UPLIFT_KEY.format(mark.day, mark.reason, mark.group, mark.mark)
-                    pipe.sadd(key, mark.intervention_id)
-                    # A day's sets outlive the retention by the conversion window's days.
-                    pipe.expire(key, self.retention_s + 2 * 86_400)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self.metrics.delivery_errors.labels(channel="redis").inc(len(payloads) + len(uplift))
-            ids = [i["intervention_id"] for i in interventions]
-            log.error("redis delivery of %s failed: %r", ids, exc)
+        pending = self._pending
+        pending.extend(zip(interventions, payloads, strict=True))
+        if len(pending) > _INTERVENTIONS_MAX:  # Redis is away: Kafka has them all
+            self.metrics.delivery_errors.labels(channel="redis").inc(
+                len(pending) - _INTERVENTIONS_MAX
+            )
+            del pending[: len(pending) - _INTERVENTIONS_MAX]
+        marks = self._marks
+        marks.extend(uplift)
+        if len(marks) > _MARKS_MAX:
+            self.metrics.delivery_errors.labels(channel="uplift").inc(len(marks) - _MARKS_MAX)
+            del marks[: len(marks) - _MARKS_MAX]
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_redis())
+
+    async def _write_redis(self) -> None:
+        """Write what is pending until nothing is; back off while Redis fails."""
+        failures = 0
+        while self._pending or self._marks:
+            interventions, self._pending = self._pending, []
+            marks, self._marks = self._marks, []
+            try:
+                async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                    await deliver_once(self.redis, interventions, stream_maxlen=self.stream_maxlen,
+                                       retention_s=self.retention_s, marks=marks)  # fmt: skip
+                failures = 0
+            except (RedisError, OSError, TimeoutError) as exc:
+                failures += 1
+                self.metrics.delivery_errors.labels(channel="redis").inc(len(interventions))
+                if failures == 1:
+                    ids = [i["intervention_id"] for i, _ in interventions]
+                    log.error("redis copy of %s deferred to the catch-up from Kafka: %r", ids, exc)
+                self._marks[:0] = marks  # tried again with the next write
+                await asyncio.sleep(backoff_s(failures))
 
     def _on_kafka_delivery(self, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -125,5 +139,8 @@ class Delivery:
             log.error("kafka delivery of an intervention failed: %r", future.exception())
 
     async def close(self) -> None:
-        """Close the Redis connection pool."""
+        """Stop the Redis writer (the catch-up has what it did not write) and close the pool."""
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
         await self.redis.aclose()

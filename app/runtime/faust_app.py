@@ -13,6 +13,7 @@ from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
 from app.deliver.delivery import Delivery
+from app.deliver.redis_sink import RedisSink
 from app.deliver.sse import InterventionHub
 from app.deliver.webhooks import WebhookService
 from app.detect.pipeline import Rules
@@ -72,6 +73,8 @@ class NudgeflowApp(faust.App):
     feedback: FeedbackStore
     # POSTs interventions to the webhook URLs; None when none are set.
     webhooks: WebhookService | None
+    # Catches the Redis stream up from ``interventions`` (what the fast path missed).
+    redis_sink: RedisSink
     # Held by the agent while a batch is folded, delivered and acked, and by
     # ``before_commit`` to take the changed states: a commit never sees a state ahead
     # of the acked offsets.
@@ -95,13 +98,20 @@ class NudgeflowApp(faust.App):
         set_young_threshold(self.settings.gc_young_threshold)
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
-        if self.webhooks is not None:  # its own consumer group: it need not wait for recovery
+        # Consumer groups of their own: they need not wait for the tables' recovery.
+        self.add_dependency(self.redis_sink)
+        await self.redis_sink.maybe_start()
+        if self.webhooks is not None:
             self.add_dependency(self.webhooks)
             await self.webhooks.maybe_start()
         await super().on_started()
 
     def is_ready(self) -> tuple[bool, dict[str, Any]]:
-        """Partitions assigned, no rebalance under way, and table recovery finished."""
+        """Partitions assigned, no rebalance under way, and table recovery finished.
+
+        The detail also says whether Redis takes the interventions' copy and how far
+        that copy is behind Kafka: a degradation, not a reason to stop taking traffic.
+        """
         try:
             assigned = len(self.consumer.assignment())
         except Exception:  # consumer not started yet
@@ -109,7 +119,7 @@ class NudgeflowApp(faust.App):
         # ``TableManagerT`` does not declare ``recovery``; the app's is a ``TableManager``.
         recovered = cast("TableManager", self.tables).recovery.completed.is_set()
         detail = {"assigned_partitions": assigned, "rebalancing": self.rebalancing,
-                  "tables_recovered": recovered}  # fmt: skip
+                  "tables_recovered": recovered, **self.redis_sink.health()}  # fmt: skip
         return assigned > 0 and recovered and not self.rebalancing, detail
 
     def count_interventions(self, interventions: list[dict[str, Any]]) -> None:
@@ -191,6 +201,7 @@ class NudgeflowApp(faust.App):
         self.collector_pauses.uninstall()
         if self.webhooks is not None:  # its last commit and dead letters need the producer
             await self.webhooks.stop()
+        await self.redis_sink.stop()
         await super().on_stop()
         await self.delivery.close()
 
@@ -274,6 +285,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.webhooks = (
         WebhookService(s, lambda: raw_producer(app), app.metrics) if s.webhook_urls else None
     )
+    app.redis_sink = RedisSink(s, app.delivery.redis, app.metrics)
     app.feedback = FeedbackStore(app.delivery.redis, s.intervention_retention_days * 86_400)
     app.metrics.active_customers.set_function(lambda: len(app.customers))
     app.collector_pauses = CollectorPauses(app.metrics.gc_pause)

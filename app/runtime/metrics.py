@@ -68,6 +68,8 @@ class Metrics(NamedTuple):
     interventions: Counter
     interventions_suppressed: Counter
     delivery_errors: Counter
+    redis_up: Gauge
+    redis_caught_up: Counter
     webhook_deliveries: Counter
     webhook_latency: Histogram
     feedback: Counter
@@ -140,6 +142,14 @@ class Metrics(NamedTuple):
             delivery_errors=Counter(
                 f"{p}_delivery_errors", "Interventions a delivery channel failed to take.",
                 ["channel"], registry=registry,
+            ),
+            redis_up=Gauge(
+                f"{p}_redis_up", "1 while Redis takes the interventions' copy, 0 while it does "
+                "not (they wait on Kafka).", registry=registry,
+            ),
+            redis_caught_up=Counter(
+                f"{p}_redis_caught_up", "Interventions the Redis catch-up from Kafka wrote "
+                "because the fast path had not.", registry=registry,
             ),
             webhook_deliveries=Counter(
                 f"{p}_webhook_deliveries", "Webhook POSTs per intervention and URL: delivered, "

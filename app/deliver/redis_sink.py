@@ -1,0 +1,224 @@
+"""The Redis copy of the interventions: written at once, caught up from Kafka, each once.
+
+Kafka ``interventions`` is the complete record; the Redis stream is a copy for chat
+services. Two writers keep it, both with ``deliver_once``, one Lua call per
+intervention that adds the stream entry only if the intervention's index key
+(``REDIS_INTERVENTION_KEY``, kept for the retention) is new, so the stream holds each
+intervention once however often it is written:
+
+- the **fast path**: ``Delivery.send`` writes a batch's interventions right after
+  producing them, in a task of its own with a short timeout, so a slow or frozen
+  Redis never holds the click stream (at most one such write is in flight; the
+  next batch does not wait for it);
+- the **catch-up**: ``RedisSink`` consumes ``interventions`` in a consumer group of
+  its own (``<app id>-redis``) and writes each record the same way, retrying with
+  backoff until Redis answers, committing only what Redis took. What the fast path
+  missed (a timeout, an outage, a crash) arrives this way; what it did not miss is
+  a no-op. While Redis is away the group's lag grows and ``/readyz`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from mode import Service
+from redis.exceptions import RedisError
+
+from app.decide.uplift import UpliftMark
+from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
+from app.runtime.metrics import Metrics
+from app.runtime.topics import (
+    INTERVENTIONS,
+    REDIS_INTERVENTION_KEY,
+    REDIS_INTERVENTIONS_STREAM,
+    REDIS_UPLIFT_KEY,
+    bootstrap_servers,
+)
+
+if TYPE_CHECKING:
+    from config import Settings
+
+__all__ = ["INDEXED_FIELDS", "RedisSink", "backoff_s", "deliver_once"]
+
+log = logging.getLogger(__name__)
+
+#: What the index keeps of an intervention: enough to check and count feedback on it.
+INDEXED_FIELDS = ("customer_id", "session_id", "reason", "kind", "emitted_ts")
+
+# KEYS: index key, stream; ARGV: index value, retention s, stream maxlen, intervention JSON.
+_DELIVER_ONCE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[4])
+  return 1
+end
+return 0
+"""
+_BATCH_MAX = 500
+_POLL_MS = 500
+_WRITE_TIMEOUT_S = 2.0
+_BACKOFF_FIRST_S = 0.2
+_BACKOFF_MAX_S = 5.0
+
+
+def backoff_s(failures: int) -> float:
+    """The wait after ``failures`` failed writes in a row: doubling, capped.
+
+    Examples
+    --------
+    >>> [backoff_s(n) for n in (1, 2, 3, 10)]
+    [0.2, 0.4, 0.8, 5.0]
+    """
+    wait: float = _BACKOFF_FIRST_S * 2 ** max(0, failures - 1)
+    return min(_BACKOFF_MAX_S, wait)
+
+
+async def deliver_once(
+    redis: aioredis.Redis,
+    interventions: Sequence[tuple[dict[str, Any], bytes]],
+    *,
+    stream_maxlen: int,
+    retention_s: int,
+    marks: Sequence[UpliftMark] = (),
+) -> int:
+    """Add each (intervention, its JSON) to the stream unless it is there, and each
+    uplift mark's id to its set (``REDIS_UPLIFT_KEY``); returns how many interventions
+    were new. One pipeline; raises on any Redis error (a retry of the whole batch adds
+    only what is missing: both are idempotent)."""
+    if not interventions and not marks:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for intervention, payload in interventions:
+            index = orjson.dumps({key: intervention[key] for key in INDEXED_FIELDS})
+            key = REDIS_INTERVENTION_KEY.format(intervention["intervention_id"])
+            pipe.eval(_DELIVER_ONCE, 2, key, REDIS_INTERVENTIONS_STREAM, index, retention_s,
+                      stream_maxlen, payload)  # fmt: skip
+        for mark in marks:
+            key = REDIS_UPLIFT_KEY.format(mark.day, mark.reason, mark.group, mark.mark)
+            pipe.sadd(key, mark.intervention_id)
+            # A day's sets outlive the retention by the conversion window's days.
+            pipe.expire(key, retention_s + 2 * 86_400)
+        results: list[Any] = await pipe.execute()
+    return sum(int(a) for a in results[: len(interventions)])
+
+
+class RedisSink(Service):
+    """Catches the Redis stream up from ``interventions`` (group ``<app id>-redis``)."""
+
+    def __init__(self, settings: Settings, redis: aioredis.Redis, metrics: Metrics) -> None:
+        super().__init__()
+        self.settings = settings
+        self.redis = redis
+        self.metrics = metrics
+        self.group_id = f"{settings.app_id}-redis"
+        self.retention_s = settings.intervention_retention_days * 86_400
+        # Whether the last write reached Redis, and since when it has not.
+        self.redis_up = True
+        self.down_since: float | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Task[None] | None = None
+        # Partition → the next offset not yet in Redis.
+        self._done: dict[TopicPartition, int] = {}
+        metrics.redis_up.set(1)
+
+    def health(self) -> dict[str, Any]:
+        """For ``/readyz``: is Redis taking writes, and how far behind is its copy."""
+        lag = 0
+        consumer = self._consumer
+        if consumer is not None:
+            for tp in consumer.assignment():
+                highwater, done = consumer.highwater(tp), self._done.get(tp)
+                if highwater is not None and done is not None:
+                    lag += max(0, highwater - done)
+        down_s = 0.0 if self.down_since is None else time.monotonic() - self.down_since
+        return {"redis": "ok" if self.redis_up else "unavailable", "redis_down_s": round(down_s, 1),
+                "redis_catch_up_behind": lag}  # fmt: skip
+
+    async def on_start(self) -> None:
+        s = self.settings
+        session_timeout_ms = int(s.broker_session_timeout_s * 1000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers(s.broker),
+            group_id=self.group_id,
+            client_id=self.group_id,
+            enable_auto_commit=False,
+            # A new group starts now: what came before was written by the fast path.
+            auto_offset_reset="latest",
+            session_timeout_ms=session_timeout_ms,
+            rebalance_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
+            request_timeout_ms=max(30_000, session_timeout_ms * 2),
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+        )
+        consumer.subscribe([INTERVENTIONS])
+        await consumer.start()
+        if s.broker_flavour == "tansu":  # as the worker's consumer (app.runtime.compat)
+            widen_fetch_wait_while_truncated(consumer, s.fetch_max_wait_ms)
+        self._consumer = consumer
+        self._reader = asyncio.create_task(self._read(consumer))
+
+    async def on_stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=_POLL_MS, max_records=_BATCH_MAX)
+            except KafkaError as exc:
+                log.error("redis catch-up: reading %s failed, trying again: %r", INTERVENTIONS,
+                          exc)  # fmt: skip
+                await asyncio.sleep(1.0)
+                continue
+            for tp, records in batches.items():
+                interventions = []
+                for record in records:
+                    try:
+                        interventions.append((orjson.loads(record.value), record.value))
+                    except orjson.JSONDecodeError:
+                        log.error("redis catch-up: %s@%s is not JSON, skipped", tp, record.offset)
+                self._done.setdefault(tp, records[0].offset)
+                await self._write_until_taken(interventions)
+                self._done[tp] = records[-1].offset + 1
+                await self._commit(consumer, tp, records[-1].offset + 1)
+
+    async def _write_until_taken(self, interventions: list[tuple[dict[str, Any], bytes]]) -> None:
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                    added = await deliver_once(
+                        self.redis, interventions, stream_maxlen=self.settings.redis_stream_maxlen,
+                        retention_s=self.retention_s,
+                    )  # fmt: skip
+            except (RedisError, OSError, TimeoutError) as exc:
+                failures += 1
+                if self.redis_up:
+                    log.error("redis unavailable, the interventions wait on Kafka: %r", exc)
+                    self.redis_up, self.down_since = False, time.monotonic()
+                    self.metrics.redis_up.set(0)
+                await asyncio.sleep(backoff_s(failures))
+                continue
+            if not self.redis_up:
+                log.warning("redis is back after %.1f s", time.monotonic() - (self.down_since or 0))
+                self.redis_up, self.down_since = True, None
+                self.metrics.redis_up.set(1)
+            if added:
+                self.metrics.redis_caught_up.inc(added)
+            return
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as exc:  # a rebalance: the next owner writes them again, once
+            log.warning("redis catch-up: commit of %s@%s failed: %r", tp, offset, exc)
