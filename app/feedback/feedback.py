@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from app.errors import InvalidEvent, PayloadTooLarge
-from app.ingest.events import DEFAULT_MAX_FUTURE_SKEW_MS, MIN_TS_MS
+from app.ingest.events import DEFAULT_MAX_FUTURE_SKEW_MS, json_type, parse_ts_ms, refuse_ahead
 
 __all__ = [
     "FUNNEL",
@@ -40,22 +40,10 @@ MAX_FEEDBACK_BYTES = 16 * 1024
 # 1-64; an intervention id (32 hex characters) is held to the event id's limit.
 _MAX_INTERVENTION_ID = 64
 _MAX_CUSTOMER_ID = 128
-# The last ms of year 9999, the collector's upper bound: later is no time at all.
-_MAX_TS_MS = 253_402_300_799_999
 # Unknown outcomes are echoed back to the sender, cut to this many characters.
 _MAX_ECHO_CHARS = 64
 _RANK = {outcome: rank for rank, outcome in enumerate(FUNNEL)}
 _CANONICAL_OUTCOMES = {outcome: outcome for outcome in OUTCOMES}
-
-_JSON_TYPE_NAMES = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
 
 
 @dataclass(slots=True, frozen=True)
@@ -119,7 +107,7 @@ def parse_feedback(
         raise InvalidEvent("invalid_json", f"body: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise InvalidEvent(
-            "not_an_object", f"body: must be a feedback object, got {_json_type(raw)}"
+            "not_an_object", f"body: must be a feedback object, got {json_type(raw)}"
         )
     get = raw.get
     intervention_id = _required_str("intervention_id", get("intervention_id"),
@@ -130,13 +118,8 @@ def parse_feedback(
     outcome = _CANONICAL_OUTCOMES.get(given) if isinstance(given, str) else None
     if outcome is None:
         raise _bad_outcome(given)
-    ts_ms = _ts_ms(get("ts"))
-    if received_ms is not None and ts_ms - received_ms > max_future_skew_ms:
-        raise InvalidEvent(
-            "ts_in_future",
-            f"ts: {(ts_ms - received_ms) / 1000:.0f} s ahead of the receiver's clock "
-            f"(at most {max_future_skew_ms / 1000:.0f} s allowed)",
-        )
+    ts_ms = parse_ts_ms(get("ts"))  # the time rules of click events
+    refuse_ahead(ts_ms, received_ms, max_future_skew_ms)
     return Feedback(intervention_id, customer_id, outcome, ts_ms)
 
 
@@ -208,17 +191,13 @@ def feedback_to_wire(feedback: Feedback) -> dict[str, Any]:
     }
 
 
-def _json_type(value: object) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
 def _required_str(name: str, value: object, max_len: int) -> str:
     if isinstance(value, str) and 0 < len(value) <= max_len:
         return value
     if value is None:
         raise InvalidEvent("missing_field", f"{name}: missing")
     if not isinstance(value, str):
-        raise InvalidEvent("invalid_field", f"{name}: must be a string, got {_json_type(value)}")
+        raise InvalidEvent("invalid_field", f"{name}: must be a string, got {json_type(value)}")
     # An en dash, as the contract writes length ranges.
     raise InvalidEvent("invalid_field", f"{name}: must be 1–{max_len} characters")  # noqa: RUF001
 
@@ -227,30 +206,8 @@ def _bad_outcome(value: object) -> InvalidEvent:
     if value is None:
         return InvalidEvent("missing_field", "outcome: missing")
     if not isinstance(value, str):
-        return InvalidEvent("invalid_field", f"outcome: must be a string, got {_json_type(value)}")
+        return InvalidEvent("invalid_field", f"outcome: must be a string, got {json_type(value)}")
     shown = value[:_MAX_ECHO_CHARS] + ("..." if len(value) > _MAX_ECHO_CHARS else "")
     return InvalidEvent(
         "unknown_outcome", f"outcome: unknown outcome '{shown}'; one of {', '.join(OUTCOMES)}"
-    )
-
-
-def _ts_ms(value: object) -> int:
-    # type() rather than isinstance(): bool is an int subclass and is not a time.
-    if type(value) is int:
-        ts_ms = value
-        if ts_ms > _MAX_TS_MS:
-            raise InvalidEvent("invalid_field", "ts: out of range (after 9999-12-31)")
-        if ts_ms < MIN_TS_MS:
-            raise InvalidEvent(
-                "ts_too_old",
-                "ts: before 2000-01-01; ts must be milliseconds since the Unix epoch "
-                "(a value in seconds is a thousand times too small)",
-            )
-        return ts_ms
-    if value is None:
-        raise InvalidEvent("missing_field", "ts: missing")
-    if type(value) is float:
-        raise InvalidEvent("invalid_field", "ts: must be integer ms since the epoch, got a float")
-    raise InvalidEvent(
-        "invalid_field", f"ts: must be integer ms since the epoch, got {_json_type(value)}"
     )

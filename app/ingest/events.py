@@ -22,6 +22,9 @@ __all__ = [
     "ClickEvent",
     "decode_event",
     "event_to_wire",
+    "json_type",
+    "parse_ts_ms",
+    "refuse_ahead",
     "validate_event",
 ]
 
@@ -99,7 +102,8 @@ _JSON_TYPE_NAMES = {
 }
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
@@ -111,14 +115,14 @@ def _bad_required_str(name: str, value: object, max_len: int) -> InvalidEvent:
     if value is None:
         return InvalidEvent(_MISSING_FIELD, f"{name}: missing")
     if not isinstance(value, str):
-        return _invalid(name, f"must be a string, got {_json_type(value)}")
+        return _invalid(name, f"must be a string, got {json_type(value)}")
     # An en dash, as the contract writes length ranges.
     return _invalid(name, f"must be 1–{max_len} characters")  # noqa: RUF001
 
 
 def _bad_optional_str(name: str, value: object, max_len: int) -> InvalidEvent:
     if not isinstance(value, str):
-        return _invalid(name, f"must be a string, got {_json_type(value)}")
+        return _invalid(name, f"must be a string, got {json_type(value)}")
     return _invalid(name, f"must be at most {max_len} characters")
 
 
@@ -126,7 +130,7 @@ def _bad_type(value: object) -> InvalidEvent:
     if value is None:
         return InvalidEvent(_MISSING_FIELD, "type: missing")
     if not isinstance(value, str):
-        return _invalid("type", f"must be a string, got {_json_type(value)}")
+        return _invalid("type", f"must be a string, got {json_type(value)}")
     shown = value[:_MAX_ECHO_CHARS] + ("..." if len(value) > _MAX_ECHO_CHARS else "")
     return InvalidEvent(_UNKNOWN_TYPE, f"type: unknown event type '{shown}'")
 
@@ -141,10 +145,12 @@ def _is_finite_number(value: object) -> bool:
 def _bad_number(name: str, value: object) -> InvalidEvent:
     if type(value) in (int, float):
         return _invalid(name, "must be a finite number")
-    return _invalid(name, f"must be a number, got {_json_type(value)}")
+    return _invalid(name, f"must be a number, got {json_type(value)}")
 
 
-def _ts_to_ms(ts: object) -> int:
+def parse_ts_ms(ts: object) -> int:
+    """An event time as the contract allows it (integer ms, or ISO-8601 with an offset), in
+    ms; refused when implausible (before 2000-01-01: a value in seconds) or out of range."""
     kind = type(ts)
     if kind is int:
         ts_ms: int = ts  # type: ignore[assignment]
@@ -168,7 +174,7 @@ def _ts_to_ms(ts: object) -> int:
         raise _invalid(
             "ts",
             "must be integer ms since the epoch or an ISO-8601 string with offset, "
-            f"got {_json_type(ts)}",
+            f"got {json_type(ts)}",
         )
     if not 0 <= ts_ms <= _MAX_TS_MS:
         raise _invalid("ts", "out of range (1970-01-01 to 9999-12-31)")
@@ -179,6 +185,17 @@ def _ts_to_ms(ts: object) -> int:
             "(a value in seconds is a thousand times too small)",
         )
     return ts_ms
+
+
+def refuse_ahead(ts_ms: int, received_ms: int | None, max_future_skew_ms: int) -> None:
+    """Refuse (``ts_in_future``) a time further ahead of the receiver's clock than the skew
+    allows; ``received_ms`` None: no clock to compare with."""
+    if received_ms is not None and ts_ms - received_ms > max_future_skew_ms:
+        raise InvalidEvent(
+            "ts_in_future",
+            f"ts: {(ts_ms - received_ms) / 1000:.0f} s ahead of the receiver's clock "
+            f"(at most {max_future_skew_ms / 1000:.0f} s allowed)",
+        )
 
 
 def validate_event(
@@ -231,7 +248,7 @@ def validate_event(
     app.errors.InvalidEvent: ts: before 2000-01-01; ts must be milliseconds since the Unix epoch ...
     """
     if not isinstance(raw, dict):
-        raise InvalidEvent(_NOT_AN_OBJECT, f"event: must be a JSON object, got {_json_type(raw)}")
+        raise InvalidEvent(_NOT_AN_OBJECT, f"event: must be a JSON object, got {json_type(raw)}")
     get = raw.get
 
     event_id = get("event_id")
@@ -249,13 +266,8 @@ def validate_event(
     type_ = _CANONICAL_TYPES.get(given_type) if isinstance(given_type, str) else None
     if type_ is None:
         raise _bad_type(given_type)
-    ts_ms = _ts_to_ms(get("ts"))
-    if received_ms is not None and ts_ms - received_ms > max_future_skew_ms:
-        raise InvalidEvent(
-            "ts_in_future",
-            f"ts: {(ts_ms - received_ms) / 1000:.0f} s ahead of the receiver's clock "
-            f"(at most {max_future_skew_ms / 1000:.0f} s allowed)",
-        )
+    ts_ms = parse_ts_ms(get("ts"))
+    refuse_ahead(ts_ms, received_ms, max_future_skew_ms)
 
     page = get("page")
     if page is not None and (not isinstance(page, str) or len(page) > 2048):
@@ -299,7 +311,7 @@ def validate_event(
     props = get("props")
     if props is not None:
         if not isinstance(props, dict):
-            raise _invalid("props", f"must be an object, got {_json_type(props)}")
+            raise _invalid("props", f"must be an object, got {json_type(props)}")
         try:
             props_size = len(orjson.dumps(props))
         except orjson.JSONEncodeError:
