@@ -33,14 +33,13 @@ from mode import Service
 from redis.exceptions import RedisError
 
 from app.decide.uplift import UpliftMark
-from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
+from app.deliver.consumer import start_interventions_consumer
 from app.runtime.metrics import Metrics
 from app.runtime.topics import (
     INTERVENTIONS,
     REDIS_INTERVENTION_KEY,
     REDIS_INTERVENTIONS_STREAM,
     REDIS_UPLIFT_KEY,
-    bootstrap_servers,
 )
 
 if TYPE_CHECKING:
@@ -142,25 +141,8 @@ class RedisSink(Service):
                 "redis_catch_up_behind": lag}  # fmt: skip
 
     async def on_start(self) -> None:
-        s = self.settings
-        session_timeout_ms = int(s.broker_session_timeout_s * 1000)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(s.broker),
-            group_id=self.group_id,
-            client_id=self.group_id,
-            enable_auto_commit=False,
-            # A new group starts now: what came before was written by the fast path.
-            auto_offset_reset="latest",
-            session_timeout_ms=session_timeout_ms,
-            rebalance_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
-            request_timeout_ms=max(30_000, session_timeout_ms * 2),
-            fetch_max_wait_ms=s.fetch_max_wait_ms,
-        )
-        consumer.subscribe([INTERVENTIONS])
-        await consumer.start()
-        if s.broker_flavour == "tansu":  # as the worker's consumer (app.runtime.compat)
-            widen_fetch_wait_while_truncated(consumer, s.fetch_max_wait_ms)
+        # A new group starts now: what came before was written by the fast path.
+        consumer = await start_interventions_consumer(self.settings, self.group_id, "latest")
         self._consumer = consumer
         self._reader = asyncio.create_task(self._read(consumer))
 

@@ -39,10 +39,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from app.deliver.consumer import start_interventions_consumer
 from app.errors import ConfigError
-from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 from app.runtime.metrics import Metrics
-from app.runtime.topics import INTERVENTIONS, INTERVENTIONS_WEBHOOK_FAILED, bootstrap_servers
+from app.runtime.topics import INTERVENTIONS, INTERVENTIONS_WEBHOOK_FAILED
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -395,23 +395,8 @@ class WebhookService(Service):
             timeout=aiohttp.ClientTimeout(total=s.webhook_timeout_s),
             connector=aiohttp.TCPConnector(limit=len(self.urls) * _POSTS_PER_URL),
         )
-        session_timeout_ms = int(s.broker_session_timeout_s * 1000)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(s.broker),
-            group_id=self.group_id,
-            client_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=session_timeout_ms,
-            rebalance_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
-            request_timeout_ms=max(30_000, session_timeout_ms * 2),
-            fetch_max_wait_ms=s.fetch_max_wait_ms,
-        )
-        consumer.subscribe([INTERVENTIONS], listener=_Rebalance(self))
-        await consumer.start()
-        if s.broker_flavour == "tansu":  # as the worker's consumer (app.runtime.compat)
-            widen_fetch_wait_while_truncated(consumer, s.fetch_max_wait_ms)
+        consumer = await start_interventions_consumer(s, self.group_id, "earliest",
+                                                      _Rebalance(self))  # fmt: skip
         self._consumer = consumer
         self._reader = asyncio.create_task(self._read(consumer))
         log.info("webhooks: POSTing interventions to %s (consumer group %s)",
