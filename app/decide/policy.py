@@ -9,7 +9,8 @@ Pure and in event time, so a replay decides identically. In order:
 4. **Quiet** after a purchase: no ``offer`` and no ``reminder`` (``quiet``). Someone who
    just bought is not sold to or reminded; one stuck on the receipt page is still helped.
 5. **Cooldowns** against the customer's earlier decisions: per reason (``cooldown``),
-   and overall, which only a more urgent reason (``PRIORITY``) may break.
+   and overall, which only a more urgent reason (``PRIORITY``) or a ``reward`` (thanks
+   for a step the customer took, not a request of them) may break.
 6. **Caps** per session and per rolling day of event time (``cap``).
 7. The strongest survivor speaks (``PRIORITY`` first, then score) and lists the others
    as evidence; for a customer in the **holdout** group it is recorded, not delivered
@@ -138,10 +139,16 @@ def decision_ts(intervention: dict[str, Any]) -> int:
 
 
 def _cooling(
-    reason: str, past: list[tuple[str, int]], at_ms: int, reason_ms: int, urgent_rank: int | None
+    signal: Signal, past: list[tuple[str, int]], at_ms: int, reason_ms: int, urgent_rank: int | None
 ) -> bool:
-    """Whether the reason's own cooldown holds, or the overall one and it is not more urgent."""
-    if urgent_rank is not None and PRIORITY.get(reason, len(PRIORITY)) >= urgent_rank:
+    """Whether the reason's own cooldown holds, or the overall one and the signal is neither
+    more urgent nor a reward."""
+    reason = signal.reason
+    if (
+        urgent_rank is not None
+        and signal.kind != "reward"
+        and PRIORITY.get(reason, len(PRIORITY)) >= urgent_rank
+    ):
         return True
     return any(r == reason and abs(at_ms - ts) < reason_ms for r, ts in past)
 
@@ -182,7 +189,7 @@ def _gate(
         reason = signal.reason
         if quiet and signal.kind in _QUIET_KINDS:
             suppressed.append((reason, "quiet"))
-        elif _cooling(reason, cooling, at_ms, rules.reason_cooldown_ms, urgent_rank):
+        elif _cooling(signal, cooling, at_ms, rules.reason_cooldown_ms, urgent_rank):
             suppressed.append((reason, "cooldown"))
         elif capped:
             suppressed.append((reason, "cap"))

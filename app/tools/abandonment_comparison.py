@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
+from app.decide.policy import PolicyRules
 from app.detect.learning import PartitionLearner
 from app.detect.models.partition import PartitionModels
 from app.detect.partition_run import PartitionRun
@@ -370,13 +371,20 @@ def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     return wins / (len(positives) * len(negatives))
 
 
+# The policy that lets every signal speak (each reason still once per session).
+_EVERY_DECISION = PolicyRules(
+    reason_cooldown_ms=0, any_cooldown_ms=0, session_cap=1_000, daily_cap=1_000,
+    quiet_after_purchase_ms=0, holdout_share=0.0,
+)  # fmt: skip
+
+
 def compare(
     tuning: Sequence[Sequence[Event]], holdout: Sequence[Sequence[Event]]
 ) -> AbandonmentComparison:
     """Replay the tuning streams then the held-out ones through one learner (the default
     models and rules); choose the threshold on tuning alone, and measure rule and model
-    on both."""
-    learner = PartitionLearner(PartitionModels(), Rules())
+    on both. Detectors are compared, not the policy: no cooldown or cap holds the rule back."""
+    learner = PartitionLearner(PartitionModels(), Rules(policy=_EVERY_DECISION))
     tuning_sessions, tuning_events = _replay_all(tuning, learner)
     threshold = choose_threshold(tuning_sessions)
     tuning_auc = learner.models.auc("abandonment")

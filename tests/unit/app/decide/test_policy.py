@@ -196,3 +196,13 @@ def test_the_holdout_is_stable_and_near_its_share() -> None:
     assert 0.045 < len(chosen) / len(ids) < 0.055
     assert chosen == [c for c in ids if in_holdout(c, 0.05)]
     assert set(chosen) <= {c for c in ids if in_holdout(c, 0.10)}  # a larger share adds only
+
+
+def test_a_reward_is_not_held_by_the_overall_cooldown() -> None:
+    # Thanks for a step the customer took is not one more request of them.
+    state = customer(decided("product_hesitation", T0, session_id="earlier-visit"))
+
+    decision = decide([Signal("micro_action", "reward", 0.5)], session(), state, NO_HOLDOUT,
+                      T0 + MINUTE)  # fmt: skip
+
+    assert decision.main is not None and decision.main.reason == "micro_action"
