@@ -21,6 +21,7 @@ from benchmarks._common import (
     EventFactory,
     bench_worker_env,
     embedded_stack,
+    percentiles,
     produce_events,
     running_workers,
     scaled,
@@ -34,6 +35,8 @@ __all__ = ["WORKERS", "compare", "details", "run", "summary"]
 
 WORKERS = 2
 _HISTORY_MS = 3_600_000
+# Customer views asked of each worker once the backlog is drained; half live on the other.
+_VIEWS = 400
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
@@ -44,7 +47,9 @@ def run(scale: float, workdir: Path) -> dict[str, Any]:
 async def _run(scale: float, workdir: Path) -> dict[str, Any]:
     n = int(scaled(100_000, scale, 2_000))
     start_ts_ms = int(time.time() * 1000) - _HISTORY_MS
-    events = EventFactory(seed=6, customers=10_000).mixed(n, start_ts_ms, _HISTORY_MS / n)
+    factory = EventFactory(seed=6, customers=10_000)
+    events = factory.mixed(n, start_ts_ms, _HISTORY_MS / n)
+    viewed = sorted({e["customer_id"] for e in events[: n // 2]})[:_VIEWS]
     async with embedded_stack(workdir) as stack:
         services = stack.services
         await produce_events(services.bootstrap, events)
@@ -59,6 +64,7 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
                 progress = await watching
                 draining_cpu = cpu.read()
                 workers = await asyncio.gather(*(_worker_figures(url) for url in urls))
+                views = await _customer_view_ms(urls, viewed)
         finally:
             watching.cancel()
     for i, figures in enumerate(workers):
@@ -73,7 +79,24 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         "complete": progress.complete,
         "all_assigned": all(w["assigned_partitions"] > 0 for w in workers),
         "draining_cpu_percent": draining_cpu,
+        "customer_view_ms": views,
     }
+
+
+async def _customer_view_ms(urls: list[str], customers: list[str]) -> dict[str, float]:
+    """``GET /v1/customers/{id}`` of each customer from each worker in turn (one at a time,
+    as a chatbot opening a conversation): p50/p99 in ms and how many answered 200."""
+    took: list[float] = []
+    ok = 0
+    async with aiohttp.ClientSession() as session:
+        for url in urls:
+            for customer in customers:
+                started = time.perf_counter()
+                async with session.get(f"{url}/v1/customers/{customer}") as response:
+                    await response.read()
+                    ok += response.status == 200
+                took.append((time.perf_counter() - started) * 1000)
+    return {**percentiles(took, [50, 99]), "asked": len(took), "ok": ok}
 
 
 async def _worker_figures(url: str) -> dict[str, Any]:
@@ -100,11 +123,16 @@ def compare(result: dict[str, Any], throughput: dict[str, Any]) -> None:
 def summary(result: dict[str, Any]) -> list[Row]:
     single = result.get("single_worker_events_per_s")
     versus = f", {result['combined_to_single']:.2f}x one worker" if single else ""
-    return [
+    rows = [
         Row("scale-out", f"{WORKERS} workers, combined events/s",
             f"{num(result['combined_events_per_s'])}{versus}",
             "none (2 cores)"),
     ]  # fmt: skip
+    views = result.get("customer_view_ms")
+    if views:
+        rows.append(Row("scale-out", "customer view p50 / p99, any worker (half forwarded)",
+                        f"{views['p50']:.1f} / {views['p99']:.1f} ms", "—"))  # fmt: skip
+    return rows
 
 
 def details(result: dict[str, Any]) -> str:
@@ -151,4 +179,15 @@ While they drained (from both being ready to the last event) the CPU use was
 one core (`psutil`).
 
 {comparison}
-"""
+{_views_text(result.get("customer_view_ms"))}"""
+
+
+def _views_text(views: dict[str, float] | None) -> str:
+    if not views:
+        return ""
+    return (
+        f"\nA chatbot opening a conversation loads the customer view: {views['asked']:.0f} "
+        f"`GET /v1/customers/{{id}}` asked one at a time of both workers (each customer lives on "
+        f"one, so half the requests are forwarded once to the other) answered in "
+        f"p50 {views['p50']:.1f} ms, p99 {views['p99']:.1f} ms ({views['ok']:.0f} answered 200).\n"
+    )

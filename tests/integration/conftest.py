@@ -9,11 +9,12 @@ stack); tests that need a private stack always start their own embedded one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from app.runtime.embedded import EmbeddedStack, free_port
 from app.runtime.testing import Services, WorkerProcess, start_worker, worker_env
@@ -74,3 +75,13 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     finally:
         for process in started:
             process.stop()
+
+
+@pytest.fixture
+async def redis(services: Services) -> AsyncIterator[aioredis.Redis]:
+    """A client of the shared stack's Redis."""
+    client = aioredis.from_url(services.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

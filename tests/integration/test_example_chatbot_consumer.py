@@ -21,22 +21,12 @@ from aiohttp import web
 from redis.exceptions import ResponseError
 
 from app.runtime.embedded import free_port
-from app.runtime.testing import Services
 from examples.chatbot_consumer import STREAM, ChatbotConsumer, Intervention
 from tests.integration.clients import event, post, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "chatbot_consumer.py"
-
-
-@pytest.fixture
-async def redis(services: Services) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(services.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -136,15 +136,6 @@ async def sse_clients(web_url: str) -> float:
 
 
 @pytest.fixture
-async def redis(services: Services) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(services.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def hub_factory(
     redis: aioredis.Redis, services: Services
 ) -> AsyncIterator[Callable[..., InterventionHub]]:
