@@ -21,6 +21,11 @@ changes, so a replay at any speed learns, and decides, the same.
   score is validated against the outcome first).
 - **Session anomaly** learns each session that ends, and scores the session of each
   intervention as evidence.
+- **Variants:** an intervention whose reason can be answered several ways
+  (``app.decide.variants``) gets the one the partition's bandit picks, as
+  ``context.variant``. The bandit learns from feedback (agents/process_feedback.py),
+  not here; since feedback comes outside the partition's offset order, a replay may
+  pick other variants (with the same intervention ids: a variant is not part of one).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from app.decide.variants import variants_for
 from app.detect.models import (
     ABANDONMENT_TRIGGERS,
     EwStats,
@@ -148,12 +154,17 @@ class PartitionLearner:
         before: CustomerState | None = None,
     ) -> None:
         """Add the models' evidence to interventions just built: how unusual the session
-        is, and its abandonment risk while it has a cart. A session the same event or
-        timer ended is read as it was ``before``."""
+        is, and its abandonment risk while it has a cart; and to one whose reason has
+        variants, the variant to answer with. A session the same event or timer ended
+        is read as it was ``before``."""
         if not interventions:
             return
         models = self.models
         for intervention in interventions:
+            reason = intervention["reason"]
+            variants = variants_for(intervention["kind"], reason)
+            if variants:
+                intervention["context"]["variant"] = models.pick_variant(reason, variants)
             session_id = intervention["session_id"]
             session = _session(state, session_id) or _session(before, session_id)
             if session is None:

@@ -13,8 +13,9 @@ length (1 byte) and ASCII text of the River version that wrote it, then a pickle
 fields. A checkpoint of another format version, or written with another River
 version (whose pickles need not read back the same), is refused: the partition
 then starts cold, which every model supports (baselines answer with the
-defaults, the classifier with 0.5, the trees with 0). Checkpoints are the
-worker's own data; pickle is not for anything a client could write.
+defaults, the classifier with 0.5, the trees with 0, the variant bandit draws from
+flat priors). Checkpoints are the worker's own data; pickle is not for anything a
+client could write.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import struct
 
 from river.__version__ import __version__ as _RIVER_VERSION
 
+from app.decide.variants import VariantBandit
 from app.detect.models.abandonment import AbandonmentFeatures, AbandonmentModel
 from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
 from app.detect.models.baselines import ShopBaselines
@@ -33,11 +35,11 @@ from app.detect.models.validation import ProgressiveValidation
 __all__ = ["CHECKPOINT_VERSION", "MODEL_NAMES", "PartitionModels"]
 
 #: Names of the models in metrics (beside the rules' "rules").
-MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm")
+MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm", "variants")
 #: Format version of ``PartitionModels.to_bytes`` (see the module's version rule). 4: a
 #: pending abandonment session holds its scored snapshots (features and score), not only
-#: the last features.
-CHECKPOINT_VERSION = 4
+#: the last features. 5: the variant bandit, and its counts in ``learned`` and ``scored``.
+CHECKPOINT_VERSION = 5
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
@@ -49,12 +51,13 @@ class PartitionModels:
 
     ``learned`` and ``scored`` count calls per model name (``MODEL_NAMES``) for the
     runtime's metrics; ``offset`` is the newest offset whose events the models
-    include (-1 before any).
+    include (-1 before any). The variant bandit also learns from feedback, which has
+    no offset in the partition's stream: ``learned["variants"]`` counts its lessons.
 
     Parameters
     ----------
     seed
-        Seed of the anomaly model's random splits.
+        Seed of the anomaly model's random splits and of the variant bandit's draws.
     pending_max
         Sessions scored for abandonment and still waiting for their label.
     baseline_min_count
@@ -82,6 +85,7 @@ class PartitionModels:
         self.anomaly = SessionAnomaly(seed=seed)
         self.baselines = ShopBaselines(min_count=baseline_min_count)
         self.abandonment = AbandonmentModel(pending_max)
+        self.variants = VariantBandit(seed=seed)
         self.seed = seed
         self.pending_max = pending_max
         self.baseline_min_count = baseline_min_count
@@ -158,6 +162,17 @@ class PartitionModels:
         risk = churn_risk(visit_gaps_days, gap_days)
         self.scored["rhythm"] += 1
         return risk
+
+    def pick_variant(self, reason: str, variants: tuple[str, ...]) -> str:
+        """The variant (one of ``variants``) to answer an intervention of ``reason`` with."""
+        variant = self.variants.pick(reason, variants)
+        self.scored["variants"] += 1
+        return variant
+
+    def learn_variant(self, reason: str, variant: str, reward: float) -> None:
+        """Teach the bandit what ``variant`` of ``reason`` earned (1.0 or 0.0)."""
+        self.variants.learn(reason, variant, reward)
+        self.learned["variants"] += 1
 
     def auc(self, model: str) -> float:
         """Progressive ROC AUC of ``model`` (only "abandonment" has labels)."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from app.decide.variants import VARIANTS
 from app.detect.learning import ADAPTED_THRESHOLDS, REFRESH_EVERY, PartitionLearner, adapted_rules
 from app.detect.models import (
     ABANDONMENT_TRIGGERS,
@@ -558,6 +559,61 @@ def test_the_abandonment_risk_is_the_models_current_answer() -> None:
     assert intervention["signals"]["abandonment_risk"] == round(risk, 3)
 
 
+def view(ms: int, product_id: str = "p1") -> ClickEvent:
+    return at(ms, "product_view", page=f"/p/{product_id}", product_id=product_id, value=80.0)
+
+
+def in_cart(ms: int, type: str) -> ClickEvent:
+    return at(ms, type, product_id="p1", value=80.0)
+
+
+@pytest.mark.parametrize(
+    ("events", "kind", "reason", "variant"),
+    [
+        pytest.param([view(0), view(30_000), view(60_000)], "offer", "product_hesitation", True,
+                     id="three-views"),
+        pytest.param([in_cart(0, "add_to_cart"), in_cart(1_000, "remove_from_cart"),
+                      in_cart(2_000, "add_to_cart")], "offer", "product_hesitation", True,
+                     id="add-remove-add"),
+        pytest.param([view(0), at(60_000, "scroll"), at(120_000, "scroll")], "assist",
+                     "product_hesitation", False, id="long-dwell"),
+        pytest.param([at(0, "payment_failed", error="declined")], "assist", "payment_failure",
+                     False, id="another-reason"),
+    ],
+)  # fmt: skip
+def test_only_an_offer_of_a_reason_with_variants_gets_one(
+    events: list[ClickEvent], kind: str, reason: str, variant: bool
+) -> None:
+    partition = Partition()
+
+    *_, outcome = partition.events(events)
+
+    [intervention] = outcome.interventions
+    assert (intervention["kind"], intervention["reason"]) == (kind, reason)
+    if variant:
+        assert intervention["context"]["variant"] in VARIANTS[reason]
+    else:
+        assert "variant" not in intervention["context"]
+    assert partition.models.scored["variants"] == int(variant)
+    assert partition.models.learned["variants"] == 0  # feedback teaches it, not events
+    # The customer's own record of the decision carries it too (the customer view).
+    assert partition.table["c1"].interventions[0] is intervention
+
+
+def test_the_variant_is_the_partitions_bandits_pick() -> None:
+    views = [view(0), view(30_000), view(60_000)]
+    partition, twin = Partition(), PartitionModels(baseline_min_count=1)
+    picked = []
+    for n in range(30):  # customers hesitating over a product, an offer each (but the holdout)
+        outcome = partition.events([replace(e, customer_id=f"c{n}") for e in views])[-1]
+        picked += [i["context"]["variant"] for i in outcome.interventions]
+
+    assert len(picked) >= 20
+    assert picked == [twin.pick_variant("product_hesitation", VARIANTS["product_hesitation"])
+                      for _ in picked]  # fmt: skip
+    assert partition.models.variants.arms == twin.variants.arms
+
+
 def test_no_interventions_no_scores() -> None:
     partition = Partition()
 
@@ -638,7 +694,8 @@ def test_an_intervention_of_a_session_its_event_ended_still_gets_the_models_evid
     learner = PartitionLearner(PartitionModels(), Rules())
     before = fold([click(type="add_to_cart", product_id="p1", value=40.0, ts_ms=T0_MS)])
     intervention = {"session_id": before.sessions[0].session_id, "event_ts": T0_MS + 1_000,
-                    "signals": {}}  # fmt: skip
+                    "kind": "assist", "reason": "payment_failure", "signals": {},
+                    "context": {}}  # fmt: skip
     ended = replace(before, sessions=())
 
     learner.annotate([intervention], ended)
