@@ -57,7 +57,8 @@ class ModelStore:
     A learner is made on first use: from the partition's checkpoint when the table
     holds one this worker can read, else cold. ``checkpoint`` writes at most one
     partition per call (the one waiting longest), and only a partition whose
-    models learned something since its last checkpoint and whose last checkpoint
+    models learned something since its last checkpoint (events of later offsets, or
+    variant lessons from feedback, which have no offset) and whose last checkpoint
     is at least ``interval_s`` old. Checkpoints are spread: two of them are at
     least ``interval_s`` / (partitions held) apart, so the worker pauses for one
     serialisation (a few ms) at a time, never for all partitions in a row.
@@ -68,8 +69,8 @@ class ModelStore:
         self.rules = rules
         self.interval_s = interval_s
         self.learners: dict[int, PartitionLearner] = {}
-        # Partition → (offset included, monotonic time) of its last checkpoint.
-        self._written: dict[int, tuple[int, float]] = {}
+        # Partition → (what its models included, monotonic time) at its last checkpoint.
+        self._written: dict[int, tuple[tuple[int, int], float]] = {}
         self._last_written_at = 0.0
 
     def learner(self, partition: int) -> PartitionLearner:
@@ -79,7 +80,7 @@ class ModelStore:
             learner = self.learners[partition] = PartitionLearner(
                 self._restore(partition), self.rules
             )
-            self._written[partition] = (learner.models.offset, time.monotonic())
+            self._written[partition] = (_included(learner.models), time.monotonic())
         return learner
 
     def keep_only(self, partitions: set[int]) -> None:
@@ -102,8 +103,8 @@ class ModelStore:
         due = [
             (written_at, partition)
             for partition, learner in self.learners.items()
-            for offset, written_at in (self._written.get(partition, (-1, 0.0)),)
-            if learner.models.offset > offset and now - written_at >= self.interval_s
+            for included, written_at in (self._written.get(partition, ((-1, 0), 0.0)),)
+            if _included(learner.models) != included and now - written_at >= self.interval_s
         ]
         if not due:
             return None, []
@@ -118,7 +119,7 @@ class ModelStore:
         store._key_partition[key] = partition  # lets Faust drop it when the partition goes
         topic = self.table.changelog_topic.get_topic_name()
         sent = await producer.send(topic, value=data, key=key.encode(), partition=partition)
-        self._written[partition] = (models.offset, now)
+        self._written[partition] = (_included(models), now)
         self._last_written_at = now
         return cost, [sent]
 
@@ -138,3 +139,9 @@ class ModelStore:
     @property
     def _store(self) -> Any:
         return self.table.data
+
+
+def _included(models: PartitionModels) -> tuple[int, int]:
+    """What a checkpoint of ``models`` holds: the events up to an offset, and the variant
+    lessons (feedback, outside the offset order)."""
+    return models.offset, models.learned["variants"]

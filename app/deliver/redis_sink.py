@@ -45,12 +45,22 @@ from app.runtime.topics import (
 if TYPE_CHECKING:
     from config import Settings
 
-__all__ = ["INDEXED_FIELDS", "RedisSink", "backoff_s", "deliver_once"]
+__all__ = [
+    "INDEXED_CONTEXT_FIELDS",
+    "INDEXED_FIELDS",
+    "RedisSink",
+    "backoff_s",
+    "deliver_once",
+    "index_entry",
+]
 
 log = logging.getLogger(__name__)
 
 #: What the index keeps of an intervention: enough to check and count feedback on it.
 INDEXED_FIELDS = ("customer_id", "session_id", "reason", "kind", "emitted_ts")
+#: Fields of the intervention's ``context`` the index keeps too, at its top level, when
+#: there: the variant shown, so that feedback teaches the bandit that picked it.
+INDEXED_CONTEXT_FIELDS = ("variant",)
 
 # KEYS: index key, stream; ARGV: index value, retention s, stream maxlen, intervention JSON.
 _DELIVER_ONCE = """
@@ -65,6 +75,26 @@ _POLL_MS = 500
 _WRITE_TIMEOUT_S = 2.0
 _BACKOFF_FIRST_S = 0.2
 _BACKOFF_MAX_S = 5.0
+
+
+def index_entry(intervention: dict[str, Any]) -> dict[str, Any]:
+    """What the index keeps of ``intervention`` (``INDEXED_FIELDS``, then the
+    ``INDEXED_CONTEXT_FIELDS`` it has).
+
+    Examples
+    --------
+    >>> offer = {"customer_id": "c1", "session_id": "s1", "reason": "product_hesitation",
+    ...          "kind": "offer", "emitted_ts": 5,
+    ...          "context": {"page": "/p/9", "variant": "discount"}}
+    >>> index_entry(offer)["variant"]
+    'discount'
+    >>> "variant" in index_entry({**offer, "context": {"page": "/p/9"}})
+    False
+    """
+    entry = {key: intervention[key] for key in INDEXED_FIELDS}
+    context = intervention.get("context") or {}
+    entry.update((key, context[key]) for key in INDEXED_CONTEXT_FIELDS if key in context)
+    return entry
 
 
 def backoff_s(failures: int) -> float:
@@ -95,7 +125,7 @@ async def deliver_once(
         return 0
     async with redis.pipeline(transaction=False) as pipe:
         for intervention, payload in interventions:
-            index = orjson.dumps({key: intervention[key] for key in INDEXED_FIELDS})
+            index = orjson.dumps(index_entry(intervention))
             key = REDIS_INTERVENTION_KEY.format(intervention["intervention_id"])
             pipe.eval(_DELIVER_ONCE, 2, key, REDIS_INTERVENTIONS_STREAM, index, retention_s,
                       stream_maxlen, payload)  # fmt: skip

@@ -7,6 +7,8 @@
 - ``REDIS_FEEDBACK_KEY``: per reason and outcome, the set of intervention ids, so
   the per-reason statistics count each intervention once however often its
   feedback is sent.
+- ``REDIS_VARIANT_LEARNED_KEY``: per intervention, whether its feedback has taught
+  the variant bandit yet.
 
 Every write is idempotent, so applying the same feedback twice (a retry, or the
 HTTP path and the topic) changes nothing. Redis errors are the caller's to handle.
@@ -21,7 +23,12 @@ import orjson
 import redis.asyncio as aioredis
 
 from app.feedback.feedback import Feedback, check_indexed, latest_outcome
-from app.runtime.topics import REDIS_FEEDBACK_KEY, REDIS_INTERVENTION_KEY, REDIS_OUTCOMES_KEY
+from app.runtime.topics import (
+    REDIS_FEEDBACK_KEY,
+    REDIS_INTERVENTION_KEY,
+    REDIS_OUTCOMES_KEY,
+    REDIS_VARIANT_LEARNED_KEY,
+)
 
 __all__ = ["FeedbackStore", "LatestOutcome"]
 
@@ -91,6 +98,12 @@ class FeedbackStore:
             pipe.sadd(reason_key, feedback.intervention_id)
             pipe.expire(reason_key, self.retention_s)
             await pipe.execute()
+
+    async def claim_variant_lesson(self, intervention_id: str) -> bool:
+        """True the first time only: the intervention's one lesson for the variant bandit
+        is the caller's to teach (kept for the retention, as the index it needs)."""
+        key = REDIS_VARIANT_LEARNED_KEY.format(intervention_id)
+        return bool(await self.redis.set(key, 1, nx=True, ex=self.retention_s))
 
     async def latest_outcomes(self, intervention_ids: Iterable[str]) -> dict[str, LatestOutcome]:
         """The latest outcome of each intervention that has feedback, in one round trip.

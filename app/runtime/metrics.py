@@ -12,6 +12,7 @@ __all__ = [
     "KNOWN_FEEDBACK_REJECT_REASONS",
     "KNOWN_REJECT_REASONS",
     "KNOWN_SUPPRESS_CAUSES",
+    "KNOWN_VARIANT_SKIP_CAUSES",
     "KNOWN_WEBHOOK_OUTCOMES",
     "Metrics",
 ]
@@ -49,6 +50,10 @@ KNOWN_FEEDBACK_REJECT_REASONS = (
     "ts_too_old", "ts_in_future", "too_large", "unknown_intervention", "customer_mismatch",
     "store_unavailable", "internal_error",
 )  # fmt: skip
+#: Why a verdict on a variant (accepted, converted, dismissed) taught no bandit: the bandit
+#: of the customer's partition is on another worker, the intervention taught it already,
+#: Redis (which says whether it did) failed or hung, or a bug.
+KNOWN_VARIANT_SKIP_CAUSES = ("not_owned", "already_learned", "store_unavailable", "internal_error")
 #: Causes of decided-but-not-sent interventions (``app.decide.policy``).
 KNOWN_SUPPRESS_CAUSES = ("cooldown", "bot")
 #: What became of a webhook (``app.deliver.webhooks``), per URL: ``delivered`` (2xx),
@@ -74,6 +79,7 @@ class Metrics(NamedTuple):
     webhook_latency: Histogram
     feedback: Counter
     feedback_rejected: Counter
+    variant_rewards_skipped: Counter
     event_to_intervention: Histogram
     processing: Histogram
     event_lag: Gauge
@@ -168,6 +174,11 @@ class Metrics(NamedTuple):
                 f"{p}_feedback_rejected", "Feedback refused (bad body, unknown intervention, "
                 "another customer's) or not recorded (Redis unavailable).", ["reason"],
                 registry=registry,
+            ),
+            variant_rewards_skipped=Counter(
+                f"{p}_variant_rewards_skipped", "Verdicts on a variant that taught no bandit "
+                "(its partition on another worker, taught already, Redis unavailable, a bug).",
+                ["cause"], registry=registry,
             ),
             event_to_intervention=Histogram(
                 f"{p}_event_to_intervention_seconds",
@@ -266,6 +277,8 @@ class Metrics(NamedTuple):
             metrics.feedback.labels(outcome=outcome)
         for reason in KNOWN_FEEDBACK_REJECT_REASONS:
             metrics.feedback_rejected.labels(reason=reason)
+        for cause in KNOWN_VARIANT_SKIP_CAUSES:
+            metrics.variant_rewards_skipped.labels(cause=cause)
         for generation in ("0", "1", "2"):
             metrics.gc_pause.labels(generation=generation)
         return metrics

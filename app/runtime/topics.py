@@ -26,6 +26,7 @@ __all__ = [
     "REDIS_INTERVENTION_KEY",
     "REDIS_OUTCOMES_KEY",
     "REDIS_UPLIFT_KEY",
+    "REDIS_VARIANT_LEARNED_KEY",
     "TopicSpec",
     "bootstrap_servers",
     "declare_topics",
@@ -40,7 +41,8 @@ FEEDBACK = "intervention-feedback"
 INTERVENTIONS_WEBHOOK_FAILED = "interventions-webhook-failed"
 REDIS_INTERVENTIONS_STREAM = "nudgeflow:interventions"
 #: ``.format(intervention_id)``: JSON of who and why (customer_id, session_id, reason, kind,
-#: emitted_ts) for each delivered intervention, kept ``intervention_retention_days``.
+#: emitted_ts, and the variant shown if any) for each delivered intervention, kept
+#: ``intervention_retention_days``.
 REDIS_INTERVENTION_KEY = "nudgeflow:intervention:{}"
 #: ``.format(day, reason, group, mark)``: set of the intervention ids of one uplift count
 #: (``app.decide.uplift``); the day is the decision's, UTC, ``YYYY-MM-DD``.
@@ -49,6 +51,9 @@ REDIS_UPLIFT_KEY = "nudgeflow:uplift:{}:{}:{}:{}"
 REDIS_OUTCOMES_KEY = "nudgeflow:outcomes:{}"
 #: ``.format(reason, outcome)``: set of the intervention ids of that reason with that outcome.
 REDIS_FEEDBACK_KEY = "nudgeflow:feedback:{}:{}"
+#: ``.format(intervention_id)``: set once the intervention's feedback has taught the variant
+#: bandit, so that it teaches it at most once.
+REDIS_VARIANT_LEARNED_KEY = "nudgeflow:variant-learned:{}"
 CUSTOMER_TABLE = "customer_to_state"
 MODELS_TABLE = "partition_models"
 

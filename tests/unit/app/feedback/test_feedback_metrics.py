@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.feedback import OUTCOMES
-from app.runtime.metrics import KNOWN_FEEDBACK_REJECT_REASONS, Metrics
+from app.runtime.metrics import KNOWN_FEEDBACK_REJECT_REASONS, KNOWN_VARIANT_SKIP_CAUSES, Metrics
 
 
 def samples() -> dict[str, list[dict[str, str]]]:
@@ -25,6 +25,7 @@ def samples() -> dict[str, list[dict[str, str]]]:
     [
         ("nudgeflow_feedback_total", "outcome", OUTCOMES),
         ("nudgeflow_feedback_rejected_total", "reason", KNOWN_FEEDBACK_REJECT_REASONS),
+        ("nudgeflow_variant_rewards_skipped_total", "cause", KNOWN_VARIANT_SKIP_CAUSES),
     ],
 )
 def test_feedback_counters_start_at_zero_for_every_label(

@@ -152,3 +152,49 @@ def test_recovery_seeks_before_it_resumes_the_flow():
     assert [resume.index(s) for s in steps] == sorted(resume.index(s) for s in steps)
     assert "read_offset.update(" in _source(faust_consumer.Consumer.perform_seek)
     assert "self.suspend_flow.clear()" in _source(faust_consumer.Consumer.resume_flow)
+
+
+def test_topics_of_as_many_partitions_go_to_workers_partition_by_partition():
+    # agents/process_feedback.py teaches the bandit of clicks[N] from intervention-feedback[N]
+    # on the worker that reads it: Faust's assignor must give partition N of every topic the
+    # workers all subscribe, with the same partition count, to one worker (declare_topics
+    # makes every topic as wide as clicks).
+    from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
+    from faust.assignor.cluster_assignment import ClusterAssignment
+    from faust.assignor.copartitioned_assignor import CopartitionedAssignor
+    from faust.assignor.partition_assignor import PartitionAssignor
+
+    from app.runtime.topics import CLICKS, FEEDBACK
+
+    perform = _source(PartitionAssignor._perform_assignment)
+    for step in ("self._get_copartitioned_groups(", "CopartitionedAssignor(",
+                 "add_copartitioned_assignment(copart_assn)"):  # fmt: skip
+        assert step in perform, step
+
+    class Cluster:
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            return set(range(8))
+
+    topics = {CLICKS, FEEDBACK, "nudgeflow-customer_to_state-changelog"}
+    workers = ("w1", "w2", "w3")
+    subscriptions = dict.fromkeys(workers, sorted(topics))
+    groups = PartitionAssignor._get_copartitioned_groups(topics, Cluster(), subscriptions)
+    [[group]] = [list(by_clients) for by_clients in groups.values()]
+    assert group == topics
+
+    cluster = ClusterAssignment()
+    for worker in workers:
+        metadata = ClientMetadata(assignment=ClientAssignment(actives={}, standbys={}),
+                                  url=f"http://{worker}", changelog_distribution={})  # fmt: skip
+        cluster.add_client(worker, sorted(topics), metadata)
+    assigned = CopartitionedAssignor(
+        topics=group, cluster_asgn=cluster.copartitioned_assignments(group), num_partitions=8,
+        replicas=0,
+    ).get_assignment()  # fmt: skip
+    owned: list[int] = []
+    for copartitioned in assigned.values():
+        client = ClientAssignment(actives={}, standbys={})
+        client.add_copartitioned_assignment(copartitioned)
+        assert client.actives[CLICKS] and client.actives[FEEDBACK] == client.actives[CLICKS]
+        owned += client.actives[CLICKS]
+    assert sorted(owned) == list(range(8))
