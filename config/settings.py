@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     learning_enabled: bool = Field(
         True,
         description="Online models per `clicks` partition: shop baselines, abandonment risk, "
-        "session anomaly.",
+        "session anomaly, the variant bandit.",
     )
     learning_checkpoint_interval_s: float = Field(
         30.0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from app.decide.variants import (
 from app.detect.signals import CATALOGUE
 from app.feedback import OUTCOMES
 
+README = Path(__file__).resolve().parents[4] / "README.md"
 HESITATION = "product_hesitation"
 OFFER_VARIANTS = ("discount", "price_comparison", "free_shipping")
 
@@ -120,3 +123,10 @@ def test_the_bandit_pickles_and_goes_on_exactly() -> None:
     assert [copy.pick(HESITATION, OFFER_VARIANTS) for _ in range(30)] == [
         bandit.pick(HESITATION, OFFER_VARIANTS) for _ in range(30)
     ]
+
+
+def test_the_readme_tells_chatbots_what_each_variant_means() -> None:
+    text = README.read_text()
+    for reason, variants in VARIANTS.items():
+        for variant in variants:
+            assert re.search(rf"^\| `{reason}` \| `{variant}` \| .+ \|$", text, re.M), variant
