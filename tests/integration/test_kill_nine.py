@@ -41,18 +41,7 @@ from app.tools.replay_pacing import Pacing
 from app.tools.simulator import SimulationConfig
 from tests.integration.clients import events_counted, simulated_replay
 
-pytestmark = [
-    pytest.mark.integration,
-    # No lost and no ghost nudge since replayed events are dropped by offset and clicks
-    # dropped mid-recovery are fetched again; but in about one run in three the new
-    # worker's commits still stall after recovery: records fetched before Faust's seek to
-    # the committed offsets are handed out after it, their jump counts as a gap of done
-    # offsets, and the same offsets are then acked twice (faust-streaming/faust#596).
-    # Not strict: it passes when that does not strike.
-    pytest.mark.xfail(
-        reason="commits can stall after recovery (faust#596), issue 10", strict=False
-    ),
-]
+pytestmark = pytest.mark.integration
 
 # ~54 k events: ~6 s of work for one worker on 2 cores, which commits every 0.5 s.
 _TRAFFIC = SimulationConfig(customers=400, days=1.0, seed=29)
@@ -147,12 +136,17 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
     print(report)
     assert expected <= set(delivered.kafka), f"lost nudge on Kafka: {report}"
     assert set(delivered.kafka) <= expected, f"ghost nudge on Kafka: {report}"
-    # Repeats on Redis are allowed: XADD gives each entry a new stream id, nothing to
-    # dedupe on, so the stream holds whatever a crash made the worker send twice.
+    # The Redis copy holds each intervention once (its index key guards the XADD).
     assert expected <= set(delivered.redis), f"lost nudge on Redis: {report}"
     assert set(delivered.redis) <= expected, f"ghost nudge on Redis: {report}"
+    assert max(delivered.redis.values()) == 1, f"repeated on Redis: {report}"
     assert counted_after >= owed, f"events never processed: {report}"
-    assert not behind, f"the second worker did not finish: {report}\n{second.log_tail()}"
+    if behind:
+        # Known (issue 10): in about one run in three the new worker's commits stall after
+        # recovery, as records fetched before Faust's seek to the committed offsets are
+        # handed out after it and their jump counts as a gap of done offsets, so the same
+        # offsets are acked twice (faust-streaming/faust#596). Nothing is lost (checked above).
+        pytest.xfail(f"commits stalled after recovery: {report}")
 
 
 def _summary(
