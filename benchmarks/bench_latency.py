@@ -543,9 +543,10 @@ What the worker counted during each phase (`/metrics` before and after), so a mi
 intervention can be told apart: never emitted, or emitted and not delivered. The last column
 is the full (generation 2) garbage collections the worker ran, and their pauses added up
 (`nudgeflow_gc_pause_seconds`): every event that arrives during one waits for it. The
-worker freezes its survivors out of the collector's scans every 2 s
-(`NUDGEFLOW_GC_FREEZE_INTERVAL_S`); this process freezes its schedules of events, and the
-relay its start-up objects, so that their own collections do not skew the figures.
+worker freezes its survivors out of the collector's scans every \
+{Settings().gc_freeze_interval_s:g} s (`NUDGEFLOW_GC_FREEZE_INTERVAL_S`); this process freezes
+its schedules of events, and the relay its start-up objects, so that their own collections do
+not skew the figures.
 
 {chr(10).join(counted)}
 
