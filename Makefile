@@ -4,9 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit integration lint clean
+.PHONY: install system-packages run test unit integration lint clean
 
-install: $(STAMP)
+install: $(STAMP) system-packages
+
+# Debian's Chromium (browser tests) and Prometheus (promtool, scrape tests): installed
+# with apt where we are root; elsewhere those tests skip and say what to install.
+SYSTEM_PACKAGES := chromium chromium-driver prometheus
+system-packages:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	    && command -v promtool >/dev/null && command -v prometheus >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "not root with apt: install $(SYSTEM_PACKAGES) for the browser and Prometheus tests"; \
+	    exit 0; fi; \
+	echo "installing $(SYSTEM_PACKAGES) with apt"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+	    || { apt-get update -q >/dev/null && \
+	         apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; } \
+	    || echo "apt could not install $(SYSTEM_PACKAGES): the tests that need them skip"
 
 # Reinstall only when the dependencies change.
 $(STAMP): pyproject.toml
