@@ -1,20 +1,33 @@
-"""Version-checked adjustments to Faust internals (one place, tested)."""
+"""Version-checked adjustments to Faust internals (one place, tested).
+
+Importing it checks the installed Faust, aiokafka and mode versions first: outside
+the tested ranges it raises ``UnsupportedLibrary`` before touching their internals.
+"""
 
 from __future__ import annotations
 
-from app.runtime.compat.faust_transport import (
-    FAUST_VERSIONS_SUPPORTED,
+from app.runtime.compat.versions import (
+    TESTED_VERSIONS,
+    UnsupportedLibrary,
+    check_library_versions,
+)
+
+check_library_versions()
+
+from app.runtime.compat.faust_transport import (  # noqa: E402  (after the version check)
     NudgeflowTransport,
     fetch_position,
     fetch_true_highwaters,
     raw_producer,
 )
-from app.runtime.compat.streams import DirectQueue
+from app.runtime.compat.streams import DirectQueue  # noqa: E402
 
 __all__ = [
-    "FAUST_VERSIONS_SUPPORTED",
+    "TESTED_VERSIONS",
     "DirectQueue",
     "NudgeflowTransport",
+    "UnsupportedLibrary",
+    "check_library_versions",
     "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",

@@ -18,8 +18,9 @@
    the answer is surely no older than, so the worker consumer also keeps the
    time each answered fetch was sent (``fetch_position``).
 
-Only the methods below are overridden; ``FAUST_VERSIONS_SUPPORTED`` is
-checked at import so a Faust upgrade fails loudly instead of silently.
+Only the methods below are overridden. The package checks the library versions
+before importing this module (``versions.py``), so an upgrade fails loudly instead
+of silently.
 """
 
 from __future__ import annotations
@@ -40,20 +41,11 @@ from mode import Service, ServiceT
 from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 
 __all__ = [
-    "FAUST_VERSIONS_SUPPORTED",
     "NudgeflowTransport",
     "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",
 ]
-
-FAUST_VERSIONS_SUPPORTED = ("0.15.",)
-
-if not faust.__version__.startswith(FAUST_VERSIONS_SUPPORTED):  # pragma: no cover
-    raise ImportError(
-        f"nudgeflow's Faust transport is written for faust-streaming "
-        f"{FAUST_VERSIONS_SUPPORTED}, found {faust.__version__}; check app/runtime/compat first"
-    )
 
 
 async def fetch_true_highwaters(
