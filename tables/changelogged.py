@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, NamedTuple
 
 import faust
 from faust.types import CodecArg
 
-__all__ = ["declare_changelogged_table"]
+__all__ = ["StoreMaps", "declare_changelogged_table"]
+
+
+class StoreMaps(NamedTuple):
+    """A table's in-memory store as two maps, written directly on the hot path: key →
+    value, and key → changelog partition (which the store uses to drop the keys of
+    partitions this worker no longer owns). The worker gets them from its compat layer."""
+
+    values: MutableMapping[Any, Any]
+    partitions: MutableMapping[Any, int]
 
 
 def declare_changelogged_table(

@@ -9,7 +9,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
 
-from tables.changelogged import declare_changelogged_table
+from tables.changelogged import StoreMaps, declare_changelogged_table
 from tables.customer_state import CustomerState, decode_state, encode_state
 
 __all__ = ["Changed", "CustomerStateCodec", "CustomerStore", "declare_customer_table"]
@@ -51,49 +51,49 @@ class CustomerStore:
     so no offset is committed before the state that folded it in is on the broker.
     """
 
-    def __init__(self, table: faust.Table[str, CustomerState | None]) -> None:
+    def __init__(self, table: faust.Table[str, CustomerState | None], maps: StoreMaps) -> None:
         self.table = table
+        self._states = maps.values
+        self._partitions = maps.partitions
         # Changed since the last flush; None is a deletion (a tombstone on the changelog).
         self._dirty: Changed = {}
 
     def get(self, customer_id: str) -> CustomerState | None:
         """The customer's state on this worker, or None."""
-        return cast("CustomerState | None", self._store.data.get(customer_id))
+        return cast("CustomerState | None", self._states.get(customer_id))
 
     def put(self, customer_id: str, state: CustomerState, partition: int) -> None:
         """Keep ``state``; its changelog record goes to ``partition`` (the event's)."""
-        store = self._store
-        store.data[customer_id] = state
-        store._key_partition[customer_id] = partition  # lets Faust drop revoked keys
+        self._states[customer_id] = state
+        self._partitions[customer_id] = partition
         self._dirty[customer_id] = (partition, state)
 
     def delete(self, customer_id: str, partition: int) -> None:
         """Forget the customer; a tombstone on the changelog deletes it on recovery too."""
-        store = self._store
-        store.data.pop(customer_id, None)
-        store._key_partition.pop(customer_id, None)
+        self._states.pop(customer_id, None)
+        self._partitions.pop(customer_id, None)
         self._dirty[customer_id] = (partition, None)
 
     def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
         """The customers this worker holds on each of ``partitions``."""
-        data = self._store.data
+        states = self._states
         found: dict[int, list[tuple[str, CustomerState]]] = {p: [] for p in partitions}
-        for key, partition in self._store._key_partition.items():
-            state = data.get(key)
+        for key, partition in self._partitions.items():
+            state = states.get(key)
             if partition in found and state is not None:
                 found[partition].append((key, state))
         return found
 
     def partition_of(self, customer_id: str) -> int | None:
         """The partition the customer's state belongs to, if held here."""
-        return cast("int | None", self._store._key_partition.get(customer_id))
+        return self._partitions.get(customer_id)
 
     def keys(self) -> list[str]:
         """A snapshot of the customer ids held here."""
-        return list(self._store.data)
+        return list(self._states)
 
     def __len__(self) -> int:
-        return len(self._store.data)
+        return len(self._states)
 
     def take_changed(self) -> Changed:
         """The states changed (None: deleted) since the last call, to write; forgotten here."""
@@ -138,9 +138,3 @@ class CustomerStore:
                         raise ValueError(f"state of {key!r} is larger than a producer batch")
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
-
-    @property
-    def _store(self) -> Any:
-        # The memory store: a dict in ``.data`` and the key → partition map Faust
-        # uses to drop the keys of partitions this worker no longer owns.
-        return self.table.data

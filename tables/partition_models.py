@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from app.detect.learning import PartitionLearner
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
-from tables.changelogged import declare_changelogged_table
+from tables.changelogged import StoreMaps, declare_changelogged_table
 
 __all__ = ["Checkpoint", "ModelStore", "declare_models_table"]
 
@@ -64,8 +64,12 @@ class ModelStore:
     serialisation (a few ms) at a time, never for all partitions in a row.
     """
 
-    def __init__(self, table: faust.Table[str, bytes], rules: Rules, interval_s: float) -> None:
+    def __init__(
+        self, table: faust.Table[str, bytes], maps: StoreMaps, rules: Rules, interval_s: float
+    ) -> None:
         self.table = table
+        self._checkpoints = maps.values
+        self._partitions = maps.partitions
         self.rules = rules
         self.interval_s = interval_s
         self.learners: dict[int, PartitionLearner] = {}
@@ -114,9 +118,8 @@ class ModelStore:
         data = models.to_bytes()
         cost = Checkpoint(partition, len(data), time.perf_counter() - started)
         key = str(partition)
-        store = self._store
-        store.data[key] = data
-        store._key_partition[key] = partition  # lets Faust drop it when the partition goes
+        self._checkpoints[key] = data
+        self._partitions[key] = partition
         topic = self.table.changelog_topic.get_topic_name()
         sent = await producer.send(topic, value=data, key=key.encode(), partition=partition)
         self._written[partition] = (_included(models), now)
@@ -124,7 +127,7 @@ class ModelStore:
         return cost, [sent]
 
     def _restore(self, partition: int) -> PartitionModels:
-        data = self._store.data.get(str(partition))
+        data = self._checkpoints.get(str(partition))
         if data is None:
             return PartitionModels(pending_max=_PENDING_MAX)
         try:
@@ -135,10 +138,6 @@ class ModelStore:
         log.info("models of clicks[%s] restored at offset %s (%d bytes)", partition,
                  models.offset, len(data))  # fmt: skip
         return models
-
-    @property
-    def _store(self) -> Any:
-        return self.table.data
 
 
 def _included(models: PartitionModels) -> tuple[int, int]:

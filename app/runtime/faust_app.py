@@ -20,7 +20,7 @@ from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
 from app.feedback import FeedbackStore
 from app.ingest.failures import failed_event_record
-from app.runtime.compat import DirectQueue, NudgeflowTransport, raw_producer
+from app.runtime.compat import DirectQueue, NudgeflowTransport, memory_store_maps, raw_producer
 from app.runtime.event_time import EventTime, fire_idle_partitions
 from app.runtime.garbage_collection import (
     CollectorPauses,
@@ -253,10 +253,15 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.clicks_queue = DirectQueue(app, CLICKS, s.stream_buffer_maxsize)
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
-    app.customers = CustomerStore(app.customer_to_state)
+    app.customers = CustomerStore(app.customer_to_state, memory_store_maps(app.customer_to_state))
     app.partition_models = declare_models_table(app, MODELS_TABLE, s.topic_partitions)
     app.models = (
-        ModelStore(app.partition_models, app.rules, s.learning_checkpoint_interval_s)
+        ModelStore(
+            app.partition_models,
+            memory_store_maps(app.partition_models),
+            app.rules,
+            s.learning_checkpoint_interval_s,
+        )
         if s.learning_enabled
         else None
     )

@@ -21,6 +21,7 @@ from app.runtime.compat.faust_transport import (  # noqa: E402  (after the versi
     raw_producer,
 )
 from app.runtime.compat.streams import DirectQueue  # noqa: E402
+from app.runtime.compat.table_store import memory_store_maps  # noqa: E402
 
 __all__ = [
     "TESTED_VERSIONS",
@@ -30,5 +31,6 @@ __all__ = [
     "check_library_versions",
     "fetch_position",
     "fetch_true_highwaters",
+    "memory_store_maps",
     "raw_producer",
 ]

@@ -9,13 +9,8 @@ from typing import Any
 
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
+from tables.changelogged import StoreMaps
 from tables.partition_models import ModelStore
-
-
-@dataclass
-class _Data:
-    data: dict[str, bytes] = field(default_factory=dict)
-    _key_partition: dict[str, int] = field(default_factory=dict)
 
 
 class _Topic:
@@ -25,9 +20,8 @@ class _Topic:
 
 @dataclass
 class _Table:
-    """What ``ModelStore`` uses of a Faust table: its store's dicts and changelog name."""
+    """What ``ModelStore`` uses of a Faust table: its changelog's name."""
 
-    data: _Data = field(default_factory=_Data)
     changelog_topic: _Topic = field(default_factory=_Topic)
 
 
@@ -43,8 +37,8 @@ class _Producer:
 
 
 async def test_a_partition_is_checkpointed_after_it_learned_events_or_variant_lessons() -> None:
-    table, producer = _Table(), _Producer()
-    store = ModelStore(table, Rules(), interval_s=0.0)  # type: ignore[arg-type]
+    table, producer, maps = _Table(), _Producer(), StoreMaps({}, {})
+    store = ModelStore(table, maps, Rules(), interval_s=0.0)  # type: ignore[arg-type]
     models = store.learner(3).models
     assert (await store.checkpoint(producer))[0] is None  # nothing new since it was made
 
@@ -58,6 +52,7 @@ async def test_a_partition_is_checkpointed_after_it_learned_events_or_variant_le
     assert cost is not None and cost.partition == 3
     assert (await store.checkpoint(producer))[0] is None
 
-    restored = PartitionModels.from_bytes(table.data.data["3"])
+    restored = PartitionModels.from_bytes(maps.values["3"])
     assert (restored.offset, restored.learned["variants"]) == (41, 1)
+    assert maps.partitions["3"] == 3  # the store drops it when partition 3 goes
     assert [partition for _, _, partition in producer.sent] == [3, 3]

@@ -12,6 +12,7 @@ from app.detect.pipeline import Rules, process_event
 from app.ingest.events import ClickEvent
 from app.runtime.event_time import EventTime
 from app.runtime.metrics import Metrics
+from tables.changelogged import StoreMaps
 from tables.customer_to_state import CustomerStore
 from tests.factories import T0_MS, click
 
@@ -22,8 +23,9 @@ STALL_MS = Rules().thresholds.checkout_stall_ms
 def worker_event_time() -> EventTime:
     """``EventTime`` over the in-memory store a Faust table keeps (no broker is involved:
     the changelog is not what this test is about)."""
-    table: Any = SimpleNamespace(data=SimpleNamespace(data={}, _key_partition={}))
-    event_time = EventTime(CustomerStore(table), Rules(), None, Metrics.create(CollectorRegistry()),
+    table: Any = SimpleNamespace(name="customer_to_state")
+    customers = CustomerStore(table, StoreMaps({}, {}))
+    event_time = EventTime(customers, Rules(), None, Metrics.create(CollectorRegistry()),
                            300_000, lambda: {PARTITION})  # fmt: skip
     event_time.stale = False
     return event_time

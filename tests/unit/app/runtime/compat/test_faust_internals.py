@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from faust.stores.memory import Store as MemoryStore
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -63,14 +62,6 @@ def test_recovery_ends_at_the_consumers_highwaters():
     from faust.tables.recovery import Recovery
 
     assert "consumer.highwaters(*tps)" in _source(Recovery._build_highwaters)
-
-
-def test_memory_store_drops_keys_by_the_partition_map_we_fill():
-    assert "_key_partition" in _source(MemoryStore.on_recovery_completed)
-    assert (
-        "_key_partition" in MemoryStore.__init__.__code__.co_names
-        or "_key_partition" in _source(MemoryStore)
-    )
 
 
 def test_direct_queue_relies_on_a_rebalance_clearing_managed_queues():
