@@ -30,6 +30,7 @@ from app.runtime.garbage_collection import (
 )
 from app.runtime.learning import ModelMetricsExport
 from app.runtime.metrics import Metrics
+from app.runtime.ops_metrics import OpsMetricsExport
 from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS, MODELS_TABLE
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
@@ -67,6 +68,7 @@ class NudgeflowApp(faust.App):
     # The online models of the owned partitions; None with learning turned off.
     models: ModelStore | None
     model_metrics: ModelMetricsExport
+    ops_metrics: OpsMetricsExport
     delivery: Delivery
     # The one reader of the interventions stream behind every open SSE stream.
     sse_hub: InterventionHub
@@ -95,6 +97,8 @@ class NudgeflowApp(faust.App):
                       self.partition_models.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         self.collector_pauses.install()
+        # Before super() waits for table recovery, which it then shows the progress of.
+        self.add_future(self.ops_metrics.run())
         set_young_threshold(self.settings.gc_young_threshold)
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
@@ -266,6 +270,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         else None
     )
     app.model_metrics = ModelMetricsExport(app.metrics)
+    app.ops_metrics = OpsMetricsExport(app)
     if app.models is not None:
         models = app.models
         app.metrics.model_partitions.set_function(lambda: len(models.learners))

@@ -100,6 +100,12 @@ class Metrics(NamedTuple):
     model_checkpoint: Histogram
     model_checkpoint_bytes: Gauge
     sse_clients: Gauge
+    consumer_lag: Gauge
+    consumer_committed: Gauge
+    rebalances: Counter
+    assigned_partitions: Gauge
+    table_recovery_remaining: Gauge
+    ready: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "nudgeflow") -> Metrics:
@@ -262,6 +268,34 @@ class Metrics(NamedTuple):
                 f"{p}_sse_clients", "Open server-sent event streams of interventions.",
                 registry=registry,
             ),
+            # The six below are set every second by app.runtime.ops_metrics, not per event.
+            consumer_lag=Gauge(
+                f"{p}_consumer_lag_records", "Records after this worker's committed offset "
+                "(high watermark minus committed), per owned partition of the agents' topics.",
+                ["topic", "partition"], registry=registry,
+            ),
+            consumer_committed=Gauge(
+                f"{p}_consumer_committed_offset", "The offset this worker last committed (the "
+                "next it reads), per owned partition of the agents' topics.",
+                ["topic", "partition"], registry=registry,
+            ),
+            rebalances=Counter(
+                f"{p}_rebalances", "Consumer group rebalances this worker went through.",
+                registry=registry,
+            ),
+            assigned_partitions=Gauge(
+                f"{p}_assigned_partitions", "Partitions of clicks this worker owns.",
+                registry=registry,
+            ),
+            table_recovery_remaining=Gauge(
+                f"{p}_table_recovery_remaining_records", "Changelog records this worker still "
+                "has to read before its table partitions are recovered (0 once recovered).",
+                ["table"], registry=registry,
+            ),
+            ready=Gauge(
+                f"{p}_ready", "1 while /readyz answers 200 (partitions assigned, no rebalance "
+                "under way, tables recovered), else 0.", registry=registry,
+            ),
         )  # fmt: skip
         for source in ("http", "kafka"):
             metrics.events_received.labels(source=source)
@@ -269,7 +303,7 @@ class Metrics(NamedTuple):
             metrics.events_rejected.labels(reason=reason)
         for cause in KNOWN_SUPPRESS_CAUSES:
             metrics.interventions_suppressed.labels(cause=cause)
-        for channel in ("kafka", "redis"):
+        for channel in ("kafka", "redis", "uplift"):
             metrics.delivery_errors.labels(channel=channel)
         for outcome in KNOWN_WEBHOOK_OUTCOMES:
             metrics.webhook_deliveries.labels(outcome=outcome)

@@ -42,6 +42,7 @@ from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 
 __all__ = [
     "NudgeflowTransport",
+    "committed_offset",
     "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",
@@ -281,6 +282,18 @@ def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None, int 
     position = state.position if state.has_valid_position else None
     asked_ms = getattr(consumer, _ASKED_MS, {}).get(partition)
     return consumer.highwater(partition), asked_ms, position
+
+
+def committed_offset(app: faust.App, tp: TP) -> int | None:
+    """The offset the worker last committed for an assigned partition (the next one it
+    reads after a restart), or None when it has none.
+
+    Faust keeps it per assigned partition: read from the broker when it seeks after a
+    rebalance, updated by each commit, dropped when the partition is revoked. Its
+    monitor's copy is never dropped, so it goes stale when a partition comes back.
+    """
+    offset = cast(Any, app.consumer)._committed_offset.get(tp)
+    return None if offset is None else int(offset)
 
 
 def raw_producer(app: faust.App) -> AIOKafkaProducer:
