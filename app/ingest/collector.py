@@ -6,12 +6,13 @@ and sends the accepted events on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from app.errors import InvalidEvent, PayloadTooLarge
+from app.ingest.customer_ids import hash_customer_id, pseudonymise_payload
 from app.ingest.events import DEFAULT_MAX_FUTURE_SKEW_MS, ClickEvent, validate_event
 
 __all__ = [
@@ -19,12 +20,15 @@ __all__ = [
     "MAX_BODY_BYTES",
     "BatchResult",
     "Rejection",
+    "json_content_type_problem",
     "parse_event_batch",
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH_EVENTS = 500
 
+# A refused Content-Type or charset is echoed back cut to this many characters.
+_MAX_ECHO_CHARS = 64
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -69,10 +73,44 @@ class BatchResult:
         return 202 if self.accepted else 400
 
 
+def json_content_type_problem(content_type: str | None) -> str | None:
+    """Why a request's ``Content-Type`` is not JSON (the error of a ``415``), or ``None``.
+
+    ``application/json`` is accepted with or without parameters; a ``charset`` other
+    than UTF-8 is refused (JSON is UTF-8, RFC 8259). A browser's ``sendBeacon`` sends the
+    type of its ``Blob``: ``new Blob([body], {type: "application/json"})``.
+
+    Examples
+    --------
+    >>> json_content_type_problem("application/json; charset=UTF-8") is None
+    True
+    >>> json_content_type_problem("text/plain;charset=UTF-8")
+    "Content-Type: must be application/json, got 'text/plain'"
+    >>> json_content_type_problem(None)
+    'Content-Type: must be application/json, got none'
+    >>> json_content_type_problem('application/json; charset="latin-1"')
+    "Content-Type: charset must be utf-8, got 'latin-1'"
+    """
+    if not content_type:
+        return "Content-Type: must be application/json, got none"
+    media_type, *params = content_type.split(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json":
+        shown = media_type[:_MAX_ECHO_CHARS]
+        return f"Content-Type: must be application/json, got {shown!r}"
+    for param in params:
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return f"Content-Type: charset must be utf-8, got {charset[:_MAX_ECHO_CHARS]!r}"
+    return None
+
+
 def parse_event_batch(
     body: bytes,
     received_ms: int | None = None,
     max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+    customer_id_salt: str = "",
 ) -> BatchResult:
     """Decode a ``POST /v1/events`` body and validate each event in it.
 
@@ -86,6 +124,10 @@ def parse_event_batch(
         The raw request body, at most ``MAX_BODY_BYTES``.
     received_ms, max_future_skew_ms
         The receiver's clock and how far ahead of it an event may be (``validate_event``).
+    customer_id_salt
+        When set, accepted events carry ``hash_customer_id(customer_id, salt)`` and
+        rejected ones keep only what ``pseudonymise_payload`` keeps
+        (``app.ingest.customer_ids``).
 
     Returns
     -------
@@ -142,7 +184,7 @@ def parse_event_batch(
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
         try:
-            accepted.append(validate_event(item, received_ms, max_future_skew_ms))
+            event = validate_event(item, received_ms, max_future_skew_ms)
         except InvalidEvent as exc:
             event_id = item.get("event_id") if isinstance(item, dict) else None
             rejected.append(
@@ -151,7 +193,14 @@ def parse_event_batch(
                     event_id=event_id if isinstance(event_id, str) else None,
                     reason=exc.reason,
                     error=str(exc),
-                    payload=item,
+                    payload=pseudonymise_payload(item, customer_id_salt)
+                    if customer_id_salt
+                    else item,
                 )
             )
+            continue
+        if customer_id_salt:
+            event = replace(event, customer_id=hash_customer_id(event.customer_id,
+                                                                 customer_id_salt))  # fmt: skip
+        accepted.append(event)
     return BatchResult(accepted=accepted, rejected=rejected)

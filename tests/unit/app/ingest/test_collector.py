@@ -13,9 +13,11 @@ from app.ingest.collector import (
     MAX_BODY_BYTES,
     BatchResult,
     Rejection,
+    json_content_type_problem,
     parse_event_batch,
 )
-from app.ingest.events import ClickEvent, validate_event
+from app.ingest.customer_ids import hash_customer_id
+from app.ingest.events import ClickEvent, event_to_wire, validate_event
 
 MISSING: Any = object()  # pass as an override to leave the field out
 
@@ -286,3 +288,70 @@ def test_status(accepted: int, rejected: int, status: int) -> None:
 def test_response_body_is_json() -> None:
     result = parse_event_batch(batch(click_event(), click_event(type=1)))
     assert orjson.loads(orjson.dumps(result.response_body())) == result.response_body()
+
+
+# --- Content-Type (a 415 otherwise) and customer id pseudonyms ---------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "Application/JSON",
+        "application/json; charset=utf8",
+        "application/json; boundary=x",
+    ],
+)
+def test_json_content_types_are_accepted(content_type):
+    assert json_content_type_problem(content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "error"),
+    [
+        (None, "got none"),
+        ("", "got none"),
+        ("text/plain", "got 'text/plain'"),
+        ("text/plain;charset=UTF-8", "got 'text/plain'"),  # sendBeacon of a string
+        ("application/x-www-form-urlencoded", "got 'application/x-www-form-urlencoded'"),
+        ("multipart/form-data; boundary=x", "got 'multipart/form-data'"),
+        ("application/jsonp", "got 'application/jsonp'"),
+        ("application/json-patch+json", "got 'application/json-patch+json'"),
+        ("application/json; charset=latin-1", "charset must be utf-8, got 'latin-1'"),
+        ("application/json; charset=utf-16", "charset must be utf-8, got 'utf-16'"),
+        ("x" * 500, "got '" + "x" * 64 + "'"),
+    ],
+)
+def test_other_content_types_are_refused(content_type, error):
+    problem = json_content_type_problem(content_type)
+    assert problem is not None and problem.startswith("Content-Type: ") and problem.endswith(error)
+
+
+_SALT = "a-salt-of-at-least-16-characters"
+
+
+def test_a_salt_hashes_accepted_customer_ids():
+    result = parse_event_batch(batch(click_event(customer_id="c-raw")), customer_id_salt=_SALT)
+    assert result.accepted[0].customer_id == hash_customer_id("c-raw", _SALT)
+    assert "c-raw" not in orjson.dumps(event_to_wire(result.accepted[0])).decode()
+
+
+def test_a_salt_keeps_no_raw_id_of_a_rejected_event():
+    body = batch(click_event(customer_id="c-raw", type="teleport"), "c-raw as a string",
+                 click_event(customer_id=12345, event_id="e-2"))  # fmt: skip
+    result = parse_event_batch(body, customer_id_salt=_SALT)
+    payloads = [rejection.payload for rejection in result.rejected]
+    assert payloads[0]["customer_id"] == hash_customer_id("c-raw", _SALT)
+    assert payloads[0]["type"] == "teleport"
+    assert payloads[1] is None
+    assert payloads[2]["customer_id"] == hash_customer_id("12345", _SALT)
+    assert "c-raw" not in orjson.dumps(payloads).decode()
+
+
+def test_without_a_salt_ids_pass_through_untouched():
+    result = parse_event_batch(batch(click_event(customer_id="c-raw"), click_event(type="x")))
+    assert result.accepted[0].customer_id == "c-raw"
+    assert result.rejected[0].payload == click_event(type="x")
