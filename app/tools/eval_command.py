@@ -65,6 +65,7 @@ from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing, event_ts_ms
 from app.tools.simulator import LOOKALIKES, VARIANTS, SimulationConfig, simulate
 from app.tools.simulator.variants import Variant
+from app.tools.terminal import print_table
 from app.tools.uplift_check import markdown_section as uplift_section
 
 __all__ = ["add_parser", "run"]
@@ -122,7 +123,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="seed of the held-out set (variant holdout)")  # fmt: skip
     parser.add_argument("--customers", type=int, default=300, help="customers per seed")
     parser.add_argument("--days", type=float, default=3.0, help="days of traffic per seed")
-    parser.add_argument("--broker", help="use this broker (kafka://…) instead of starting one")
+    parser.add_argument("--broker", help="use this broker (kafka://…) instead of starting a "
+                        "fresh embedded stack (a running nudgeflow up is used only when named "
+                        "here: data it holds can make the numbers incomparable)")  # fmt: skip
     parser.add_argument("--web", help="the worker's URL (http://…), with --broker")
     parser.add_argument("--no-learning", action="store_true",
                         help="start the worker with its online models off")  # fmt: skip
@@ -147,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     first_start_ms = _first_start_ms(
         int(time.time() * 1000), sum(len(p.seeds) for p in parts), args.days
     )
-    console = Console(stderr=True, width=140)
+    # Reports and their Markdown tables go out whole: the terminal wraps, rich does not.
+    console = Console(stderr=True, soft_wrap=True)
     console.print(f"run tag {tag} (in every id of this run)")
     if args.no_learning and args.broker:
         raise SystemExit("nudgeflow eval: --no-learning applies to the worker it starts")
@@ -391,7 +395,7 @@ def _print(console: Console, title: str, rows: list[StoryQuality]) -> None:
         table.add_column(column, justify="left" if column == "story" else "right")
     for row in rows:
         table.add_row(*row.cells())
-    console.print(table)
+    print_table(table, console=console)
 
 
 def _section(

@@ -22,6 +22,10 @@ def test_a_trial_run_writes_where_asked_and_leaves_the_committed_report(tmp_path
         capture_output=True, timeout=300, cwd=COMMITTED.parents[1],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()[-3000:]
+    # Into a pipe the printed tables go out whole: every header on the header line.
+    printed = result.stderr.decode()
+    header = next(line for line in printed.splitlines() if "story" in line and "sessions" in line)
+    assert "interventions / 1k events" in header and "any nudge on clean %" in header
     assert COMMITTED.read_bytes() == committed
     report = out.read_text()
     assert "## Comparison: seeds 7, variant tuning" in report

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from rich.console import Console
 from rich.table import Table
 
 from app.errors import ConfigError
 from app.tools.simulator.config import DEFAULT_MIX, DEFAULT_START_MS, SimulationConfig, parse_mix
 from app.tools.simulator.generate import SimulationResult, simulate
 from app.tools.simulator.variants import VARIANTS
+from app.tools.terminal import print_table
 
 __all__ = ["add_parser", "run"]
 
@@ -175,4 +175,4 @@ def _print_summary(result: SimulationResult) -> None:
         str(events.total()),
     )
     table.caption = f"{len(result.events)} lines: {len(result.events) - events.total()} retries"
-    Console(stderr=True).print(table)
+    print_table(table)
