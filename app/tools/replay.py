@@ -470,10 +470,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("file", type=Path, help="JSONL file of click events")
     parser.add_argument(
         "--to",
-        default=DEFAULT_TARGET,
+        default=None,
         type=_target_arg,
         metavar="URL",
-        help=f"http://host:port (collector) or kafka://host:port (default {DEFAULT_TARGET})",
+        help="http://host:port (collector) or kafka://host:port (default: the collector of "
+        f"the nudgeflow up running on this data directory, else {DEFAULT_TARGET})",
     )
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, metavar="N", help="events per second")
@@ -544,7 +545,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             summary = asyncio.run(
                 replay(
-                    source, args.to, Pacing(args.rate, args.speed),
+                    source, args.to or DEFAULT_TARGET, Pacing(args.rate, args.speed),
                     shift_to_now=args.shift_to_now, batch_size=args.batch, api_key=args.api_key,
                     on_progress=show, on_bad_line=show_bad_line,
                 )

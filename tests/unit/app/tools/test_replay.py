@@ -468,9 +468,12 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 def test_cli_defaults():
     args = _parse("events.jsonl")
+    # No --to: the command line fills in a running `nudgeflow up`'s collector, and run()
+    # falls back to DEFAULT_TARGET.
     assert (str(args.file), args.to, args.rate, args.speed, args.shift_to_now, args.batch,
-            args.api_key) == ("events.jsonl", DEFAULT_TARGET, None, None, False,
+            args.api_key) == ("events.jsonl", None, None, None, False,
                               DEFAULT_BATCH_EVENTS, None)  # fmt: skip
+    assert DEFAULT_TARGET == "http://127.0.0.1:6066"
 
 
 def test_cli_options():
