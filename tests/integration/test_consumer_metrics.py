@@ -1,0 +1,74 @@
+"""The consumer metrics of a live worker: lag and committed offset per partition, owned
+partitions, rebalances, table recovery and readiness (app.runtime.ops_metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.ingest.partitioning import customer_partition
+from tests.integration.clients import event, metric_families, post, unique
+
+pytestmark = pytest.mark.integration
+
+_PARTITIONS = 8  # worker_env's default NUDGEFLOW_TOPIC_PARTITIONS
+
+
+def _samples(families: dict[str, Any], family: str, **labels: str) -> list[float]:
+    return [s.value for s in families[family].samples
+            if all(s.labels.get(k) == v for k, v in labels.items())
+            and not s.name.endswith("_created")]  # fmt: skip
+
+
+async def _until(web_url: str, check: Any, timeout_s: float = 20.0) -> dict[str, Any]:
+    """The worker's metric families once ``check(families)`` holds (asserted)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        families = await metric_families(web_url)
+        if check(families):
+            return families
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError({name: [(s.labels, s.value) for s in f.samples]
+                                  for name, f in families.items()
+                                  if name.startswith("nudgeflow_consumer")})  # fmt: skip
+        await asyncio.sleep(0.25)
+
+
+async def test_lag_is_what_waits_after_the_committed_offset(private_stack, worker_factory):
+    customer = unique("lag")
+    partition = str(customer_partition(customer, _PARTITIONS))
+    clicks = {"topic": "clicks", "partition": partition}
+
+    first = worker_factory(private_stack)  # ready; the gauges follow within a second
+    families = await _until(first.web_url, lambda f: _samples(f, "nudgeflow_ready") == [1])
+    assert _samples(families, "nudgeflow_assigned_partitions") == [_PARTITIONS]
+    assert _samples(families, "nudgeflow_rebalances") == [1]
+    for table in ("customer_to_state", "partition_models"):
+        assert _samples(families, "nudgeflow_table_recovery_remaining_records", table=table) == [0]
+    # Empty partitions are known to have no lag, before anything is committed on them.
+    assert _samples(families, "nudgeflow_consumer_lag_records", **clicks) == [0]
+
+    events = [event(customer, "page_view") for _ in range(3)]
+    status, _ = await post(f"{first.web_url}/v1/events", {"events": events})
+    assert status == 202
+    # Committed every 0.5 s: the three events are behind the committed offset, lag 0.
+    await _until(first.web_url, lambda f: (
+        _samples(f, "nudgeflow_consumer_committed_offset", **clicks) == [3]
+        and _samples(f, "nudgeflow_consumer_lag_records", **clicks) == [0]))  # fmt: skip
+    first.stop()
+
+    # A worker that commits only every hour: what it processes stays after the committed
+    # offset, which it read from the broker when it took the partition.
+    second = worker_factory(private_stack, broker_commit_interval_s=3600)
+    events = [event(customer, "page_view") for _ in range(5)]
+    status, _ = await post(f"{second.web_url}/v1/events", {"events": events})
+    assert status == 202
+    families = await _until(second.web_url, lambda f: (
+        _samples(f, "nudgeflow_events_processed") == [5]
+        and _samples(f, "nudgeflow_consumer_lag_records", **clicks) == [5]))  # fmt: skip
+    assert _samples(families, "nudgeflow_consumer_committed_offset", **clicks) == [3]
+    assert _samples(families, "nudgeflow_ready") == [1]
+    feedback = _samples(families, "nudgeflow_consumer_lag_records", topic="intervention-feedback")
+    assert feedback == [0] * _PARTITIONS
