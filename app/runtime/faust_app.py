@@ -97,7 +97,8 @@ class NudgeflowApp(faust.App):
                       self.partition_models.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         self.collector_pauses.install()
-        # Before super() waits for table recovery, which it then shows the progress of.
+        # From the start: an app.timer would wait for the first table recovery (/metrics
+        # itself is served from then on; later recoveries show as they go).
         self.add_future(self.ops_metrics.run())
         set_young_threshold(self.settings.gc_young_threshold)
         if self.settings.gc_freeze_interval_s:

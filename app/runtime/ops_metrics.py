@@ -68,8 +68,7 @@ class OpsMetricsExport:
         self.app.metrics.rebalances.inc()
 
     async def run(self) -> None:
-        """Export every second until cancelled (started before table recovery, so a
-        worker that is recovering shows how far it has come)."""
+        """Export every second until cancelled."""
         while True:
             try:
                 self.export()
