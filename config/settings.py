@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed to call the API."
     )
+    demo: bool = Field(
+        False,
+        description="Serve the demo shop with its chat widget at `/demo/` (`nudgeflow demo`).",
+    )
 
     # --- delivery ---------------------------------------------------------------------------
     redis_stream_maxlen: int = Field(

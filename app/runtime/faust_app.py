@@ -314,6 +314,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     from agents.process_clicks import attach_process_clicks
     from agents.process_feedback import attach_process_feedback
     from app.runtime.web import attach_views
+    from app.shop import attach_shop_views
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     def _rebuild_event_time(sender: object, assigned: set[TP], **kwargs: object) -> None:
@@ -335,6 +336,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     attach_process_clicks(app)
     attach_process_feedback(app)
     attach_views(app)
+    attach_shop_views(app)
     return app
 
 
