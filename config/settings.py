@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.access import TrustedProxies
 from app.decide.policy import PolicyRules
 from app.detect.clicks import (
     DEFAULT_NO_RESPONSE_SELECTORS,
@@ -20,6 +21,9 @@ from app.detect.state import StateLimits, TimeRules
 
 __all__ = ["Settings"]
 
+# A secret shorter than this can be guessed from what it signs or hashes.
+_MIN_SECRET_CHARS = 16
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -30,7 +34,11 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     """Every setting of a nudgeflow deployment; see the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="NUDGEFLOW_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a start-up error must not print the keys, salts and the Redis
+    # password it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="NUDGEFLOW_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # --- where things are -------------------------------------------------------------------
     app_id: str = Field("nudgeflow", description="Faust app id: consumer group and topic prefix.")
@@ -79,6 +87,46 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP collector ---------------------------------------------------------------------
+    ingest_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated publishable `X-Api-Key` values for browsers: they may "
+        "only send events (`POST /v1/events`); needs `NUDGEFLOW_API_KEYS`.",
+    )
+    stream_token_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the per-customer `?token=` (hex HMAC-SHA256 of the customer id) "
+        "that opens one customer's interventions stream; needs `NUDGEFLOW_API_KEYS`.",
+    )
+    customer_id_salt: SecretStr = Field(
+        SecretStr(""),
+        description="When set, customer ids are replaced by their HMAC-SHA256 (hex) with "
+        "this key at the collector, before they enter Kafka (at least 16 characters).",
+    )
+    rate_limit_key_per_s: float = Field(
+        1000.0, ge=0, description="Requests per second one API key may make (0: no limit)."
+    )
+    rate_limit_key_burst: int = Field(2000, ge=1, description="Burst allowed per API key.")
+    rate_limit_ip_per_s: float = Field(
+        20.0,
+        ge=0,
+        description="Requests per second one client address (an IPv6 /64) may make without "
+        "a secret API key (0: no limit).",
+    )
+    rate_limit_ip_burst: int = Field(100, ge=1, description="Burst allowed per client address.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks of proxies whose "
+        "`X-Forwarded-For` names the client (none: the TCP peer is the client).",
+    )
+    http_idle_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A connection that sends no complete request head within this long of "
+        "opening (or of its last answer) is closed: idle keep-alive and slow headers.",
+    )
+    http_body_timeout_s: float = Field(
+        10.0, gt=0, description="A request body not fully received within this long gets 408."
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated accepted `X-Api-Key` values; empty means no key needed.",
@@ -302,6 +350,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "api_keys",
+        "ingest_keys",
+        "trusted_proxies",
         "cors_origins",
         "repeat_click_selectors",
         "no_response_selectors",
@@ -335,6 +385,23 @@ class Settings(BaseSettings):
         unknown = set(self.shadow_reasons) - {reason for _kind, reason in CATALOGUE}
         if unknown:
             raise ValueError(f"shadow_reasons: unknown reason(s) {sorted(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_access(self) -> Settings:
+        secret = {key.get_secret_value() for key in self.api_keys}
+        if (self.ingest_keys or self.stream_token_secret.get_secret_value()) and not secret:
+            raise ValueError(
+                "ingest_keys and stream_token_secret need api_keys: without them nothing "
+                "requires a key"
+            )
+        if secret & {key.get_secret_value() for key in self.ingest_keys}:
+            raise ValueError("a key cannot be both in api_keys and in ingest_keys")
+        for name in ("stream_token_secret", "customer_id_salt"):
+            value = getattr(self, name).get_secret_value()
+            if value and len(value) < _MIN_SECRET_CHARS:
+                raise ValueError(f"{name} must be at least {_MIN_SECRET_CHARS} characters")
+        TrustedProxies(self.trusted_proxies)  # raises on an entry that is not an address
         return self
 
     @property

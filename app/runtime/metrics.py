@@ -10,6 +10,7 @@ from app.feedback.feedback import OUTCOMES
 
 __all__ = [
     "KNOWN_FEEDBACK_REJECT_REASONS",
+    "KNOWN_HTTP_REFUSE_REASONS",
     "KNOWN_REJECT_REASONS",
     "KNOWN_SUPPRESS_CAUSES",
     "KNOWN_VARIANT_SKIP_CAUSES",
@@ -54,6 +55,10 @@ KNOWN_FEEDBACK_REJECT_REASONS = (
 #: of the customer's partition is on another worker, the intervention taught it already,
 #: Redis (which says whether it did) failed or hung, or a bug.
 KNOWN_VARIANT_SKIP_CAUSES = ("not_owned", "already_learned", "store_unavailable", "internal_error")
+#: Why a request was answered before its body was read or used (``app.runtime.guard``):
+#: no or a wrong key (401), a publishable key on a route that reads (403), a Content-Type
+#: that is not JSON (415), a body that did not arrive in time (408).
+KNOWN_HTTP_REFUSE_REASONS = ("unauthorized", "forbidden", "unsupported_media_type", "body_timeout")
 #: Causes of decided-but-not-sent interventions (``app.decide.policy``).
 KNOWN_SUPPRESS_CAUSES = ("cooldown", "bot")
 #: What became of a webhook (``app.deliver.webhooks``), per URL: ``delivered`` (2xx),
@@ -70,6 +75,8 @@ class Metrics(NamedTuple):
     events_duplicate: Counter
     events_forwarded: Counter
     events_late: Counter
+    rate_limited: Counter
+    http_refused: Counter
     interventions: Counter
     interventions_suppressed: Counter
     delivery_errors: Counter
@@ -142,6 +149,14 @@ class Metrics(NamedTuple):
             events_late=Counter(
                 f"{p}_events_late", "Events accepted beyond the allowed lateness (they trigger "
                 "nothing).", registry=registry,
+            ),
+            rate_limited=Counter(
+                f"{p}_rate_limited", "Requests answered 429 by a rate limit: per API key "
+                "(scope=key) or per client address (scope=ip).", ["scope"], registry=registry,
+            ),
+            http_refused=Counter(
+                f"{p}_http_refused", "Requests refused before their body was used: unauthorized, "
+                "forbidden, unsupported_media_type, body_timeout.", ["reason"], registry=registry,
             ),
             interventions=Counter(
                 f"{p}_interventions", "Interventions emitted.", ["kind", "reason"],
@@ -301,6 +316,10 @@ class Metrics(NamedTuple):
             metrics.events_received.labels(source=source)
         for reason in KNOWN_REJECT_REASONS:
             metrics.events_rejected.labels(reason=reason)
+        for scope in ("key", "ip"):
+            metrics.rate_limited.labels(scope=scope)
+        for reason in KNOWN_HTTP_REFUSE_REASONS:
+            metrics.http_refused.labels(reason=reason)
         for cause in KNOWN_SUPPRESS_CAUSES:
             metrics.interventions_suppressed.labels(cause=cause)
         for channel in ("kafka", "redis", "uplift"):

@@ -60,7 +60,8 @@ def worker_env(services: Services, data_dir: Path, **settings: str) -> dict[str,
     """Environment for a worker on ``services``, with test-friendly timings.
 
     No holdout group unless asked: a test (or an evaluation) that follows a customer
-    must see what the policy decides for them delivered, whatever their id hashes to.
+    must see what the policy decides for them delivered, whatever their id hashes to; no
+    rate limit per client address.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
     env.update(
@@ -75,6 +76,9 @@ def worker_env(services: Services, data_dir: Path, **settings: str) -> dict[str,
         NUDGEFLOW_BROKER_SESSION_TIMEOUT_S="4",
         NUDGEFLOW_BROKER_HEARTBEAT_INTERVAL_S="0.5",
         NUDGEFLOW_HOLDOUT_SHARE="0",
+        # One local client sends as fast as the worker takes (tests, benchmarks): no limit
+        # per address. The rate-limit tests set theirs.
+        NUDGEFLOW_RATE_LIMIT_IP_PER_S="0",
     )
     env.update({f"NUDGEFLOW_{k.upper()}": v for k, v in settings.items()})
     return env

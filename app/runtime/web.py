@@ -1,19 +1,24 @@
-"""HTTP views: the collector, feedback, customer state, server-sent interventions, health
-and metrics (contract §1, §3, §4, §5)."""
+"""HTTP views: the collector, feedback, customer state, server-sent interventions, health,
+metrics and the OpenAPI document (contract §1, §3, §4, §5).
+
+Every view under ``/v1/`` first passes the guard (``app.runtime.guard``: keys, rate
+limits); ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json`` are open.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
+from dataclasses import replace
+from importlib.resources import files
 from typing import TYPE_CHECKING, cast
 
 import aiohttp
 import orjson
 from aiohttp import web as aiohttp_web
-from aiohttp.web import HTTPRequestEntityTooLarge
+from aiohttp.web import HTTPRequestEntityTooLarge, RequestPayloadError
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
@@ -26,18 +31,27 @@ from app.deliver.sse import intervention_events, parse_stream_id
 from app.deliver.uplift_counts import days_back, uplift_counts
 from app.detect.learning import customer_scores
 from app.errors import InvalidEvent, PayloadTooLarge
-from app.feedback import MAX_FEEDBACK_BYTES, LatestOutcome, feedback_to_wire, parse_feedback
-from app.ingest.collector import MAX_BODY_BYTES, parse_event_batch
+from app.feedback import (
+    MAX_FEEDBACK_BYTES,
+    LatestOutcome,
+    check_indexed,
+    feedback_to_wire,
+    parse_feedback,
+)
+from app.ingest.collector import MAX_BODY_BYTES, json_content_type_problem, parse_event_batch
+from app.ingest.customer_ids import hash_customer_id, is_pseudonym, resolve_customer_id
 from app.ingest.events import event_to_wire
 from app.runtime.compat import raw_producer
+from app.runtime.compat.web_server import harden_server
 from app.runtime.customer_view import customer_document
+from app.runtime.guard import Guard, Refusal, Route
 from app.runtime.topics import CLICKS, FEEDBACK
 
 if TYPE_CHECKING:
     from app.runtime.faust_app import NudgeflowApp
     from tables.customer_state import CustomerState
 
-__all__ = ["ROUTED_HEADER", "attach_views"]
+__all__ = ["OPENAPI_DOCUMENT", "ROUTED_HEADER", "attach_views"]
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +83,18 @@ _SSE_WRITE_TIMEOUT_S = 10.0
 # Starting the shared reader is one XREVRANGE.
 _SSE_SUBSCRIBE_TIMEOUT_S = 5.0
 _CUSTOMER_ID_MAX = 128
+#: The OpenAPI 3.1 document of every route, served as it is.
+OPENAPI_DOCUMENT = files("app.runtime").joinpath("openapi.json").read_bytes()
 
 
 def attach_views(app: NudgeflowApp) -> None:
     """Register every HTTP view on ``app``."""
     settings = app.settings
     allowed_origins = set(settings.cors_origins)
-    api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
+    guard = Guard(settings, app.metrics)
+    salt = settings.customer_id_salt.get_secret_value()
+    body_timeout_s = settings.http_body_timeout_s
+    harden_server(app.web, settings.http_idle_timeout_s)
 
     def json_response(
         view: View, body: object, status: int, request: Request, **extra_headers: str
@@ -84,24 +103,48 @@ def attach_views(app: NudgeflowApp) -> None:
         return view.bytes(orjson.dumps(body), content_type="application/json", status=status,
                           headers=headers)  # fmt: skip
 
-    def authorized(request: Request) -> bool:
-        if not api_keys:
-            return True
-        given = request.headers.get("X-Api-Key", "").encode()
-        return any(hmac.compare_digest(given, key) for key in api_keys)
+    def refuse(view: View, refusal: Refusal, request: Request) -> Response:
+        return json_response(view, refusal.body, refusal.status, request, **refusal.headers)
 
-    def stream_authorized(request: Request) -> bool:
-        # A browser's EventSource cannot set headers: the key may come as ?api_key= too.
-        if not api_keys:
-            return True
-        given = (request.headers.get("X-Api-Key") or request.query.get("api_key", "")).encode()
-        return any(hmac.compare_digest(given, key) for key in api_keys)
+    def stored_id(customer_id: str) -> str:
+        """The id the state is kept under: the pseudonym when a salt is set."""
+        return hash_customer_id(customer_id, salt) if salt else customer_id
+
+    async def read_body(view: View, request: Request, max_bytes: int) -> bytes | Response:
+        """The body, or the answer for one that is not JSON, too large or too slow."""
+        problem = json_content_type_problem(request.headers.get("Content-Type"))
+        if problem is not None:
+            guard.refused("unsupported_media_type")
+            return json_response(view, {"error": problem}, 415, request)
+        too_large = PayloadTooLarge("too_large", f"body: larger than {max_bytes} bytes")
+        # faust.web.Request is abstract; at runtime it is aiohttp's, which has content_length.
+        if (request.content_length or 0) > max_bytes:  # type: ignore[attr-defined]
+            raise too_large
+        try:
+            async with asyncio.timeout(body_timeout_s):
+                return await request.read()
+        except HTTPRequestEntityTooLarge:
+            raise too_large from None
+        except RequestPayloadError as exc:  # say, not what its Content-Encoding says
+            raise InvalidEvent("invalid_body", f"body: cannot be read ({exc})") from None
+        except TimeoutError:
+            # A body that trickles in holds a connection: answer, and close it.
+            guard.refused("body_timeout")
+            error = {"error": f"body: not received within {body_timeout_s:g} s"}
+            response = json_response(view, error, 408, request, Connection="close")
+            # faust.web.Response is abstract; its aiohttp driver's is aiohttp's.
+            cast("aiohttp_web.Response", response).force_close()
+            return response
 
     async def keep_failed_body(reason: str, error: str, body: bytes) -> None:
         kept = body[:_FAILED_BODY_KEEP_BYTES]
-        origin = {"body_bytes": len(body), "truncated": len(kept) < len(body)}
-        await (await app.keep_failed(reason=reason, error=error, payload=kept, source="http",
-                                     origin=origin))  # fmt: skip
+        origin: dict[str, object] = {"body_bytes": len(body), "truncated": len(kept) < len(body)}
+        payload: bytes | None = kept
+        if salt and body:
+            # Raw ids could be anywhere in a body that is not events: keep none of it.
+            payload, origin["redacted"] = None, "customer_id_salt"
+        await (await app.keep_failed(reason=reason, error=error, payload=payload,
+                                     source="http", origin=origin))  # fmt: skip
 
     @app.page("/v1/events")
     class Events(View):
@@ -109,21 +152,20 @@ def attach_views(app: NudgeflowApp) -> None:
             return json_response(self, {}, 204, request)
 
         async def post(self, request: Request) -> Response:
-            if not authorized(request):
-                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            admitted = guard.admit(request, Route.INGEST)
+            if isinstance(admitted, Refusal):
+                return refuse(self, admitted, request)
             too_large = {"error": f"body: larger than {MAX_BODY_BYTES} bytes (1 MiB)"}
-            # faust.web.Request is abstract; at runtime it is aiohttp's, which has content_length.
-            if (request.content_length or 0) > MAX_BODY_BYTES:  # type: ignore[attr-defined]
-                await keep_failed_body("too_large", too_large["error"], b"")
-                return json_response(self, too_large, 413, request)
+            body = b""
             try:
-                body = await request.read()
-                result = parse_event_batch(body, int(time.time() * 1000), app.max_future_skew_ms)
-            except HTTPRequestEntityTooLarge:
-                await keep_failed_body("too_large", too_large["error"], b"")
-                return json_response(self, too_large, 413, request)
+                read = await read_body(self, request, MAX_BODY_BYTES)
+                if not isinstance(read, bytes):
+                    return read
+                body = read
+                result = parse_event_batch(body, int(time.time() * 1000), app.max_future_skew_ms,
+                                           salt)  # fmt: skip
             except PayloadTooLarge as exc:
-                await keep_failed_body(exc.reason, str(exc), body)
+                await keep_failed_body(exc.reason, too_large["error"], body)
                 return json_response(self, too_large, 413, request)
             except InvalidEvent as exc:
                 await keep_failed_body(exc.reason, str(exc), body)
@@ -154,20 +196,26 @@ def attach_views(app: NudgeflowApp) -> None:
             return json_response(self, {}, 204, request)
 
         async def post(self, request: Request) -> Response:
-            if not authorized(request):
-                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            admitted = guard.admit(request, Route.READ_WRITE)
+            if isinstance(admitted, Refusal):
+                return refuse(self, admitted, request)
             rejected = app.metrics.feedback_rejected
             try:
-                # faust.web.Request is abstract; at runtime it is aiohttp's.
-                if (request.content_length or 0) > MAX_FEEDBACK_BYTES:  # type: ignore[attr-defined]
-                    raise PayloadTooLarge("too_large", _FEEDBACK_TOO_LARGE)
-                try:
-                    body = await request.read()
-                except HTTPRequestEntityTooLarge:
-                    raise PayloadTooLarge("too_large", _FEEDBACK_TOO_LARGE) from None
-                feedback = parse_feedback(body, int(time.time() * 1000), app.max_future_skew_ms)
+                read = await read_body(self, request, MAX_FEEDBACK_BYTES)
+                if not isinstance(read, bytes):
+                    return read
+                feedback = parse_feedback(read, int(time.time() * 1000), app.max_future_skew_ms)
                 async with asyncio.timeout(_FEEDBACK_REDIS_TIMEOUT_S):
-                    await app.feedback.apply(feedback)
+                    indexed = await app.feedback.intervention(feedback.intervention_id)
+                    if salt:  # the intervention's (hashed) id or the shop's raw one
+                        known = indexed.get("customer_id") if indexed else None
+                        feedback = replace(feedback, customer_id=resolve_customer_id(
+                            feedback.customer_id, salt, known if isinstance(known, str) else None
+                        ))  # fmt: skip
+                    await app.feedback.record(feedback, check_indexed(feedback, indexed))
+            except PayloadTooLarge:
+                rejected.labels(reason="too_large").inc()
+                return json_response(self, {"error": _FEEDBACK_TOO_LARGE}, 413, request)
             except InvalidEvent as exc:
                 rejected.labels(reason=exc.reason).inc()
                 return json_response(self, {"error": str(exc)},
@@ -198,8 +246,9 @@ def attach_views(app: NudgeflowApp) -> None:
             return json_response(self, {}, 204, request)
 
         async def get(self, request: Request) -> Response:
-            if not authorized(request):
-                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
+            admitted = guard.admit(request, Route.READ_WRITE)
+            if isinstance(admitted, Refusal):
+                return refuse(self, admitted, request)
             retention = settings.intervention_retention_days
             raw_days = request.query.get("days", str(retention))
             if not raw_days.isdigit() or not 1 <= int(raw_days) <= retention:
@@ -236,28 +285,44 @@ def attach_views(app: NudgeflowApp) -> None:
                 return json_response(self, {"error": error}, 503, request,
                                      **{"Retry-After": _RETRY_AFTER_S})  # fmt: skip
 
-            if ROUTED_HEADER not in request.headers:
-                owner = _owner_url(app, customer_id)
-                if owner is None:
+            # A forwarded request was limited by the worker it reached first, and names the
+            # stored id already; its key is checked all the same.
+            routed = ROUTED_HEADER in request.headers
+            admitted = guard.admit(request, Route.READ_WRITE, limit=not routed)
+            if isinstance(admitted, Refusal):
+                return refuse(self, admitted, request)
+            if routed or not salt:
+                candidates = [customer_id]
+            else:  # the shop's raw id, or a pseudonym quoted from an intervention
+                candidates = [stored_id(customer_id)]
+                if is_pseudonym(customer_id):
+                    candidates.append(customer_id)
+            for candidate in candidates:
+                owner = None if routed else _owner_url(app, candidate)
+                if not routed and owner is None:
                     return unavailable("partition owner unknown (partitions are moving), retry")
-                if owner != _url_ident(app.conf.canonical_url):
+                if owner is not None and owner != _url_ident(app.conf.canonical_url):
                     try:
-                        body, status = await _forward(app, request, owner)
+                        body, status = await _forward(app, request, owner, candidate)
                     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                         log.warning("customer view: owner %s:%s did not answer: %r", *owner, exc)
                         return unavailable("the worker that owns this customer does not "
                                            "answer (restarting or moving), retry")  # fmt: skip
+                    if status == 404:
+                        continue
                     return self.bytes(body, content_type="application/json", status=status,
                                       headers=_cors_headers(request, allowed_origins))  # fmt: skip
-            if not app.is_ready()[0]:
-                # Mid-recovery a customer not read back yet would look never seen (404).
-                return unavailable("customer state is being recovered, retry")
-            state = app.customers.get(customer_id)
-            if state is None:
-                return json_response(self, {"error": "customer not found"}, 404, request)
-            outcomes = await _latest_outcomes(app, state)
-            document = customer_document(state, _model_scores(app, customer_id, state), outcomes)
-            return json_response(self, document, 200, request)
+                if not app.is_ready()[0]:
+                    # Mid-recovery a customer not read back yet would look never seen (404).
+                    return unavailable("customer state is being recovered, retry")
+                state = app.customers.get(candidate)
+                if state is None:
+                    continue
+                outcomes = await _latest_outcomes(app, state)
+                document = customer_document(state, _model_scores(app, candidate, state),
+                                             outcomes)  # fmt: skip
+                return json_response(self, document, 200, request)
+            return json_response(self, {"error": "customer not found"}, 404, request)
 
     @app.page("/v1/interventions/stream")
     class InterventionStream(View):
@@ -265,12 +330,14 @@ def attach_views(app: NudgeflowApp) -> None:
             return json_response(self, {}, 204, request)
 
         async def get(self, request: Request) -> Response:
-            if not stream_authorized(request):
-                return json_response(self, {"error": "X-Api-Key missing or wrong"}, 401, request)
             customer_id = request.query.get("customer_id", "")
+            admitted = guard.admit(request, Route.STREAM, customer_id)
+            if isinstance(admitted, Refusal):
+                return refuse(self, admitted, request)
             if not 1 <= len(customer_id) <= _CUSTOMER_ID_MAX:
                 error = {"error": f"customer_id: required, 1 to {_CUSTOMER_ID_MAX} characters"}
                 return json_response(self, error, 400, request)
+            customer_id = stored_id(customer_id)
             # ?last_event_id= for EventSource polyfills that cannot set the header either.
             after_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
             if after_id is not None and parse_stream_id(after_id) is None:
@@ -325,6 +392,13 @@ def attach_views(app: NudgeflowApp) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
 
+    @app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(OPENAPI_DOCUMENT, content_type="application/json",
+                              headers={"Access-Control-Allow-Origin": "*",
+                                       "Cache-Control": "public, max-age=300"})  # fmt: skip
+
 
 async def _write_within(
     response: aiohttp_web.StreamResponse, chunk: bytes, timeout_s: float
@@ -373,12 +447,16 @@ def _owner_url(app: NudgeflowApp, customer_id: str) -> tuple[str, int] | None:
 
 
 async def _forward(
-    app: NudgeflowApp, request: Request, owner: tuple[str, int]
+    app: NudgeflowApp, request: Request, owner: tuple[str, int], customer_id: str
 ) -> tuple[bytes, int]:
-    """Ask the worker that owns the key, once: the routed header stops any loop
-    (Faust's own ``table_route`` has no hop limit, and workers that disagree on
-    the assignment, e.g. mid-rebalance, would bounce a request between them)."""
+    """Ask the worker that owns the key about ``customer_id`` (the stored id), once: the
+    routed header stops any loop (Faust's own ``table_route`` has no hop limit, and workers
+    that disagree on the assignment, e.g. mid-rebalance, would bounce a request between
+    them)."""
     url = request.url.with_host(owner[0]).with_port(owner[1])
+    if customer_id != request.match_info.get("customer_id"):
+        # A pseudonym: 64 hex characters, nothing to escape.
+        url = url.with_path(f"/v1/customers/{customer_id}")
     headers = {**request.headers, ROUTED_HEADER: "1"}
     timeout = aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_S)
     async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
