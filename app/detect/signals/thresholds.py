@@ -52,8 +52,11 @@ class SignalThresholds:
     rhythm_visit_share: float = 0.6
     rhythm_pace_factor: float = 2.0
     # Automated traffic: most gaps between a session's events shorter than a person's
-    # fastest deliberate action (~150 ms), over enough events to tell.
+    # fastest deliberate action (~150 ms), over enough events to tell. A browser sends
+    # what one action causes together (click → submit → page view, blur → focus), so
+    # a person's share of short gaps reaches ~60 %: only well above that is no one
+    # thinking between steps.
     bot_min_events: int = 20
     bot_gap_ms: int = 150
-    bot_fast_share: float = 0.6
+    bot_fast_share: float = 0.75
     click_rules: ClickRules = field(default_factory=ClickRules)

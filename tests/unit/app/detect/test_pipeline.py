@@ -312,6 +312,29 @@ def test_bots_get_nothing() -> None:
     assert outcomes[-1].suppressed == [("payment_failure", "bot")]
 
 
+def test_a_person_whose_browser_sends_events_in_pairs_is_not_a_bot() -> None:
+    # A browser tracker sends what one action causes within milliseconds: a click and
+    # the page it opens, a field's blur and the next one's focus, a click and its
+    # submit. A person's checkout is then up to ~60 % short gaps (measured in the
+    # demo shop), yet every step came after seconds of thought.
+    events, ts = [], T0_MS
+    for step in range(8):
+        ts += 1_800  # reading, deciding
+        events += [click(type="click", element=f"#next-{step}", ts_ms=ts),
+                   click(type="form_submit", field=f"form-{step}", ts_ms=ts + 5),
+                   click(type="page_view", page=f"/checkout/{step}", ts_ms=ts + 50)]  # fmt: skip
+        ts += 1_200  # filling a field
+        events += [click(type="form_blur", field=f"f{step}", ts_ms=ts),
+                   click(type="form_focus", field=f"g{step}", ts_ms=ts + 30)]  # fmt: skip
+    events.append(click(type="payment_failed", page="/checkout/pay", ts_ms=ts + 3_000))
+    gaps = [b.ts_ms - a.ts_ms for a, b in zip(events, events[1:], strict=False)]
+    assert sum(g < DEFAULT_THRESHOLDS.bot_gap_ms for g in gaps) / len(gaps) >= 0.6
+
+    _, outcomes = run(events)
+
+    assert [i["reason"] for i in outcomes[-1].interventions] == ["payment_failure"]
+
+
 def test_a_declared_crawler_gets_nothing() -> None:
     events = [
         click(type="page_view", props={"user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}),
