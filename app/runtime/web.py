@@ -277,7 +277,7 @@ def attach_views(app: NudgeflowApp) -> None:
 
     @app.page("/v1/customers/{customer_id}")
     class Customer(View):
-        async def options(self, request: Request) -> Response:
+        async def options(self, request: Request, customer_id: str) -> Response:
             return json_response(self, {}, 204, request)
 
         async def get(self, request: Request, customer_id: str) -> Response:
