@@ -15,7 +15,8 @@ broker is restarted. A wider wait costs latency only when a fetch finds nothing
 new: Tansu then sleeps half the remaining wait before it looks again.
 
 The hook wraps one private method of aiokafka's ``Fetcher`` on one consumer
-instance; ``tests/unit/app/runtime/compat/test_faust_internals.py`` pins what it reads.
+instance; ``tests/integration/test_embedded_broker.py`` shows it working (a partition
+that stalls a worker without it).
 """
 
 from __future__ import annotations
