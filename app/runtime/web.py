@@ -476,5 +476,7 @@ def _cors_headers(request: Request, allowed: set[str]) -> dict[str, str]:
         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type, X-Api-Key, Last-Event-ID",
         "Access-Control-Max-Age": "600",
+        # A page's script may read when to try again after a 429 or a 503.
+        "Access-Control-Expose-Headers": "Retry-After",
         "Vary": "Origin",
     }

@@ -186,12 +186,14 @@ async def wait_for_customer(
     customer_id: str,
     ready: Callable[[dict[str, Any]], bool] = lambda s: True,
     timeout_s: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``GET /v1/customers/{id}`` until the customer exists and ``ready(state)`` holds."""
+    """``GET /v1/customers/{id}`` until the customer exists and ``ready(state)`` holds
+    (``headers``: an ``X-Api-Key`` where the worker requires keys)."""
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] | None = None
     while time.monotonic() < deadline:
-        status, body, _ = await get(f"{web_url}/v1/customers/{customer_id}")
+        status, body, _ = await get(f"{web_url}/v1/customers/{customer_id}", headers)
         if status == 200:
             state = orjson.loads(body)
             if ready(state):

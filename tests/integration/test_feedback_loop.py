@@ -326,7 +326,9 @@ async def test_without_redis_feedback_is_503_and_the_view_still_answers(
         assert response.headers["Retry-After"].isdigit()
         assert orjson.loads(await response.read()) == {"error": "feedback store unavailable, retry"}
 
-    state = await wait_for_customer(worker.web_url, customer, lambda s: bool(s["interventions"]))
+    state = await wait_for_customer(
+        worker.web_url, customer, lambda s: bool(s["interventions"]), headers=keyed
+    )  # the customer view needs the key too
     assert "outcome" not in state["interventions"][0]
     await wait_for_counter(worker.web_url, "nudgeflow_feedback_rejected", 1,
                            reason="store_unavailable")  # fmt: skip
