@@ -31,8 +31,9 @@ def run_worker(
     """
     import faust
 
+    from app.runtime.compat import settings_for_broker
     from app.runtime.faust_app import create_app
-    from app.runtime.topics import declare_topics, topic_specs
+    from app.runtime.topics import bootstrap_servers, declare_topics, topic_specs
 
     asyncio.run(
         declare_topics(
@@ -41,6 +42,8 @@ def run_worker(
             settings.topic_replication_factor,
         )
     )
+    # The embedded broker needs the tansu flavour: taken (with a warning) when it is missing.
+    settings = asyncio.run(settings_for_broker(settings, bootstrap_servers(settings.broker)))
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
     if logfile is not None:

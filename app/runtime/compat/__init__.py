@@ -14,7 +14,8 @@ from app.runtime.compat.versions import (
 
 check_library_versions()
 
-from app.runtime.compat.faust_transport import (  # noqa: E402  (after the version check)
+from app.runtime.compat.broker_flavour import settings_for_broker  # noqa: E402  (after the check)
+from app.runtime.compat.faust_transport import (  # noqa: E402
     NudgeflowTransport,
     fetch_position,
     fetch_true_highwaters,
@@ -33,4 +34,5 @@ __all__ = [
     "fetch_true_highwaters",
     "memory_store_maps",
     "raw_producer",
+    "settings_for_broker",
 ]
