@@ -1,5 +1,5 @@
 """Fuzzing ``parse_event_batch`` with Hypothesis: 8 000 generated and hostile bodies (the
-HTTP fuzzing of a running worker, ``tests/integration/test_collector_fuzz.py``, adds its own).
+HTTP fuzzing of a running worker, ``tests/integration/test_collector_http_fuzz.py``, adds its own).
 
 Whatever the body, the collector either refuses it as a whole with a known reason, or
 accounts for every event in it: accepted events can be written to Kafka and read back
