@@ -64,6 +64,7 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         web_bind=settings.web_bind,
     )
     from app.runtime.embedded import EmbeddedStack
+    from app.runtime.embedded_health import BrokerMonitor
     from app.runtime.worker import run_worker
 
     data_dir = Path(settings.data_dir)
@@ -82,11 +83,16 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         watcher = Watcher(web_url, stack.redis_url, sys.stdout, sys.stderr, demo=options.demo,
                           log_path=None if log_path is None else str(log_path),
                           started_s=started_s)  # fmt: skip
+        # Says once if the broker has slowed or grown too far, as it does the longer it runs.
+        monitor = BrokerMonitor(stack.broker_url, stack.broker.process.pid,
+                                local.topic_partitions, sys.stderr)  # fmt: skip
         try:
             watcher.start()
+            monitor.start()
             handlers = [] if log_path is None else [TerminalHandler(sys.stderr, str(log_path))]
             status = run_worker(local, logfile=log_path, loghandlers=handlers)
         finally:
+            monitor.stop()
             watcher.stop()
             remove_record(data_dir, record.pid)
     finally:
@@ -106,8 +112,9 @@ def local_settings(
     """The worker's settings on the embedded stack.
 
     The stack's URLs and the web port replace the settings'. The embedded broker's
-    timings apply unless the environment chose others; so does, for the demo, no
-    holdout group (every visitor who struggles is nudged) and the demo shop.
+    timings and no per-address rate limit apply unless the environment chose others;
+    so does, for the demo, no holdout group (every visitor who struggles is nudged)
+    and the demo shop.
 
     Examples
     --------
@@ -115,6 +122,8 @@ def local_settings(
     >>> up = local_settings(Settings.model_validate({}), *stack, web_port=3, demo=False)
     >>> up.broker, up.web_port, up.broker_flavour, up.holdout_share, up.demo
     ('kafka://127.0.0.1:1', 3, 'tansu', 0.05, False)
+    >>> up.rate_limit_ip_per_s
+    0.0
     >>> demo = local_settings(Settings.model_validate({}), *stack, web_port=3, demo=True)
     >>> demo.holdout_share, demo.demo
     (0.0, True)
@@ -127,6 +136,8 @@ def local_settings(
         "broker_flavour": "tansu",
         "broker_session_timeout_s": _EMBEDDED_SESSION_TIMEOUT_S,
         "broker_heartbeat_interval_s": _EMBEDDED_HEARTBEAT_S,
+        # One person's machine: no per-address limit for the shop, replay or a script.
+        "rate_limit_ip_per_s": 0.0,
     }
     if demo:
         defaults["holdout_share"] = 0.0
