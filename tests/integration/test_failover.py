@@ -4,8 +4,8 @@ Two ``nudgeflow worker``s with ``nudgeflow up``'s broker timings (session timeou
 heartbeat 1 s) share the ``clicks`` partitions on the embedded broker while a replay of
 labelled simulated traffic runs; one of them is killed with SIGKILL at a random moment.
 The survivor must own every partition within the session timeout plus the join and the
-changelog recovery (``_TAKEOVER_LIMIT_S``; each run prints the time), and what the pair leaves behind must be what one uninterrupted
-worker leaves for the same traffic:
+changelog recovery (``_TAKEOVER_LIMIT_S``; each run prints the time), and what the pair
+leaves behind must be what one uninterrupted worker leaves for the same traffic:
 
 - every customer's final state on the table's changelog (every field but the wall-clock
   ``emitted_ts`` of the interventions it records; see ``_comparable``);
