@@ -60,6 +60,9 @@ _HTTP_TIMEOUT_S = 30.0
 _HTTP_ATTEMPTS = 8
 _BACKOFF_FIRST_S = 0.1
 _BACKOFF_MAX_S = 5.0
+# How long one batch may wait on 429 answers (honouring Retry-After) before it counts
+# them as failed attempts.
+_THROTTLED_MAX_S = 300.0
 # Batch futures awaited at a time before sending more to Kafka; the producer's own
 # buffer bounds memory, this bounds the bookkeeping.
 _KAFKA_PENDING_BATCHES = 64
@@ -213,6 +216,23 @@ def _backoff_s(attempt: int) -> float:
     return float(min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2**attempt))
 
 
+def _retry_after_s(header: str) -> float:
+    """Seconds to wait from a ``Retry-After`` of seconds; 1 s when absent or a date.
+
+    Examples
+    --------
+    >>> _retry_after_s("3"), _retry_after_s(""), _retry_after_s("Wed, 21 Oct 2026 07:28:00 GMT")
+    (3.0, 1.0, 1.0)
+    >>> _retry_after_s("3600")
+    60.0
+    """
+    try:
+        seconds = float(header)
+    except ValueError:
+        return 1.0
+    return min(max(seconds, 0.05), _THROTTLED_MAX_S / 5)
+
+
 def _add_examples(examples: list[str], new: Iterable[str]) -> None:
     examples.extend(list(new)[: _MAX_EXAMPLES - len(examples)])
 
@@ -279,17 +299,29 @@ class _HttpSender:
         summary.sent += len(batch.events)
         body = batch.http_body()
         problem = ""
-        for attempt in range(_HTTP_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(_backoff_s(attempt - 1))
+        attempt = 0
+        throttled_s = 0.0
+        while attempt < _HTTP_ATTEMPTS:
             try:
                 async with self._session.post(self._url, data=body, headers=self._headers) as r:
                     status, answer = r.status, await r.read()
+                    retry_after = r.headers.get("Retry-After", "")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                await asyncio.sleep(_backoff_s(attempt))
+                attempt += 1
+                continue
+            if status == 429 and throttled_s < _THROTTLED_MAX_S:
+                # Rate limited: the collector says when to come back. Waiting is not a
+                # failed attempt, so a long replay slows down instead of losing events.
+                wait_s = _retry_after_s(retry_after)
+                throttled_s += wait_s
+                await asyncio.sleep(wait_s)
                 continue
             if status >= 500 or status == 429:
                 problem = f"HTTP {status}"
+                await asyncio.sleep(_backoff_s(attempt))
+                attempt += 1
                 continue
             outcome = response_outcome(status, answer, [e.line_no for e in batch.events])
             summary.accepted += outcome.accepted

@@ -501,3 +501,39 @@ def test_cli_refuses_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         _parse("f", *argv)
     assert exit_info.value.code == 2
+
+
+async def test_a_throttled_replay_waits_as_told_and_loses_nothing() -> None:
+    # A collector that answers 429 to the first 12 requests (more than the attempts a
+    # failing request gets), asking for a 20 ms wait each time, then accepts.
+    from aiohttp import web
+
+    from app.tools.replay import _HTTP_ATTEMPTS, replay
+
+    answered: list[int] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        body = await request.json()
+        if len(answered) < 12:
+            answered.append(429)
+            return web.json_response({"error": "slow down"}, status=429,
+                                     headers={"Retry-After": "0.02"})  # fmt: skip
+        answered.append(202)
+        accepted = len(body["events"]) if "events" in body else 1
+        return web.json_response({"accepted": accepted, "rejected": 0, "errors": []}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/v1/events", collect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    lines = jsonl(*(raw_event(event_id=f"e-{i}") for i in range(3)))
+    try:
+        summary = await replay(lines, f"http://127.0.0.1:{port}", Pacing(), batch_size=1)
+    finally:
+        await runner.cleanup()
+    assert _HTTP_ATTEMPTS < 12
+    assert (summary.accepted, summary.failed, summary.stopped) == (3, 0, None)
+    assert answered.count(429) == 12
