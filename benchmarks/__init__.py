@@ -17,13 +17,15 @@ from benchmarks import (
     bench_memory,
     bench_models,
     bench_scaleout,
+    bench_soak,
     bench_throughput,
 )
 from benchmarks._report import Outcome, write_report
 
 __all__ = ["BENCHMARKS", "Outcome", "write_report"]
 
-#: In running order: scale-out compares itself with the throughput benchmark's worker.
+#: In running order: scale-out compares itself with the throughput benchmark's worker; the
+#: soak, 20 minutes at full scale, runs last.
 BENCHMARKS: dict[str, ModuleType] = {
     "throughput": bench_throughput,
     "collector": bench_collector,
@@ -32,4 +34,5 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": bench_memory,
     "models": bench_models,
     "scaleout": bench_scaleout,
+    "soak": bench_soak,
 }

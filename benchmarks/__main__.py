@@ -1,4 +1,8 @@
-"""``python -m benchmarks [--only name,...] [--scale 0.01..1] [--out benchmarks/RESULTS.md]``."""
+"""``python -m benchmarks [--only name,...] [--scale 0.01..1] [--out benchmarks/RESULTS.md]``.
+
+``python -m benchmarks soak [--minutes 20] [--out …]`` runs the soak alone and replaces
+only its rows and section of the report.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,23 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks import BENCHMARKS, bench_scaleout, write_report
-from benchmarks._report import Outcome, Row
+from benchmarks import BENCHMARKS, bench_scaleout, bench_soak, write_report
+from benchmarks._report import Outcome, Row, replace_section
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen benchmarks, print the summary, write the report; 1 if any failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["soak"]:
+        return _soak(argv)
     args = _parse(argv)
     outcomes = {name: _run(name, i, len(args.only), args.scale)
                 for i, name in enumerate(args.only, 1)}  # fmt: skip
@@ -37,14 +44,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(o.error for o in outcomes.values()) else 0
 
 
-def _run(name: str, number: int, count: int, scale: float) -> Outcome:
+def _soak(argv: Sequence[str]) -> int:
+    """The soak alone, for ``--minutes``; its rows and section replace those in ``--out``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks soak",
+                                     description=bench_soak.__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("--minutes", type=_minutes, default=bench_soak.FULL_MINUTES,
+                        help="how long to soak (default %(default)g)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md",
+                        help="the report to update (default benchmarks/RESULTS.md)")  # fmt: skip
+    args = parser.parse_args(argv[1:])
+    print(f"soak for {args.minutes:g} minutes ...", flush=True)
+    outcome = _run(
+        "soak", 1, 1, 1.0, lambda _, workdir: bench_soak.run_minutes(args.minutes, workdir)
+    )
+    command = shlex.join([_python(), "-m", "benchmarks", *argv])
+    rows = replace_section("soak", outcome, BENCHMARKS["soak"], args.out, command)
+    _print(rows)
+    print(f"updated {args.out}", flush=True)
+    return 1 if outcome.error else 0
+
+
+def _run(
+    name: str,
+    number: int,
+    count: int,
+    scale: float,
+    run: Callable[[float, Path], dict[str, Any]] | None = None,
+) -> Outcome:
     print(f"[{number}/{count}] {name} (scale {scale:g}) ...", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"nudgeflow-bench-{name}-"))
     load = os.getloadavg()
     started = time.monotonic()
     result, error = None, None
     try:
-        result = BENCHMARKS[name].run(scale, workdir)
+        result = (run or BENCHMARKS[name].run)(scale, workdir)
     except Exception as exc:  # one broken benchmark must not hide the others' figures
         traceback.print_exc()
         error = f"{type(exc).__name__}: {exc}"
@@ -89,6 +122,13 @@ def _scale(text: str) -> float:
     if not 0 < scale <= 1:
         raise argparse.ArgumentTypeError(f"scale must be in (0, 1], got {text}")
     return scale
+
+
+def _minutes(text: str) -> float:
+    minutes = float(text)
+    if not 0 < minutes <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"minutes must be in (0, 1440], got {text}")
+    return minutes
 
 
 def _python() -> str:

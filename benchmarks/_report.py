@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ __all__ = [
     "machine",
     "nproc",
     "num",
+    "replace_section",
     "summary_rows",
     "verdict",
     "write_report",
@@ -194,6 +196,40 @@ and so does anything else running on the machine.
     return rows
 
 
+def replace_section(
+    name: str, outcome: Outcome, module: ModuleType, out: Path, command: str
+) -> list[Row]:
+    """Put one benchmark's summary rows and section into the report ``out`` in place of
+    its old ones (after the others if it had none), its plots next to it; a missing
+    report is written whole. The section says the command and date of its own run, which
+    the report's header does not. Returns the benchmark's rows."""
+    if not out.exists():
+        return write_report({name: outcome}, {name: module}, out, command)
+    scratch = out.with_name(f".{name}-{out.name}")
+    try:
+        rows = write_report({name: outcome}, {name: module}, scratch, command)
+        _, new_table, [(title, body)] = _parts(scratch.read_text())
+    finally:
+        scratch.unlink(missing_ok=True)
+    head, table, sections = _parts(out.read_text())
+    label = f"| {cell(rows[0].benchmark if rows else name)} |"
+    table = [line for line in table if not line.startswith(label)]
+    table += [line for line in new_table if line.startswith(label)]
+    sections = [(t, b) for t, b in sections if t != title]
+    sections.append((title, f"\n*From `{command}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.*{body}"))
+    numbered = "\n".join(f"## {i}. {t}\n{b.rstrip()}\n" for i, (t, b) in enumerate(sections, 1))
+    out.write_text(f"{head}## Summary\n\n" + "\n".join(table) + f"\n\n{numbered}")
+    return rows
+
+
+def _parts(report: str) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """A report's header, summary table lines and (title, body) of each numbered section."""
+    head, _, rest = report.partition("## Summary\n\n")
+    table, _, tail = rest.partition("\n\n## 1. ")
+    pieces = re.split(r"^## \d+\. (.*)\n", f"## 1. {tail}", flags=re.MULTILINE)[1:]
+    return head, table.split("\n"), list(zip(pieces[::2], pieces[1::2], strict=True))
+
+
 def _write_plots(results: Mapping[str, dict[str, Any]], directory: Path) -> dict[str, list[Any]]:
     """The plots the results allow, as benchmark → [(alt text, file name)]."""
     import matplotlib
@@ -207,6 +243,11 @@ def _write_plots(results: Mapping[str, dict[str, Any]], directory: Path) -> dict
     if "latency" in results:
         _plot_latency_cdf(results["latency"], directory / LATENCY_PNG)
         written["latency"] = [("CDF of event to intervention latency", LATENCY_PNG)]
+    if "soak" in results:
+        from benchmarks.bench_soak import plot as plot_soak
+
+        written["soak"] = [("nudgeflow up over time: latency, RSS, consumer lag",
+                            plot_soak(results["soak"], directory))]  # fmt: skip
     return written
 
 

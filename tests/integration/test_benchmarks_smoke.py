@@ -49,6 +49,11 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
                ("from_bytes_ms",)],
     "scaleout": [("combined_events_per_s",), ("combined_steady_events_per_s",),
                  ("workers", 0, "processed"), ("workers", 1, "processed")],
+    "soak": [("accepted",), ("fresh_p50_ms",)]
+            + [("windows", w, *figure) for w in range(3)
+               for figure in (("achieved_rate",), ("latency_ms", "p99"),
+                              ("kafka_latency_ms", "p99"), ("worker_rss_mb",),
+                              ("broker_rss_mb",))],
 }  # fmt: skip
 
 #: Figures that must be true: complete runs, every worker used.
@@ -60,6 +65,7 @@ TRUE: dict[str, list[tuple[str | int, ...]]] = {
     "memory": [("complete",)],
     "models": [],
     "scaleout": [("complete",), ("all_assigned",)],
+    "soak": [],
 }
 
 
@@ -114,6 +120,13 @@ def test_broker_fills_the_partition_step_by_step(
     assert stored[0] == 0 and stored == sorted(set(stored)), stored
 
 
+def test_soak_receives_every_intervention(
+    run_benchmark: Callable[[str], dict[str, Any]],
+) -> None:
+    windows = run_benchmark("soak")["windows"]
+    assert len(windows) == 3 and all(w["missing"] == 0 < w["triggers"] for w in windows)
+
+
 def test_report_and_plots_are_written(
     run_benchmark: Callable[[str], dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -125,10 +138,11 @@ def test_report_and_plots_are_written(
     rows = write_report(outcomes, BENCHMARKS, out, "python -m benchmarks --scale 0.005")
     text = out.read_text()
     assert {row.benchmark for row in rows} == {"throughput", "collector", "latency", "broker",
-                                               "memory", "models", "scale-out"}  # fmt: skip
+                                               "memory", "models", "scale-out",
+                                               "soak"}  # fmt: skip
     assert ("models", "ERROR") in {(row.benchmark, row.result) for row in rows}
     assert "## Summary" in text and "Tansu" in text and "RuntimeError: broke" in text
     assert "x one worker" in text
-    for png in ("throughput.png", "latency_cdf.png"):
+    for png in ("throughput.png", "latency_cdf.png", "soak.png"):
         assert f"]({png})" in text
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
