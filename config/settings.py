@@ -333,7 +333,11 @@ class Settings(BaseSettings):
     bot_min_events: int = Field(20, ge=2, description="Events before a session can look automated.")
     bot_gap_ms: int = Field(150, gt=0, description="Gaps shorter than this are no think time.")
     bot_fast_share: float = Field(
-        0.75, gt=0, le=1, description="Share of such gaps that makes a session look automated."
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of gaps that are such a gap after another one, that makes a "
+        "session look automated.",
     )
     repeat_click_selectors: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_REPEAT_CLICK_SELECTORS),

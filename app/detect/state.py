@@ -423,8 +423,17 @@ def _update_session(
 ) -> None:
     ts = event.ts_ms
     type_ = event.type
-    # Either way round: arrival disorder must not hide that there was no think time.
-    if session.event_count and abs(ts - session.last_ts_ms) < t.bot_gap_ms:
+    # No think time: a short gap right after another short one. A browser sends what one
+    # action causes within milliseconds (click → submit → page view, blur → focus), so a
+    # person's short gaps come alone or in pairs, between seconds of thought; a crawler's
+    # come in runs. Either way round: arrival disorder must not hide it.
+    recent = session.recent
+    if (
+        session.event_count
+        and abs(ts - session.last_ts_ms) < t.bot_gap_ms
+        and len(recent) >= 2
+        and recent[-1].ts_ms - recent[-2].ts_ms < t.bot_gap_ms
+    ):
         session.fast_gaps += 1
     session.event_count += 1
     if (

@@ -51,12 +51,12 @@ class SignalThresholds:
     rhythm_gap_factor: float = 1.5
     rhythm_visit_share: float = 0.6
     rhythm_pace_factor: float = 2.0
-    # Automated traffic: most gaps between a session's events shorter than a person's
-    # fastest deliberate action (~150 ms), over enough events to tell. A browser sends
-    # what one action causes together (click → submit → page view, blur → focus), so
-    # a person's share of short gaps reaches ~60 %: only well above that is no one
-    # thinking between steps.
+    # Automated traffic: half the gaps between a session's events shorter than a
+    # person's fastest deliberate action (~150 ms) and following another such gap, over
+    # enough events to tell. Runs, not single short gaps: a browser tracker sends what
+    # one action causes together (a person's checkout in the demo shop is ~60 % short
+    # gaps, nearly all of them alone or in pairs).
     bot_min_events: int = 20
     bot_gap_ms: int = 150
-    bot_fast_share: float = 0.75
+    bot_fast_share: float = 0.5
     click_rules: ClickRules = field(default_factory=ClickRules)

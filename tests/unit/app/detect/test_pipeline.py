@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from app.decide.policy import PolicyRules
@@ -327,7 +329,7 @@ def test_a_person_whose_browser_sends_events_in_pairs_is_not_a_bot() -> None:
         events += [click(type="form_blur", field=f"f{step}", ts_ms=ts),
                    click(type="form_focus", field=f"g{step}", ts_ms=ts + 30)]  # fmt: skip
     events.append(click(type="payment_failed", page="/checkout/pay", ts_ms=ts + 3_000))
-    gaps = [b.ts_ms - a.ts_ms for a, b in zip(events, events[1:], strict=False)]
+    gaps = [b.ts_ms - a.ts_ms for a, b in pairwise(events)]
     assert sum(g < DEFAULT_THRESHOLDS.bot_gap_ms for g in gaps) / len(gaps) >= 0.6
 
     _, outcomes = run(events)
