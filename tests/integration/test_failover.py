@@ -13,9 +13,6 @@ leaves behind must be what one uninterrupted worker leaves for the same traffic:
 - every expected intervention id on ``interventions`` (at least once: at-least-once),
   none that run does not have, and each at most once on the Redis stream.
 
-The known commit stall after recovery (faust-streaming/faust#596, see
-``test_kill_nine.py``) is an expected failure detected at run time, after the nudges
-have been checked.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from app.ingest.partitioning import customer_partition
 from app.runtime.testing import Services, WorkerProcess, start_worker, worker_env
 from app.tools.simulator import SimulationConfig
 from tests.integration import crash_replay as crash
@@ -138,14 +134,7 @@ async def test_the_survivor_takes_over_and_ends_where_one_worker_would(
     assert expected <= set(delivered.redis), f"lost nudge on Redis: {report}"
     assert set(delivered.redis) <= expected, f"ghost nudge on Redis: {report}"
     assert max(delivered.redis.values()) == 1, f"repeated on Redis: {report}"
-    if behind:
-        # Known: the survivor's commits stall after recovery (faust-streaming/faust#596; see
-        # test_kill_nine.py), and events fetched across its seek may skip the agent, which
-        # shows as differing states, but only on the partitions that stalled. No nudge was
-        # lost or invented (checked above).
-        elsewhere = [c for c in differing if customer_partition(c, crash.PARTITIONS) not in behind]
-        assert not elsewhere, f"states differ outside the stalled partitions: {report}"
-        pytest.xfail(f"commits stalled after recovery: {report}")
+    assert not behind, f"commits stalled after recovery: {report}"
     assert not differing, (
         f"final states differ from one worker's: {report}; the first: "
         f"{_difference(reference.states.get(differing[0]), states.get(differing[0]))}"

@@ -134,14 +134,45 @@ class _Consumer(faust_aiokafka.Consumer):
     # Partition → the first offset of a direct-queue topic dropped while flow was
     # suspended: fetched again when flow resumes (``resume_flow``).
     _direct_dropped: dict[TP, int]
+    # Bumped as ``perform_seek`` starts and ends: a batch asked of aiokafka under another
+    # value may hold records the seek moved away from (``_drain_messages``).
+    _seek_epoch: int = 0
+    _seeking: bool = False
+    # Partition → where a record dropped since the last seek began sent it back.
+    _sought_back: dict[TP, int]
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def perform_seek(self) -> None:
         # Back to the committed offsets: that re-fetches whatever was dropped before.
+        # Nothing of a direct-queue topic is handed out while the seek runs (the drain
+        # drops it, see ``_drain_messages``): upstream resets each read offset to the
+        # committed one when the seek returns, under records handed out meanwhile, so the
+        # next record looked like a gap over offsets already acked; counted twice, they
+        # held the commits to one offset per commit (faust-streaming/faust#596).
         self._direct_dropped = {}
-        await super().perform_seek()
+        self._sought_back = {}
+        self._seeking = True
+        self._seek_epoch += 1
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeking = False
+            self._seek_epoch += 1
+        dropped, self._direct_dropped = self._direct_dropped, {}
+        for tp, offset in dropped.items():
+            self._seek_back(tp, offset)
+
+    def _seek_back(self, tp: TP, dropped: int) -> None:
+        # Where the seek sent the partition: its committed offset, or, as upstream does
+        # not seek without one, the first record dropped since the seek began.
+        if tp not in self.assignment():
+            return
+        offset = self._committed_offset.get(tp) or min(dropped, self._sought_back.get(tp, dropped))
+        self._sought_back[tp] = offset
+        self._thread._ensure_consumer().seek(TopicPartition(tp.topic, tp.partition), offset)
+        self._read_offset[tp] = offset
 
     def resume_flow(self) -> None:
         # Recovery resumes the partitions and seeks them to the committed offsets a
@@ -186,7 +217,8 @@ class _Consumer(faust_aiokafka.Consumer):
         # And messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
         # straight onto it, skipping the conductor's per-message ``Event``; while flow
         # is suspended (a rebalance) they are dropped, not counted as read, and fetched
-        # again when flow resumes (``resume_flow``).
+        # again when flow resumes (``resume_flow``); so are those of a batch asked for
+        # before or while ``perform_seek`` ran, fetched again from where it sent them.
         callback = self.callback
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         self._direct_dropped = getattr(self, "_direct_dropped", {})
@@ -205,6 +237,8 @@ class _Consumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
+                epoch = self._seek_epoch
+                sought_back: set[TP] = set()
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
                 if not self.should_stop:
@@ -214,6 +248,25 @@ class _Consumer(faust_aiokafka.Consumer):
                             await asyncio.sleep(0)
                             num_since_yield = 0
                         offset = message.offset
+                        direct = direct_queues.get(tp.topic)
+                        if direct is not None:
+                            # Dropped, not counted as read (no gap either), and fetched
+                            # again: asked for before (or while) a seek moved the
+                            # partition, from where the seek sent it; while flow is
+                            # suspended (a rebalance), from itself at ``resume_flow``.
+                            if self._seeking:
+                                self._direct_dropped.setdefault(tp, offset)
+                                continue
+                            if self._seek_epoch != epoch:
+                                if tp not in sought_back:
+                                    sought_back.add(tp)
+                                    self._seek_back(tp, offset)
+                                continue
+                            if suspended():
+                                r_offset = get_read_offset(tp)
+                                if r_offset is None or offset >= r_offset:
+                                    self._direct_dropped.setdefault(tp, offset)
+                                continue
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
@@ -222,11 +275,7 @@ class _Consumer(faust_aiokafka.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            direct = direct_queues.get(tp.topic)
                             if suspended():
-                                if direct is not None:  # fetched again at resume_flow
-                                    self._direct_dropped.setdefault(tp, offset)
-                                    continue
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             elif direct is not None:
                                 await direct.put(message)
