@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -35,6 +36,12 @@ pytestmark = pytest.mark.integration
 _PARTITIONS = 2
 _COMMIT_INTERVAL_S = 0.1
 _TIMEOUT_S = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _faust_datadir_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust makes ``<app id>-data`` in the working directory: keep it out of the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 @dataclass(frozen=True)
