@@ -108,8 +108,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
         finally:
             metrics.processing.observe(time.perf_counter() - started)
 
-    if models is not None:
-        app.model_metrics.export(models.learners)
+    # The models' counts and scores reach /metrics at the timer tick (faust_app), not here.
     await app.delivery.send(outbox)
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)

@@ -3,7 +3,7 @@
 The topic is filled before anything reads it, so every reader sees the same backlog.
 The raw consumer (aiokafka + ``orjson.loads``, nothing else) is the ceiling a Python
 consumer on this broker can reach; the worker's rate is timed from its first handled
-event to its last, from ``/metrics`` polled every 100 ms (it starts consuming as soon
+event to its last, from ``/metrics`` polled every 250 ms (it starts consuming as soon
 as it joins the group, before ``/readyz`` says so). A second worker with learning off
 (and its own consumer group) then drains the same topic.
 """
@@ -170,7 +170,7 @@ customers, produced in large batches before any reader starts.
 The worker runs at **{result["worker_to_raw"]:.2f}x** the raw consumer's rate; the target is
 {num(TARGET_EVENTS_PER_S)} events/s per worker: **{verdict(result["passed"])}**. The raw
 consumer is timed from its seek to the beginning to its last record. The worker is timed from
-the first `/metrics` poll (every 100 ms) that shows a handled event to the first that shows
+the first `/metrics` poll (every 250 ms) that shows a handled event to the first that shows
 all of them (processed + duplicate + rejected); the steady state is the time between 10 % and
 90 % of them, interpolated between polls.
 

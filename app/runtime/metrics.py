@@ -7,6 +7,7 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from app.feedback.feedback import OUTCOMES
+from app.runtime.loop_histogram import LoopHistogram
 
 __all__ = [
     "KNOWN_FEEDBACK_REJECT_REASONS",
@@ -88,10 +89,10 @@ class Metrics(NamedTuple):
     feedback_rejected: Counter
     variant_rewards_skipped: Counter
     event_to_intervention: Histogram
-    processing: Histogram
+    processing: LoopHistogram
     event_lag: Gauge
     active_customers: Gauge
-    model_score: Histogram
+    model_score: LoopHistogram
     gc_pause: Histogram
     gc_freezes: Counter
     timers_pending: Gauge
@@ -206,7 +207,7 @@ class Metrics(NamedTuple):
                 "Client event time to intervention emitted.",
                 buckets=_LATENCY_BUCKETS_S, registry=registry,
             ),
-            processing=Histogram(
+            processing=LoopHistogram(
                 f"{p}_processing_seconds", "One event's time inside the worker.",
                 buckets=_PROCESSING_BUCKETS_S, registry=registry,
             ),
@@ -218,7 +219,7 @@ class Metrics(NamedTuple):
                 f"{p}_active_customers", "Customers with live state on this worker.",
                 registry=registry,
             ),
-            model_score=Histogram(
+            model_score=LoopHistogram(
                 f"{p}_model_score", "Scores the models give.", ["model"],
                 buckets=_SCORE_BUCKETS, registry=registry,
             ),
