@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import isfinite
+from sys import intern
 from typing import Any
 
 import orjson
@@ -269,15 +270,24 @@ def validate_event(
     ts_ms = parse_ts_ms(get("ts"))
     refuse_ahead(ts_ms, received_ms, max_future_skew_ms)
 
+    # Pages, products, elements, fields and steps are a shop's few thousand names, kept
+    # in many customers' states: interned, each is held once (and freed with its last
+    # user), not once per event that named it.
     page = get("page")
-    if page is not None and (not isinstance(page, str) or len(page) > 2048):
-        raise _bad_optional_str("page", page, 2048)
+    if page is not None:
+        if not isinstance(page, str) or len(page) > 2048:
+            raise _bad_optional_str("page", page, 2048)
+        page = intern(page)
     product_id = get("product_id")
-    if product_id is not None and (not isinstance(product_id, str) or len(product_id) > 128):
-        raise _bad_optional_str("product_id", product_id, 128)
+    if product_id is not None:
+        if not isinstance(product_id, str) or len(product_id) > 128:
+            raise _bad_optional_str("product_id", product_id, 128)
+        product_id = intern(product_id)
     element = get("element")
-    if element is not None and (not isinstance(element, str) or len(element) > 256):
-        raise _bad_optional_str("element", element, 256)
+    if element is not None:
+        if not isinstance(element, str) or len(element) > 256:
+            raise _bad_optional_str("element", element, 256)
+        element = intern(element)
     x = get("x")
     if x is not None and not _is_finite_number(x):
         raise _bad_number("x", x)
@@ -291,11 +301,15 @@ def validate_event(
         if not 0 <= scroll_pct <= 100:
             raise _invalid("scroll_pct", "must be between 0 and 100")
     field = get("field")
-    if field is not None and (not isinstance(field, str) or len(field) > 128):
-        raise _bad_optional_str("field", field, 128)
+    if field is not None:
+        if not isinstance(field, str) or len(field) > 128:
+            raise _bad_optional_str("field", field, 128)
+        field = intern(field)
     step = get("step")
-    if step is not None and (not isinstance(step, str) or len(step) > 64):
-        raise _bad_optional_str("step", step, 64)
+    if step is not None:
+        if not isinstance(step, str) or len(step) > 64:
+            raise _bad_optional_str("step", step, 64)
+        step = intern(step)
     value = get("value")
     if value is not None and not _is_finite_number(value):
         raise _bad_number("value", value)

@@ -96,6 +96,14 @@ def test_unknown_fields_ignored() -> None:
     assert validate_event(raw) == validate_event(click_event())
 
 
+@pytest.mark.parametrize("name", ["page", "product_id", "element", "field", "step"])
+def test_catalogue_names_are_held_once_however_many_events_name_them(name: str) -> None:
+    # Decoded apart, as two messages are: equal strings, but two objects until interned.
+    first, second = (orjson.loads(orjson.dumps(click_event(**FULL_OPTIONALS))) for _ in "ab")
+    assert first[name] is not second[name]
+    assert getattr(validate_event(first), name) is getattr(validate_event(second), name)
+
+
 def test_input_not_mutated() -> None:
     raw = click_event(ts="2024-05-01T14:00:00+02:00", unknown=1, **FULL_OPTIONALS)
     before = copy.deepcopy(raw)
