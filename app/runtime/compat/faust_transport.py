@@ -157,6 +157,16 @@ class _Consumer(faust_aiokafka.Consumer):
         self._seek_epoch += 1
         try:
             await super().perform_seek()
+            # Upstream leaves a partition the group never committed on where it is, past
+            # whatever was fetched and dropped during the rebalance (a fetch that comes
+            # while flow is stopped is dropped whole): a worker killed before its first
+            # commit on a partition left that partition's events unread for good. Such a
+            # partition starts where the group does without a commit: at its beginning
+            # (the app's ``consumer_auto_offset_reset`` is ``earliest``).
+            direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
+            for tp in self.assignment():
+                if tp.topic in direct_queues and self._committed_offset.get(tp) is None:
+                    self._seek_back(tp, 0)
         finally:
             self._seeking = False
             self._seek_epoch += 1
