@@ -20,6 +20,7 @@ from app.detect.pipeline import Rules
 from app.detect.signals import CATALOGUE
 from app.feedback import FeedbackStore
 from app.ingest.failures import failed_event_record
+from app.runtime.catch_up import CatchUp, follow_catch_up
 from app.runtime.compat import DirectQueue, NudgeflowTransport, memory_store_maps, raw_producer
 from app.runtime.event_time import EventTime, fire_idle_partitions
 from app.runtime.garbage_collection import (
@@ -62,6 +63,8 @@ class NudgeflowApp(faust.App):
     # Messages of these topics bypass Faust's events (app.runtime.compat.streams).
     clicks_queue: DirectQueue
     direct_queues: dict[str, DirectQueue]
+    # How far the clicks partitions taken over are from their end at the assignment.
+    catch_up: CatchUp
     customer_to_state: faust.Table[str, CustomerState | None]
     customers: CustomerStore
     partition_models: faust.Table[str, bytes]
@@ -112,7 +115,10 @@ class NudgeflowApp(faust.App):
         await super().on_started()
 
     def is_ready(self) -> tuple[bool, dict[str, Any]]:
-        """Partitions assigned, no rebalance under way, and table recovery finished.
+        """Partitions assigned, no rebalance under way, table recovery finished, and every
+        ``clicks`` partition taken over processed up to its end at the assignment
+        (``app.runtime.catch_up``; until then ``catch_up_remaining_records`` counts what is
+        left, null while the end offsets are being read).
 
         The detail also says whether Redis takes the interventions' copy and how far
         that copy is behind Kafka: a degradation, not a reason to stop taking traffic.
@@ -123,9 +129,12 @@ class NudgeflowApp(faust.App):
             assigned = 0
         # ``TableManagerT`` does not declare ``recovery``; the app's is a ``TableManager``.
         recovered = cast("TableManager", self.tables).recovery.completed.is_set()
+        remaining = self.catch_up.remaining()
         detail = {"assigned_partitions": assigned, "rebalancing": self.rebalancing,
-                  "tables_recovered": recovered, **self.redis_sink.health()}  # fmt: skip
-        return assigned > 0 and recovered and not self.rebalancing, detail
+                  "tables_recovered": recovered, "caught_up": remaining == 0,
+                  "catch_up_remaining_records": remaining,
+                  **self.redis_sink.health()}  # fmt: skip
+        return assigned > 0 and recovered and not self.rebalancing and remaining == 0, detail
 
     def count_interventions(self, interventions: list[dict[str, Any]]) -> None:
         """Count sent interventions and their delay since their rule held."""
@@ -257,6 +266,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.clicks_topic = app.topic(CLICKS, partitions=s.topic_partitions)
     app.clicks_queue = DirectQueue(app, CLICKS, s.stream_buffer_maxsize)
     app.direct_queues = {CLICKS: app.clicks_queue}
+    app.catch_up = follow_catch_up(app)
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
     app.customers = CustomerStore(app.customer_to_state, memory_store_maps(app.customer_to_state))
     app.partition_models = declare_models_table(app, MODELS_TABLE, s.topic_partitions)

@@ -113,6 +113,7 @@ class Metrics(NamedTuple):
     rebalances: Counter
     assigned_partitions: Gauge
     table_recovery_remaining: Gauge
+    catch_up_remaining: Gauge
     ready: Gauge
 
     @classmethod
@@ -284,7 +285,7 @@ class Metrics(NamedTuple):
                 f"{p}_sse_clients", "Open server-sent event streams of interventions.",
                 registry=registry,
             ),
-            # The six below are set every second by app.runtime.ops_metrics, not per event.
+            # The seven below are set every second by app.runtime.ops_metrics, not per event.
             consumer_lag=Gauge(
                 f"{p}_consumer_lag_records", "Records after this worker's committed offset "
                 "(high watermark minus committed), per owned partition of the agents' topics.",
@@ -308,9 +309,15 @@ class Metrics(NamedTuple):
                 "has to read before its table partitions are recovered (0 once recovered).",
                 ["table"], registry=registry,
             ),
+            catch_up_remaining=Gauge(
+                f"{p}_catch_up_remaining_records", "Records of the clicks partitions this "
+                "worker was given that it still has to process, up to their end at the "
+                "assignment, before it answers for their customers (0 once caught up).",
+                registry=registry,
+            ),
             ready=Gauge(
                 f"{p}_ready", "1 while /readyz answers 200 (partitions assigned, no rebalance "
-                "under way, tables recovered), else 0.", registry=registry,
+                "under way, tables recovered, caught up), else 0.", registry=registry,
             ),
         )  # fmt: skip
         for source in ("http", "kafka"):

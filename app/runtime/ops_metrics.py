@@ -1,5 +1,5 @@
 """What an on-call asks of a worker's consumer: lag and commits per partition, rebalances, owned
-partitions, table recovery and readiness, as Prometheus metrics.
+partitions, table recovery, the catch-up after a takeover and readiness, as Prometheus metrics.
 
 Read from Faust's consumer and recovery once a second (``OpsMetricsExport.run``), never
 per event: the agent's hot path pays nothing for them.
@@ -102,7 +102,10 @@ class OpsMetricsExport:
         self._lag_labels = lag_labels
         metrics.assigned_partitions.set(sum(tp.topic == CLICKS for tp in assignment))
         self._export_recovery()
-        metrics.ready.set(int(app.is_ready()[0]))
+        ready, detail = app.is_ready()
+        metrics.ready.set(int(ready))
+        if detail["catch_up_remaining_records"] is not None:  # None: the ends are being read
+            metrics.catch_up_remaining.set(detail["catch_up_remaining_records"])
 
     def _export_recovery(self) -> None:
         tables = cast("TableManager", self.app.tables)

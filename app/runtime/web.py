@@ -41,6 +41,7 @@ from app.feedback import (
 from app.ingest.collector import MAX_BODY_BYTES, json_content_type_problem, parse_event_batch
 from app.ingest.customer_ids import hash_customer_id, is_pseudonym, resolve_customer_id
 from app.ingest.events import event_to_wire
+from app.ingest.partitioning import customer_partition
 from app.runtime.compat import raw_producer
 from app.runtime.compat.web_server import harden_server
 from app.runtime.customer_view import customer_document
@@ -312,9 +313,11 @@ def attach_views(app: NudgeflowApp) -> None:
                         continue
                     return self.bytes(body, content_type="application/json", status=status,
                                       headers=_cors_headers(request, allowed_origins))  # fmt: skip
-                if not app.is_ready()[0]:
-                    # Mid-recovery a customer not read back yet would look never seen (404).
-                    return unavailable("customer state is being recovered, retry")
+                # Mid-recovery, or before the events after the committed offsets are
+                # processed again, a customer would look never seen (404).
+                problem = _state_incomplete(app, candidate)
+                if problem is not None:
+                    return unavailable(problem)
                 state = app.customers.get(candidate)
                 if state is None:
                     continue
@@ -410,6 +413,19 @@ async def _write_within(
     except TimeoutError:
         return False
     return True
+
+
+def _state_incomplete(app: NudgeflowApp, customer_id: str) -> str | None:
+    """Why this worker's state of ``customer_id`` may lack events it will have, or None."""
+    ready, detail = app.is_ready()
+    if ready:
+        return None
+    if not (detail["assigned_partitions"] and detail["tables_recovered"]) or detail["rebalancing"]:
+        return "customer state is being recovered, retry"
+    # Only the catch-up is left: a caught-up partition's customers are answered meanwhile.
+    if app.catch_up.left(customer_partition(customer_id, app.settings.topic_partitions)) != 0:
+        return "customer state is catching up after a takeover, retry"
+    return None
 
 
 def _model_scores(app: NudgeflowApp, customer_id: str, state: CustomerState) -> dict[str, float]:

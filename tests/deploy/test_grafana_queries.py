@@ -24,7 +24,8 @@ from tests.deploy.promql import (
 ON_CALL_METRICS = {
     "nudgeflow_consumer_lag_records", "nudgeflow_consumer_committed_offset",
     "nudgeflow_rebalances_total", "nudgeflow_assigned_partitions",
-    "nudgeflow_table_recovery_remaining_records", "nudgeflow_ready",
+    "nudgeflow_table_recovery_remaining_records", "nudgeflow_catch_up_remaining_records",
+    "nudgeflow_ready",
     "nudgeflow_changelog_writes_total", "nudgeflow_delivery_errors_total",
     "nudgeflow_events_late_total", "nudgeflow_timers_pending", "nudgeflow_redis_up",
 }  # fmt: skip

@@ -60,13 +60,14 @@ def private_stack(tmp_path: Path) -> Iterator[Services]:
 
 @pytest.fixture
 def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start workers on any services; all are stopped when the test ends."""
+    """Start workers on any services (see ``start_worker`` for ``caught_up``); all are
+    stopped when the test ends."""
     started: list[WorkerProcess] = []
 
-    def _start(services: Services, **settings: Any) -> WorkerProcess:
+    def _start(services: Services, *, caught_up: bool = True, **settings: Any) -> WorkerProcess:
         data_dir = tmp_path / f"worker-{len(started)}"
         env = worker_env(services, data_dir, **{k: str(v) for k, v in settings.items()})
-        process = start_worker(env, data_dir / "worker.log")
+        process = start_worker(env, data_dir / "worker.log", caught_up=caught_up)
         started.append(process)
         return process
 

@@ -210,7 +210,8 @@ async def reference_run(traffic: list[bytes], root: Path, **settings: str) -> Re
     try:
         services = Services(stack.broker_url, stack.redis_url, embedded=True)
         await produce(services, traffic)
-        worker = start_worker(worker_env(services, root, **settings), root / "worker.log")
+        worker = start_worker(worker_env(services, root, **settings), root / "worker.log",
+                              caught_up=False)  # fmt: skip
         behind = await finish(services, worker)
         assert not behind, f"the reference run did not finish: {behind}\n{worker.log_tail()}"
         reference = Reference(
@@ -229,5 +230,11 @@ async def reference_run(traffic: list[bytes], root: Path, **settings: str) -> Re
 
 async def partitions_held(worker: WorkerProcess) -> int:
     """The partitions ``worker``'s ``/readyz`` says it holds; 0 while it is not ready."""
+    status, detail = await readiness(worker)
+    return int(detail["assigned_partitions"]) if status == 200 else 0
+
+
+async def readiness(worker: WorkerProcess) -> tuple[int, dict[str, Any]]:
+    """``worker``'s ``/readyz``: the status and the detail."""
     status, body, _ = await get(f"{worker.web_url}/readyz")
-    return int(orjson.loads(body)["assigned_partitions"]) if status == 200 else 0
+    return status, orjson.loads(body)

@@ -47,6 +47,7 @@ async def test_lag_is_what_waits_after_the_committed_offset(private_stack, worke
     assert _samples(families, "nudgeflow_rebalances") == [1]
     for table in ("customer_to_state", "partition_models"):
         assert _samples(families, "nudgeflow_table_recovery_remaining_records", table=table) == [0]
+    assert _samples(families, "nudgeflow_catch_up_remaining_records") == [0]  # nothing waited
     # Empty partitions are known to have no lag, before anything is committed on them.
     assert _samples(families, "nudgeflow_consumer_lag_records", **clicks) == [0]
 

@@ -3,8 +3,10 @@
 Two ``nudgeflow worker``s with ``nudgeflow up``'s broker timings (session timeout 6 s,
 heartbeat 1 s) share the ``clicks`` partitions on the embedded broker while a replay of
 labelled simulated traffic runs; one of them is killed with SIGKILL at a random moment.
-The survivor must own every partition within the session timeout plus the join and the
-changelog recovery (``_TAKEOVER_LIMIT_S``; each run prints the time), and what the pair
+The survivor must own every partition, its tables recovered, within the session timeout
+plus the join and the changelog recovery (``_TAKEOVER_LIMIT_S``); each run prints that time
+and when the survivor was also caught up (ready: the partitions it took over processed up
+to their end at the assignment, however much of the replay was waiting). What the pair
 leaves behind must be what one uninterrupted worker leaves for the same traffic:
 
 - every customer's final state on the table's changelog (every field but the wall-clock
@@ -103,7 +105,9 @@ async def test_the_survivor_takes_over_and_ends_where_one_worker_would(
         victim.stop(signal.SIGKILL)
         killed = time.monotonic()
         committed_at_kill = sum((await crash.committed(private_stack)).values())
-        takeover_s = await _takeover_s(survivor, reference.partitions_held, killed)
+        takeover_s, caught_up_s, owed = await _takeover_s(
+            survivor, reference.partitions_held, killed
+        )
     finally:
         await replaying
     assert committed_at_kill < len(traffic), "the kill came after the work was done"
@@ -120,7 +124,8 @@ async def test_the_survivor_takes_over_and_ends_where_one_worker_would(
     report = (
         f"run {run}: SIGKILL of worker {'ab'[victim_index]} at {share:.0%} of {len(traffic)} "
         f"events ({counted:.0f} counted, {committed_at_kill} committed); the survivor owned "
-        f"all {reference.partitions_held} partitions {takeover_s:.1f} s later; "
+        f"all {reference.partitions_held} partitions {takeover_s:.1f} s later and was caught "
+        f"up {caught_up_s:.1f} s after the kill ({owed} records to process then); "
         f"{len(expected)} interventions expected; "
         f"{crash.summary('kafka', delivered.kafka, expected, about)}; "
         f"{crash.summary('redis', delivered.redis, expected, about)}; "
@@ -184,10 +189,21 @@ async def _both_ready(workers: list[WorkerProcess]) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _takeover_s(survivor: WorkerProcess, partitions: int, killed: float) -> float:
-    """Seconds from the kill until ``survivor`` is ready holding all ``partitions``."""
+async def _takeover_s(
+    survivor: WorkerProcess, partitions: int, killed: float
+) -> tuple[float, float, int]:
+    """Seconds from the kill until ``survivor`` holds all ``partitions`` with its tables
+    recovered, and until it is ready (caught up as well); and the records its catch-up
+    had left to process when it held them."""
+    owned_s: float | None = None
+    owed: int | None = None
     while (seconds := time.monotonic() - killed) < 60.0:
-        if await crash.partitions_held(survivor) >= partitions:
-            return seconds
+        status, readiness = await crash.readiness(survivor)
+        held = readiness["assigned_partitions"] >= partitions and readiness["tables_recovered"]
+        if held and not readiness["rebalancing"]:  # what readiness was before the catch-up
+            owned_s = owned_s or seconds
+            owed = readiness["catch_up_remaining_records"] if owed is None else owed
+            if status == 200:
+                return owned_s, seconds, owed or 0
         await asyncio.sleep(0.05)
     raise AssertionError(f"no takeover in 60 s:\n{survivor.log_tail()}")

@@ -58,7 +58,8 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
     # The kill moment: a share of the replay counted by the worker, drawn from the run's seed.
     share = random.Random(f"kill-nine-{run}").uniform(0.15, 0.85)
     await crash.produce(private_stack, traffic)
-    first = worker_factory(private_stack)
+    # Not waiting for the catch-up: the kill is to land in the middle of the traffic.
+    first = worker_factory(private_stack, caught_up=False)
     ready = time.monotonic()
     counted = await crash.wait_for_progress(private_stack, [first], int(len(traffic) * share))
     first.stop(signal.SIGKILL)
@@ -67,8 +68,8 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
     assert committed_at_kill < len(traffic), "the kill came after the work was done"
 
     # The dead member holds its partitions until its session times out (worker_env: 4 s);
-    # start_worker waits for the rejoin and the changelog recovery.
-    second = worker_factory(private_stack)
+    # start_worker waits for the rejoin and the changelog recovery (``finish`` for the rest).
+    second = worker_factory(private_stack, caught_up=False)
     behind = await crash.finish(private_stack, second)
     # Every event from the committed offsets on must reach the agent (processed, dropped
     # as a duplicate or rejected), else its interventions can never be sent.

@@ -11,7 +11,7 @@ the consumer's drain loop (``app.runtime.compat.faust_transport``) puts them on 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import faust
 from faust.types import Message
@@ -34,6 +34,8 @@ class DirectQueue:
         self._queue: FlowControlQueue[Message] = FlowControlQueue(
             maxsize, flow_control=app.flow_control, clear_on_resume=True
         )
+        #: Called with each batch once acknowledged (``app.runtime.catch_up`` counts them).
+        self.on_acked: Callable[[list[Message]], None] | None = None
 
     async def put(self, message: Message) -> None:
         """Called by the consumer for each message of ``topic``; waits while full."""
@@ -61,6 +63,8 @@ class DirectQueue:
         ack = self.app.consumer.ack
         for message in messages:
             ack(message)
+        if self.on_acked is not None:
+            self.on_acked(messages)
 
     def __repr__(self) -> str:
         return f"<DirectQueue {self.topic} size={self._queue.qsize()}: {self._queue!r}>"

@@ -1,0 +1,109 @@
+"""After a takeover the survivor answers for a partition only once it has processed again
+what the dead owner processed but never committed (issue 12): ``503`` with ``Retry-After``
+meanwhile, never a false ``404``; then ``200``, and ``404`` for a customer never seen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import orjson
+import pytest
+
+from app.ingest.partitioning import customer_partition
+from tests.integration import crash_replay as crash
+from tests.integration.clients import event, get, metric_families, post, unique, wait_for_customer
+
+pytestmark = pytest.mark.integration
+
+_PARTITIONS = 8
+# Events ahead of each partition's last customer: processing them again is the catch-up.
+_AHEAD_PER_PARTITION = 1_000
+# Neither worker commits during the test: the time-based commits wait an hour, and neither
+# acks the 10 000 messages after which Faust commits anyway (``broker_commit_every``). So
+# everything the killed owner processed lies after the committed offsets.
+_NO_COMMITS = {"broker_commit_interval_s": 3600}
+_CATCHING_UP = "customer state is catching up after a takeover, retry"
+
+
+def _customers_per_partition(count: int, prefix: str) -> dict[int, list[str]]:
+    """``count`` new customer ids on each ``clicks`` partition."""
+    found: dict[int, list[str]] = {p: [] for p in range(_PARTITIONS)}
+    while any(len(ids) < count for ids in found.values()):
+        customer = unique(prefix)
+        ids = found[customer_partition(customer, _PARTITIONS)]
+        if len(ids) < count:
+            ids.append(customer)
+    return found
+
+
+async def test_the_survivor_answers_503_until_it_has_processed_the_dead_owners_tail(
+    private_stack, worker_factory
+):
+    survivor = worker_factory(private_stack, **_NO_COMMITS)
+    held_alone = await _partitions_held(survivor.web_url)  # every partition of every topic
+    victim = await asyncio.to_thread(worker_factory, private_stack, **_NO_COMMITS)
+    deadline = time.monotonic() + 30
+    while not 0 < await _partitions_held(survivor.web_url) < held_alone:  # the join settled
+        assert time.monotonic() < deadline, "the pair never settled"
+        await asyncio.sleep(0.05)
+    ahead = _customers_per_partition(_AHEAD_PER_PARTITION, "ahead")
+    last = [ids[0] for ids in _customers_per_partition(1, "last").values()]
+    never = [ids[0] for ids in _customers_per_partition(1, "never").values()]
+    start = int(time.time() * 1000)
+    events = [event(c, "page_view", ts=start) for ids in ahead.values() for c in ids]
+    for first in range(0, len(events), 500):  # all on the broker before the last customers
+        status, _ = await post(
+            f"{survivor.web_url}/v1/events", {"events": events[first : first + 500]}
+        )
+        assert status == 202
+    status, _ = await post(f"{survivor.web_url}/v1/events",
+                           {"events": [event(c, "page_view", ts=start) for c in last]})  # fmt: skip
+    assert status == 202
+    for customer in last:  # each the last event of its partition, processed by its owner
+        await wait_for_customer(survivor.web_url, customer, timeout_s=30)
+    assert set((await crash.committed(private_stack)).values()) == {0}, "a worker committed"
+
+    victim.process.kill()  # kill -9: what it processed is after the committed offsets
+    victim.process.wait()
+
+    statuses: Counter[tuple[int, str]] = Counter()
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, f"no catch-up in 60 s: {statuses}"
+        for customer in last:
+            status, body, headers = await get(f"{survivor.web_url}/v1/customers/{customer}")
+            # Before the catch-up a 404 would be false: the customer's event is on the broker.
+            assert status in (200, 503), (customer, status, body)
+            if status == 503:
+                assert headers.get("Retry-After") and orjson.loads(body)["error"]
+            statuses[status, orjson.loads(body).get("error", "")] += 1
+        status, body, _ = await get(f"{survivor.web_url}/readyz")
+        readiness = orjson.loads(body)
+        if status == 200 and readiness["assigned_partitions"] == held_alone:
+            break
+        await asyncio.sleep(0.05)
+    assert readiness["caught_up"] and readiness["catch_up_remaining_records"] == 0
+    # The catch-up was seen: the survivor took partitions whose events it had to process again.
+    assert statuses[503, _CATCHING_UP], statuses
+
+    # Caught up: every customer is there, and one never seen is a 404 (not a 503) at once.
+    for customer in last:
+        state = await wait_for_customer(survivor.web_url, customer, timeout_s=0.5)
+        assert state["profile"]["events"] == 1, customer
+    for customer in never:
+        status, body, _ = await get(f"{survivor.web_url}/v1/customers/{customer}")
+        assert status == 404 and orjson.loads(body)["error"] == "customer not found", customer
+    families = await metric_families(survivor.web_url)
+    deadline = time.monotonic() + 5  # the gauges follow within a second
+    while families["nudgeflow_catch_up_remaining_records"].samples[0].value != 0:
+        assert time.monotonic() < deadline, "the catch-up gauge stayed above 0"
+        await asyncio.sleep(0.2)
+        families = await metric_families(survivor.web_url)
+
+
+async def _partitions_held(web_url: str) -> int:
+    """The partitions a worker holds, once ready (0 until then)."""
+    status, body, _ = await get(f"{web_url}/readyz")
+    return int(orjson.loads(body)["assigned_partitions"]) if status == 200 else 0
