@@ -1,7 +1,7 @@
 """Failover under kill -9: two workers in one group, one dies mid-replay (issue 12).
 
 Two ``nudgeflow worker``s with ``nudgeflow up``'s broker timings (session timeout 6 s,
-heartbeat 1 s) share the ``clicks`` partitions on the embedded broker while a replay of
+heartbeat 0.25 s) share the ``clicks`` partitions on the embedded broker while a replay of
 labelled simulated traffic runs; one of them is killed with SIGKILL at a random moment.
 The survivor must own every partition, its tables recovered, within the session timeout
 plus the join and the changelog recovery (``_TAKEOVER_LIMIT_S``); each run prints that time
@@ -43,10 +43,13 @@ _CLOSE_AFTER_MS = 43_200_000  # half a day on: the last customers' silences fire
 _RUNS = 3
 # nudgeflow up's broker timings (app/local/up.py): the failover they give is the one to prove.
 _SESSION_TIMEOUT_S = 6.0
-_UP_SETTINGS = {"broker_session_timeout_s": "6", "broker_heartbeat_interval_s": "1"}
-# The session timeout, then a join (Tansu answers it after half the session timeout: 9 s
-# so far), then the recovery of the dead worker's changelog partitions (under 1 s here):
-# the issue's target is 10 s; 3 s are left for recovery on a loaded machine.
+_UP_SETTINGS = {"broker_session_timeout_s": "6", "broker_heartbeat_interval_s": "0.25"}
+# The session timeout (give or take a heartbeat interval: Tansu notices the dead member at
+# the survivor's first heartbeat after it ran out), then a join (Tansu answers it after half
+# the session timeout: 9 s so far), then the recovery of the dead worker's changelog
+# partitions (well under 1 s here): the issue's target is 10 s (9.1-9.5 s measured); 3 s
+# are left for recovery on a loaded machine. The catch-up that follows depends on the
+# backlog, not on the takeover: it is printed, not bounded.
 _TAKEOVER_LIMIT_S = 1.5 * _SESSION_TIMEOUT_S + 3.0
 # What the partition's models add to an intervention's signals (app.detect.learning).
 _EVIDENCE = ("session_anomaly", "abandonment_risk")

@@ -54,7 +54,7 @@ def test_a_web_bind_this_machine_does_not_have_is_refused():
     ("chosen", "demo", "expected"),
     [
         ({}, False, {"holdout_share": 0.05, "demo": False, "broker_flavour": "tansu",
-                     "broker_session_timeout_s": 6.0, "broker_heartbeat_interval_s": 1.0}),
+                     "broker_session_timeout_s": 6.0, "broker_heartbeat_interval_s": 0.25}),
         ({}, True, {"holdout_share": 0.0, "demo": True}),
         ({"holdout_share": 0.3}, True, {"holdout_share": 0.3, "demo": True}),
         ({"holdout_share": 0.3}, False, {"holdout_share": 0.3, "demo": False}),
