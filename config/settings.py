@@ -211,12 +211,6 @@ class Settings(BaseSettings):
         description="Online models per `clicks` partition: shop baselines, abandonment risk, "
         "session anomaly, the variant bandit.",
     )
-    learning_checkpoint_interval_s: float = Field(
-        30.0,
-        gt=0,
-        description="Least time between two checkpoints of one partition's models (written "
-        "at a commit, one partition at a time, spread over the interval).",
-    )
 
     # --- per-customer state -----------------------------------------------------------------
     recent_events_max: int = Field(

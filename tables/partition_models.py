@@ -43,10 +43,10 @@ def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Ta
 
 @dataclass(slots=True, frozen=True)
 class Checkpoint:
-    """What one checkpoint cost: its size and the time to serialise it."""
+    """One partition's models as of a commit: the record, and the time to serialise it."""
 
     partition: int
-    bytes: int
+    data: bytes
     seconds: float
 
 
@@ -55,27 +55,23 @@ class ModelStore:
     the table.
 
     A learner is made on first use: from the partition's checkpoint when the table
-    holds one this worker can read, else cold. ``checkpoint`` writes at most one
-    partition per call (the one waiting longest), and only a partition whose
-    models learned something since its last checkpoint (events of later offsets, or
-    variant lessons from feedback, which have no offset) and whose last checkpoint
-    is at least ``interval_s`` old. Checkpoints are spread: two of them are at
-    least ``interval_s`` / (partitions held) apart, so the worker pauses for one
-    serialisation (a few ms) at a time, never for all partitions in a row.
+    holds one this worker can read, else cold. At every commit, ``take_checkpoints``
+    serialises each partition whose models changed since its last checkpoint (from
+    events, timers, picks or feedback), between two batches, when the customer states
+    the commit writes are taken; ``write`` queues them right behind those states,
+    before the offsets are committed. So the models on the changelog belong with the
+    states there: a replay after a crash learns exactly the events those states do
+    not hold yet (``NudgeflowApp.before_commit`` says when a crash can part them).
     """
 
-    def __init__(
-        self, table: faust.Table[str, bytes], maps: StoreMaps, rules: Rules, interval_s: float
-    ) -> None:
+    def __init__(self, table: faust.Table[str, bytes], maps: StoreMaps, rules: Rules) -> None:
         self.table = table
         self._checkpoints = maps.values
         self._partitions = maps.partitions
         self.rules = rules
-        self.interval_s = interval_s
         self.learners: dict[int, PartitionLearner] = {}
-        # Partition → (what its models included, monotonic time) at its last checkpoint.
-        self._written: dict[int, tuple[tuple[int, int], float]] = {}
-        self._last_written_at = 0.0
+        # Partition → the revision of its models at its last checkpoint (or restore).
+        self._written: dict[int, _Revision] = {}
 
     def learner(self, partition: int) -> PartitionLearner:
         """The partition's learner (restored or cold on first use)."""
@@ -84,7 +80,7 @@ class ModelStore:
             learner = self.learners[partition] = PartitionLearner(
                 self._restore(partition), self.rules
             )
-            self._written[partition] = (_included(learner.models), time.monotonic())
+            self._written[partition] = _revision(learner.models)
         return learner
 
     def keep_only(self, partitions: set[int]) -> None:
@@ -93,38 +89,49 @@ class ModelStore:
             del self.learners[partition]
             self._written.pop(partition, None)
 
-    async def checkpoint(
-        self, producer: AIOKafkaProducer
-    ) -> tuple[Checkpoint | None, list[asyncio.Future[Any]]]:
-        """Write the checkpoint of the due partition that waited longest, if any.
+    def take_checkpoints(self) -> list[Checkpoint]:
+        """Serialise the models of every partition that changed since its last checkpoint.
 
-        Returns what it cost and the record's delivery future (to await before the
-        offsets are committed).
+        Call it between two batches, with the states the same commit writes: the
+        checkpoints are the models as those states leave them.
         """
-        now = time.monotonic()
-        if now - self._last_written_at < self.interval_s / max(1, len(self.learners)):
-            return None, []
-        due = [
-            (written_at, partition)
-            for partition, learner in self.learners.items()
-            for included, written_at in (self._written.get(partition, ((-1, 0), 0.0)),)
-            if _included(learner.models) != included and now - written_at >= self.interval_s
-        ]
-        if not due:
-            return None, []
-        _written_at, partition = min(due)
-        models = self.learners[partition].models
-        started = time.perf_counter()
-        data = models.to_bytes()
-        cost = Checkpoint(partition, len(data), time.perf_counter() - started)
-        key = str(partition)
-        self._checkpoints[key] = data
-        self._partitions[key] = partition
+        checkpoints = []
+        for partition, learner in self.learners.items():
+            models = learner.models
+            revision = _revision(models)
+            if revision == self._written.get(partition):
+                continue
+            started = time.perf_counter()
+            data = models.to_bytes()
+            checkpoints.append(Checkpoint(partition, data, time.perf_counter() - started))
+            key = str(partition)
+            self._checkpoints[key] = data
+            self._partitions[key] = partition
+            self._written[partition] = revision
+        return checkpoints
+
+    async def write(
+        self, producer: AIOKafkaProducer, checkpoints: list[Checkpoint]
+    ) -> list[asyncio.Future[Any]]:
+        """Send ``checkpoints`` to the table's changelog; returns their delivery futures.
+
+        The records are queued back to back (the producer does not pause while its
+        batches have room), so they leave in one request. Call ``take_again`` when
+        they fail to go out.
+        """
         topic = self.table.changelog_topic.get_topic_name()
-        sent = await producer.send(topic, value=data, key=key.encode(), partition=partition)
-        self._written[partition] = (_included(models), now)
-        self._last_written_at = now
-        return cost, [sent]
+        return [
+            await producer.send(topic, value=checkpoint.data,
+                                key=str(checkpoint.partition).encode(),
+                                partition=checkpoint.partition)
+            for checkpoint in checkpoints
+        ]  # fmt: skip
+
+    def take_again(self, checkpoints: list[Checkpoint]) -> None:
+        """Checkpoint these partitions again at the next commit (this one's write failed)."""
+        for checkpoint in checkpoints:
+            if checkpoint.partition in self._written:
+                self._written[checkpoint.partition] = _NEVER
 
     def _restore(self, partition: int) -> PartitionModels:
         data = self._checkpoints.get(str(partition))
@@ -140,7 +147,13 @@ class ModelStore:
         return models
 
 
-def _included(models: PartitionModels) -> tuple[int, int]:
-    """What a checkpoint of ``models`` holds: the events up to an offset, and the variant
-    lessons (feedback, outside the offset order)."""
-    return models.offset, models.learned["variants"]
+# What a checkpoint of a partition's models holds, as far as it can change: the offset
+# they include and their counts of calls that change them (learned from events, timers
+# and feedback; scores that keep state, such as a bandit's pick or a session kept for
+# its label).
+_Revision = tuple[int, tuple[int, ...], tuple[int, ...]]
+_NEVER: _Revision = (-2, (), ())
+
+
+def _revision(models: PartitionModels) -> _Revision:
+    return models.offset, tuple(models.learned.values()), tuple(models.scored.values())

@@ -12,12 +12,11 @@ Pure: no Faust, no Redis, no clock.
 
 from __future__ import annotations
 
+import random
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from river import bandit, proba
 
 __all__ = [
     "VARIANTS",
@@ -107,14 +106,18 @@ class VariantBandit:
     The rewards are Bernoulli (an offer accepted or not), which is what a Beta prior is
     conjugate to; and a pull samples each posterior, so while feedback is scarce (a pull
     per offer, a reward only for some) the choices stay spread rather than stuck on the
-    first arm that ever paid, as a deterministic UCB would be between two rewards. A
-    reason's policy is made at its first pull or reward, seeded from ``seed`` and the
-    reason: the same pulls and rewards in the same order give the same choices.
+    first arm that ever paid, as a deterministic UCB would be between two rewards. Each
+    variant's posterior is Beta(1 + rewards of 1, 1 + rewards of 0), from its counts in
+    ``arms``; a pull draws from them with a generator seeded from ``seed``, the reason
+    and the reason's number of pulls so far. So the counts are the bandit's whole state
+    (a partition's models are checkpointed at every commit: a random generator's state
+    would be 2.5 KB of each), and the same pulls and rewards in the same order give the
+    same choices, restored or not.
 
     Parameters
     ----------
     seed
-        Seed of the policies' random draws.
+        Seed of the pulls' random draws.
 
     Examples
     --------
@@ -129,15 +132,24 @@ class VariantBandit:
 
     def __init__(self, seed: int = 42) -> None:
         self.seed = seed
-        # Reason → its River policy; reason → variant → what it was given.
-        self.policies: dict[str, Any] = {}
+        # Reason → variant → what it was given.
         self.arms: dict[str, dict[str, ArmStats]] = {}
 
     def pick(self, reason: str, variants: Sequence[str]) -> str:
         """The variant to answer ``reason`` with this time, one of ``variants``."""
         if not variants:
             raise ValueError(f"no variants to pick from for {reason!r}")
-        variant = str(self._policy(reason).pull(list(variants)))
+        arms = self.arms.get(reason, {})
+        pulls = sum(arm.pulls for arm in arms.values())
+        # crc32, not hash(): str hashes differ between processes.
+        draws = random.Random(zlib.crc32(f"{self.seed}/{reason}/{pulls}".encode()))
+        unseen = ArmStats()
+
+        def sample(variant: str) -> float:
+            arm = arms.get(variant, unseen)
+            return draws.betavariate(1 + arm.rewarded, 1 + arm.learned - arm.rewarded)
+
+        variant = max(variants, key=sample)
         self._arm(reason, variant).pulls += 1
         return variant
 
@@ -145,21 +157,9 @@ class VariantBandit:
         """Teach that ``variant`` of ``reason`` earned ``reward`` (1.0 or 0.0)."""
         if reward not in (0.0, 1.0):
             raise ValueError(f"reward must be 0.0 or 1.0 (Bernoulli), got {reward!r}")
-        self._policy(reason).update(variant, reward)
         arm = self._arm(reason, variant)
         arm.learned += 1
         arm.rewarded += int(reward)
-
-    def _policy(self, reason: str) -> Any:
-        policy = self.policies.get(reason)
-        if policy is None:
-            # crc32, not hash(): str hashes differ between processes.
-            seed = zlib.crc32(f"{self.seed}/{reason}".encode())
-            # The policy gives each variant a copy of this Beta with a seed of its own draws;
-            # the prototype is seeded too only so that it pickles the same every time.
-            prior = proba.Beta(1, 1, seed=seed)
-            policy = self.policies[reason] = bandit.ThompsonSampling(prior, seed=seed)
-        return policy
 
     def _arm(self, reason: str, variant: str) -> ArmStats:
         arms = self.arms.setdefault(reason, {})

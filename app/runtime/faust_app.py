@@ -35,7 +35,7 @@ from app.runtime.ops_metrics import OpsMetricsExport
 from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS, MODELS_TABLE
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
-from tables.partition_models import ModelStore, declare_models_table
+from tables.partition_models import Checkpoint, ModelStore, declare_models_table
 
 if TYPE_CHECKING:
     from faust.tables.manager import TableManager
@@ -172,36 +172,47 @@ class NudgeflowApp(faust.App):
         )
 
     async def before_commit(self) -> None:
-        """Put every changed customer state on the changelog, and a due models checkpoint,
-        before offsets are committed.
+        """Put every changed customer state on the changelog, and the checkpoints of the
+        partition models that changed, before offsets are committed.
 
         The states are taken between two batches, when every intervention they record
         has been handed to the producer, and those sends are awaited first: a state
         that says a reason fired, and its event seen, never reaches the changelog
         ahead of the intervention, so a crash in between cannot lose it (the restarted
-        worker would drop the event as a duplicate). Then the states are encoded while
-        the agent goes on; commits write one after another, so a customer's records
-        stay in order.
+        worker would drop the event as a duplicate). The models are serialised at the
+        same moment, so they hold exactly the events those states hold: after a crash
+        the next owner learns what it folds again, once. Then the states are encoded
+        while the agent goes on; commits write one after another, so a customer's
+        records stay in order. The checkpoints are queued right behind the states:
+        unless the encoding let the agent in (every 100 states) or filled a batch, the
+        producer still holds every state batch then, and sends each partition's states
+        and checkpoint in one request (it sends one batch per partition per request).
+        A crash cannot put a checkpoint on the broker ahead of its states; behind
+        them, only while a larger commit is still being queued.
         """
         async with self.changelog_lock:
             producer = raw_producer(self)
-            pending: list[asyncio.Future[Any]] = []
+            checkpoints: list[Checkpoint] = []
             async with self.batch_lock:
                 changed = self.customers.take_changed()
                 sent = self.delivery.take_unconfirmed()
-                if self.models is not None:  # the models as of this batch boundary
-                    checkpoint, pending = await self.models.checkpoint(producer)
-                    if checkpoint is not None:
-                        self.metrics.model_checkpoint.observe(checkpoint.seconds)
-                        self.metrics.model_checkpoint_bytes.set(checkpoint.bytes)
+                if self.models is not None:
+                    checkpoints = self.models.take_checkpoints()
+            for checkpoint in checkpoints:
+                self.metrics.model_checkpoint.observe(checkpoint.seconds)
+                self.metrics.model_checkpoint_bytes.set(len(checkpoint.data))
             # A failed send is counted and logged by the delivery; it cannot be retried here.
             await asyncio.gather(*sent, return_exceptions=True)
             self.metrics.changelog_writes.inc(len(changed))
             try:
-                pending += await self.customers.write_changelog(producer, changed)
-                await asyncio.gather(*pending)  # a failed write must stop the commit
+                written = await self.customers.write_changelog(producer, changed)
+                if self.models is not None:
+                    written += await self.models.write(producer, checkpoints)
+                await asyncio.gather(*written)  # a failed write must stop the commit
             except BaseException:
                 self.customers.keep_changed(changed)  # written at the next commit instead
+                if self.models is not None:
+                    self.models.take_again(checkpoints)
                 raise
 
     def _new_transport(self) -> TransportT:
@@ -271,12 +282,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.customers = CustomerStore(app.customer_to_state, memory_store_maps(app.customer_to_state))
     app.partition_models = declare_models_table(app, MODELS_TABLE, s.topic_partitions)
     app.models = (
-        ModelStore(
-            app.partition_models,
-            memory_store_maps(app.partition_models),
-            app.rules,
-            s.learning_checkpoint_interval_s,
-        )
+        ModelStore(app.partition_models, memory_store_maps(app.partition_models), app.rules)
         if s.learning_enabled
         else None
     )

@@ -46,6 +46,7 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
                ("bytes_per_customer",)],
     "models": [("per_event", "pipeline", "us_mean"), ("per_event", "learning", "us_p99"),
                ("learn_event_us", "p50"), ("checkpoint_bytes",), ("to_bytes_ms",),
+               ("to_bytes_unchanged_trees_ms",),
                ("from_bytes_ms",)],
     "scaleout": [("combined_events_per_s",), ("combined_steady_events_per_s",),
                  ("workers", 0, "processed"), ("workers", 1, "processed")],

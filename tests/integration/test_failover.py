@@ -10,7 +10,8 @@ to their end at the assignment, however much of the replay was waiting). What th
 leaves behind must be what one uninterrupted worker leaves for the same traffic:
 
 - every customer's final state on the table's changelog (every field but the wall-clock
-  ``emitted_ts`` of the interventions it records; see ``_comparable``);
+  ``emitted_ts`` of the interventions it records, the partition models' evidence on them
+  included; see ``_comparable``);
 - the group's commits at the end of every ``clicks`` partition (no event lost);
 - every expected intervention id on ``interventions`` (at least once: at-least-once),
   none that run does not have, and each at most once on the Redis stream.
@@ -51,8 +52,6 @@ _UP_SETTINGS = {"broker_session_timeout_s": "6", "broker_heartbeat_interval_s": 
 # are left for recovery on a loaded machine. The catch-up that follows depends on the
 # backlog, not on the takeover: it is printed, not bounded.
 _TAKEOVER_LIMIT_S = 1.5 * _SESSION_TIMEOUT_S + 3.0
-# What the partition's models add to an intervention's signals (app.detect.learning).
-_EVIDENCE = ("session_anomaly", "abandonment_risk")
 
 
 @pytest.fixture(scope="module")
@@ -150,28 +149,23 @@ async def test_the_survivor_takes_over_and_ends_where_one_worker_would(
 
 
 def _comparable(state: dict[str, Any] | None) -> Any:
-    """A changelog state without what depends on the wall clock or the partition's models.
+    """A changelog state without what depends on the wall clock.
 
     Everything a state holds follows from its customer's events in offset order (event
     time, never the clock): the profile, live sessions, remembered event digests, signals,
     segment, the ``clicks`` offset it includes, and the interventions it records with
-    their ids, reasons, rule scores and context. Left out: ``emitted_ts``, when the worker
-    sent an intervention (a re-processing after a crash moves it), and the models'
-    evidence on an intervention (``session_anomaly``, ``abandonment_risk``, the answer
-    ``variant``): a partition's models are checkpointed every
-    ``NUDGEFLOW_LEARNING_CHECKPOINT_INTERVAL_S``, not with each commit, so the survivor's
-    restored models have not learned the dead worker's events between that checkpoint and
-    the states on the changelog (skipped as already folded in), and score a little
-    differently from one uninterrupted worker's.
+    their ids, reasons, rule scores, context and the partition models' evidence
+    (``session_anomaly``, ``abandonment_risk``, the answer ``variant``: the models are
+    checkpointed with the states of each commit, so the survivor's learn exactly the
+    events it folds again). Left out: ``emitted_ts``, when the worker sent an
+    intervention (a re-processing after a crash moves it).
     """
     if state is None:
         return None
     interventions = [
-        {**{k: v for k, v in intervention.items() if k != "emitted_ts"},
-         "signals": {k: v for k, v in intervention["signals"].items() if k not in _EVIDENCE},
-         "context": {k: v for k, v in intervention["context"].items() if k != "variant"}}
+        {k: v for k, v in intervention.items() if k != "emitted_ts"}
         for intervention in state["interventions"]
-    ]  # fmt: skip
+    ]
     return {**state, "interventions": interventions}
 
 

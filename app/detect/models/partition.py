@@ -7,7 +7,9 @@ models continue from that offset, so a replay at any speed learns the same thing
 
 Checkpoint format: ``b"NFPM"``, the format version (2 bytes, big-endian), the
 length (1 byte) and ASCII text of the River version that wrote it, then a pickle
-(protocol 5) of the ``PartitionModels``. The version rule: bump
+(protocol 5) of the ``PartitionModels``, compressed with zlib (level 1: a warm
+partition's ~16 KB pickle becomes ~6 KB in ~0.1 ms; a checkpoint is written at every
+commit that follows some learning, to a broker that may keep every one). The version rule: bump
 ``CHECKPOINT_VERSION`` whenever the attributes of a class pickled here change
 (added, removed, renamed or read differently) or a feature record changes its
 fields. A checkpoint of another format version, or written with another River
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import zlib
 
 from river.__version__ import __version__ as _RIVER_VERSION
 
@@ -39,11 +42,14 @@ MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm",
 #: Format version of ``PartitionModels.to_bytes`` (see the module's version rule). 4: a
 #: pending abandonment session holds its scored snapshots (features and score), not only
 #: the last features. 5: the variant bandit, and its counts in ``learned`` and ``scored``.
-CHECKPOINT_VERSION = 5
+#: 6: the anomaly trees keep only the nodes with a mass, the variant bandit only its counts;
+#: the pickle is compressed.
+CHECKPOINT_VERSION = 6
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
 _PICKLE_PROTOCOL = 5  # fixed, so equal models give equal bytes whatever the default
+_ZLIB_LEVEL = 1  # level 6 saves another 7 % of the bytes for 3x the time
 
 
 class PartitionModels:
@@ -190,7 +196,8 @@ class PartitionModels:
         """The checkpoint of these models and the offset they include."""
         river_version = _RIVER_VERSION.encode("ascii")
         header = _HEADER.pack(_MAGIC, CHECKPOINT_VERSION, len(river_version))
-        return header + river_version + pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
+        pickled = pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
+        return header + river_version + zlib.compress(pickled, _ZLIB_LEVEL)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PartitionModels:
@@ -212,7 +219,11 @@ class PartitionModels:
                 f"models checkpoint written with River {written_with}, "
                 f"this worker has {_RIVER_VERSION}"
             )
-        models = pickle.loads(data[start:])
+        try:
+            pickled = zlib.decompress(data[start:])
+        except zlib.error as exc:
+            raise ValueError(f"models checkpoint does not decompress: {exc}") from exc
+        models = pickle.loads(pickled)
         if not isinstance(models, cls):
             raise ValueError(f"models checkpoint holds a {type(models).__name__}")
         return models

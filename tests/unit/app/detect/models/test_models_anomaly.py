@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from array import array
 
 import pytest
 from river import anomaly, preprocessing
@@ -100,9 +101,37 @@ def test_a_pickled_model_keeps_only_masses_and_continues_exactly() -> None:
         model.learn_one(session())
     data = pickle.dumps(model, protocol=5)
     restored = pickle.loads(data)
-    assert len(data) < 60_000  # the node objects would be ~170 KB
+    assert masses(restored) == masses(model)
+    # Only the nodes with a mass: every node's would be ~40 KB, the node objects ~170 KB.
+    nonzero = sum(1 for l_mass, r_mass in masses(model) if l_mass or r_mass)
+    assert nonzero < len(masses(model)) / 2
+    assert len(data) < 2_000 + 12 * nonzero
     for _ in range(300):  # across a window pivot
         x = session()
         model.learn_one(x)
         restored.learn_one(x)
         assert restored.score_one(x) == model.score_one(x)
+    assert masses(restored) == masses(model)
+    # Pickled again after learning: what was kept of the trees before is not reused.
+    assert masses(pickle.loads(pickle.dumps(model, protocol=5))) == masses(model)
+
+
+def test_a_cold_model_pickles_to_its_shape_and_scaler() -> None:
+    assert len(pickle.dumps(SessionAnomaly(), protocol=5)) < 1_000
+
+
+def test_a_checkpoint_that_does_not_fit_the_trees_is_refused() -> None:
+    state = warm(sessions=50).__getstate__()
+    places, l_masses, r_masses = state["masses"]
+    state["masses"] = (places, l_masses[:-4], r_masses)
+    with pytest.raises(ValueError, match="does not fit"):
+        SessionAnomaly().__setstate__(state)
+    state["masses"] = (array("I", [5_110]).tobytes(), array("I", [1]).tobytes(),
+                       array("I", [0]).tobytes())  # fmt: skip
+    with pytest.raises(ValueError, match="does not fit"):
+        SessionAnomaly().__setstate__(state)
+
+
+def masses(model: SessionAnomaly) -> list[tuple[int, int]]:
+    """Every node's masses, tree by tree in depth-first order."""
+    return [(node.l_mass, node.r_mass) for nodes in model._trees._tree_nodes for node in nodes]
