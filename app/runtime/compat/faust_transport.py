@@ -134,10 +134,10 @@ class _Consumer(faust_aiokafka.Consumer):
     # Partition → the first offset of a direct-queue topic dropped while flow was
     # suspended: fetched again when flow resumes (``resume_flow``).
     _direct_dropped: dict[TP, int]
-    # Bumped as ``perform_seek`` starts and ends: a batch asked of aiokafka under another
-    # value may hold records the seek moved away from (``_drain_messages``).
+    # Bumped as ``perform_seek`` starts and ends (odd while it runs): a batch asked of
+    # aiokafka under another value may hold records the seek moved away from
+    # (``_drain_messages``).
     _seek_epoch: int = 0
-    _seeking: bool = False
     # Partition → where a record dropped since the last seek began sent it back.
     _sought_back: dict[TP, int]
 
@@ -153,7 +153,6 @@ class _Consumer(faust_aiokafka.Consumer):
         # held the commits to one offset per commit (faust-streaming/faust#596).
         self._direct_dropped = {}
         self._sought_back = {}
-        self._seeking = True
         self._seek_epoch += 1
         try:
             await super().perform_seek()
@@ -168,7 +167,6 @@ class _Consumer(faust_aiokafka.Consumer):
                 if tp.topic in direct_queues and self._committed_offset.get(tp) is None:
                     self._seek_back(tp, 0)
         finally:
-            self._seeking = False
             self._seek_epoch += 1
         dropped, self._direct_dropped = self._direct_dropped, {}
         for tp, offset in dropped.items():
@@ -264,7 +262,7 @@ class _Consumer(faust_aiokafka.Consumer):
                             # again: asked for before (or while) a seek moved the
                             # partition, from where the seek sent it; while flow is
                             # suspended (a rebalance), from itself at ``resume_flow``.
-                            if self._seeking:
+                            if self._seek_epoch % 2:  # a seek is running
                                 self._direct_dropped.setdefault(tp, offset)
                                 continue
                             if self._seek_epoch != epoch:
