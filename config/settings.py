@@ -143,6 +143,13 @@ class Settings(BaseSettings):
     redis_stream_maxlen: int = Field(
         100_000, ge=1, description="Approximate length cap of the interventions Redis stream."
     )
+    sse_heartbeat_s: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="Seconds without an intervention before an open SSE stream gets a comment "
+        "(proxies close idle connections; a write is how the worker learns a client left).",
+    )
     intervention_retention_days: int = Field(
         30,
         ge=1,

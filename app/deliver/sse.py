@@ -43,7 +43,8 @@ Entry = tuple[str, bytes]
 
 #: Seconds without an intervention after which an open stream gets a comment: proxies and
 #: load balancers close connections idle for 30-60 s, and a write is how a server learns
-#: that a client has gone (aiohttp does not tell a waiting handler).
+#: that a client has gone (aiohttp does not tell a waiting handler). The worker's is
+#: ``NUDGEFLOW_SSE_HEARTBEAT_S``.
 HEARTBEAT_S = 15.0
 KEEP_ALIVE = b": keep-alive\n\n"
 # Interventions are a few per customer per session: 64 unsent ones mean a stuck client.

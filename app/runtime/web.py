@@ -362,7 +362,9 @@ def attach_views(app: NudgeflowApp) -> None:
             metrics.sse_clients.inc()
             try:
                 await response.prepare(raw)
-                chunks = intervention_events(app.sse_hub, subscription, after_id)
+                chunks = intervention_events(
+                    app.sse_hub, subscription, after_id, app.settings.sse_heartbeat_s
+                )
                 async with contextlib.aclosing(chunks):
                     async for chunk in chunks:
                         if not await _write_within(response, chunk, _SSE_WRITE_TIMEOUT_S):
