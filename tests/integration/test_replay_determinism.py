@@ -49,6 +49,9 @@ async def _run(services, worker_factory, lines, pacing):
         await asyncio.sleep(0.3)
     found = await read_topic(services.bootstrap, "interventions", lambda v: True, want=10**9,
                              timeout_s=6)  # fmt: skip
+    # Stopped here, while its broker still runs: a worker whose broker is gone takes the
+    # whole stop timeout to give up.
+    worker.stop()
     return sorted(
         {(i["intervention_id"], i["session_id"], i["reason"], i["event_id"]) for i in found}
     )
