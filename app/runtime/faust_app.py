@@ -339,7 +339,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def _fire_idle_partitions() -> None:
         async with app.batch_lock:
             await fire_idle_partitions(app)
-            if app.models is not None:  # also when no event comes (say, after a restart)
+            if app.models is not None:  # the models' counts and scores reach /metrics here
                 app.model_metrics.export(app.models.learners)
 
     async def _sweep_expired() -> None:
