@@ -121,6 +121,19 @@ def _bad_required_str(name: str, value: object, max_len: int) -> InvalidEvent:
     return _invalid(name, f"must be 1–{max_len} characters")  # noqa: RUF001
 
 
+def _catalogue_name(value: object, name: str, max_len: int) -> str | None:
+    """An optional page, product, element, field or step name, checked and interned.
+
+    A shop has a few thousand of them, kept in many customers' states: interned, each
+    is held once (and freed with its last user), not once per event that named it.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise _bad_optional_str(name, value, max_len)
+    return intern(value)
+
+
 def _bad_optional_str(name: str, value: object, max_len: int) -> InvalidEvent:
     if not isinstance(value, str):
         return _invalid(name, f"must be a string, got {json_type(value)}")
@@ -270,24 +283,9 @@ def validate_event(
     ts_ms = parse_ts_ms(get("ts"))
     refuse_ahead(ts_ms, received_ms, max_future_skew_ms)
 
-    # Pages, products, elements, fields and steps are a shop's few thousand names, kept
-    # in many customers' states: interned, each is held once (and freed with its last
-    # user), not once per event that named it.
-    page = get("page")
-    if page is not None:
-        if not isinstance(page, str) or len(page) > 2048:
-            raise _bad_optional_str("page", page, 2048)
-        page = intern(page)
-    product_id = get("product_id")
-    if product_id is not None:
-        if not isinstance(product_id, str) or len(product_id) > 128:
-            raise _bad_optional_str("product_id", product_id, 128)
-        product_id = intern(product_id)
-    element = get("element")
-    if element is not None:
-        if not isinstance(element, str) or len(element) > 256:
-            raise _bad_optional_str("element", element, 256)
-        element = intern(element)
+    page = _catalogue_name(get("page"), "page", 2048)
+    product_id = _catalogue_name(get("product_id"), "product_id", 128)
+    element = _catalogue_name(get("element"), "element", 256)
     x = get("x")
     if x is not None and not _is_finite_number(x):
         raise _bad_number("x", x)
@@ -300,16 +298,8 @@ def validate_event(
             raise _bad_number("scroll_pct", scroll_pct)
         if not 0 <= scroll_pct <= 100:
             raise _invalid("scroll_pct", "must be between 0 and 100")
-    field = get("field")
-    if field is not None:
-        if not isinstance(field, str) or len(field) > 128:
-            raise _bad_optional_str("field", field, 128)
-        field = intern(field)
-    step = get("step")
-    if step is not None:
-        if not isinstance(step, str) or len(step) > 64:
-            raise _bad_optional_str("step", step, 64)
-        step = intern(step)
+    field = _catalogue_name(get("field"), "field", 128)
+    step = _catalogue_name(get("step"), "step", 64)
     value = get("value")
     if value is not None and not _is_finite_number(value):
         raise _bad_number("value", value)
