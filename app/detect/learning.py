@@ -99,7 +99,8 @@ class PartitionLearner:
     """The models of one ``clicks`` partition, and the rules they adapt.
 
     ``scores`` collects (model, score) pairs as they are given, for the runtime's
-    metrics to drain.
+    metrics to drain; ``learned_before`` and ``drifts_before`` are the counts the
+    models came with (restored from a checkpoint), which this process did not learn.
     """
 
     def __init__(self, models: PartitionModels, base: Rules) -> None:
@@ -110,6 +111,8 @@ class PartitionLearner:
         if not models.refresh_at:
             models.refresh_at = REFRESH_EVERY
         self.scores: list[tuple[str, float]] = []
+        self.learned_before = dict(models.learned)
+        self.drifts_before = models.drifts("abandonment")
 
     def learn_event(
         self,

@@ -50,8 +50,8 @@ class ModelMetricsExport:
             learner.scores.clear()
             seen = self._seen.get(partition)
             drifts = models.drifts(_VALIDATED)
-            if seen is None or seen[0] is not learner:
-                seen = (learner, dict(models.learned), drifts)  # restored counts: held only
+            if seen is None or seen[0] is not learner:  # restored counts: held only
+                seen = (learner, learner.learned_before, learner.drifts_before)
             _learner, exported, exported_drifts = seen
             for name in MODEL_NAMES:
                 count = models.learned[name]
