@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,13 +24,36 @@ from app.errors import EmbeddedStackError
 __all__ = ["EmbeddedStack", "ServerProcess", "free_port", "start_broker", "start_redis"]
 
 _PR_SET_PDEATHSIG = 1
+_LOWEST_FREE_PORT = 20_000
 
 
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
+    """A TCP port on loopback that nothing listens on right now.
+
+    Chosen below the kernel's ephemeral range, which the kernel hands to outgoing
+    connections and to ``bind(0)``: a port from it can be taken by any client before
+    our server listens, and a probe of it can connect to itself.
+    """
+    low = _ephemeral_range_start()
+    for _ in range(200):
+        port = random.randrange(_LOWEST_FREE_PORT, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768  # Linux's default
+    return max(low, _LOWEST_FREE_PORT + 1_000)
 
 
 @dataclass(slots=True)
