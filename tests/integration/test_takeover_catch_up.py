@@ -10,10 +10,21 @@ from collections import Counter
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.ingest.partitioning import customer_partition
+from app.runtime.topics import FEEDBACK, REDIS_INTERVENTION_KEY, REDIS_OUTCOMES_KEY
 from tests.integration import crash_replay as crash
-from tests.integration.clients import event, get, metric_families, post, unique, wait_for_customer
+from tests.integration.clients import (
+    event,
+    get,
+    metric_families,
+    post,
+    produce,
+    unique,
+    wait_for_customer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +118,76 @@ async def _partitions_held(web_url: str) -> int:
     """The partitions a worker holds, once ready (0 until then)."""
     status, body, _ = await get(f"{web_url}/readyz")
     return int(orjson.loads(body)["assigned_partitions"]) if status == 200 else 0
+
+
+async def test_feedback_on_partitions_never_committed_reaches_redis_after_a_takeover(
+    private_stack, worker_factory
+):
+    # ``intervention-feedback`` goes through Faust's own stream path, not the clicks queue:
+    # a partition the group never committed on must still be read in full by the worker
+    # that takes it over, whatever that worker fetched while flow was stopped.
+    survivor = worker_factory(private_stack, **_NO_COMMITS)
+    held_alone = await _partitions_held(survivor.web_url)
+    victim = await asyncio.to_thread(worker_factory, private_stack, **_NO_COMMITS)
+    deadline = time.monotonic() + 30
+    while not 0 < await _partitions_held(survivor.web_url) < held_alone:
+        assert time.monotonic() < deadline, "the pair never settled"
+        await asyncio.sleep(0.05)
+    redis = aioredis.from_url(private_stack.redis_url)
+    try:
+        before = await _feedback_on_indexed_interventions(private_stack, redis, "before", 200)
+        await _wait_until_recorded(redis, before, timeout_s=30)
+        assert set((await _committed(private_stack, FEEDBACK)).values()) == {0}, "a commit"
+
+        victim.process.kill()  # its partitions were never committed
+        victim.process.wait()
+        after = await _feedback_on_indexed_interventions(private_stack, redis, "after", 200)
+        await _wait_until_recorded(redis, after, timeout_s=60)
+    finally:
+        await redis.aclose()
+
+
+async def _feedback_on_indexed_interventions(
+    services, redis: aioredis.Redis, prefix: str, count: int
+) -> list[str]:
+    """``count`` interventions indexed as delivery indexes them, and an ``accepted`` for
+    each on ``intervention-feedback`` (keyed by customer, so on every partition)."""
+    now_ms = int(time.time() * 1000)
+    messages, ids = [], []
+    for _ in range(count):
+        intervention_id, customer = unique(f"{prefix}-i"), unique(f"{prefix}-c")
+        indexed = {"customer_id": customer, "session_id": "s1", "reason": "rage_click",
+                   "kind": "assist", "emitted_ts": now_ms}  # fmt: skip
+        await redis.set(REDIS_INTERVENTION_KEY.format(intervention_id), orjson.dumps(indexed))
+        feedback = {"intervention_id": intervention_id, "customer_id": customer,
+                    "outcome": "accepted", "ts": now_ms}  # fmt: skip
+        messages.append((customer.encode(), orjson.dumps(feedback)))
+        ids.append(intervention_id)
+    await produce(services.bootstrap, FEEDBACK, messages)
+    return ids
+
+
+async def _wait_until_recorded(redis: aioredis.Redis, ids: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with redis.pipeline(transaction=False) as pipe:
+            for intervention_id in ids:
+                pipe.exists(REDIS_OUTCOMES_KEY.format(intervention_id))
+            missing = [i for i, found in zip(ids, await pipe.execute(), strict=True) if not found]
+        if not missing:
+            return
+        assert time.monotonic() < deadline, f"{len(missing)} of {len(ids)} feedback never recorded"
+        await asyncio.sleep(0.2)
+
+
+async def _committed(services, topic: str) -> dict[TopicPartition, int]:
+    """The group's committed offsets of ``topic`` (0 where none), read without joining it."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=services.bootstrap, group_id=crash.GROUP, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(_PARTITIONS)]
+        return {tp: await consumer.committed(tp) or 0 for tp in tps}
+    finally:
+        await consumer.stop()
