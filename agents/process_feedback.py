@@ -138,11 +138,7 @@ async def teach_variant(
             log.warning("feedback %s not learned: clicks[%s] was revoked", where, partition)
             skipped.labels(cause="not_owned").inc()
             return
-        learner = models.learner(partition)
-        # A learner made just now holds its restored counts: exported before this lesson,
-        # so that the lesson is counted as learned here.
-        app.model_metrics.export(models.learners)
-        learner.models.learn_variant(*lesson)
+        models.learner(partition).models.learn_variant(*lesson)
         app.model_metrics.export(models.learners)
 
 
