@@ -39,9 +39,13 @@ EVENT_TYPES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ClickEvent:
-    """One validated click event (contract §1), with ``ts`` as integer ms."""
+    """One validated click event (contract §1), with ``ts`` as integer ms.
+
+    Never changed once validated. Not ``frozen``: a frozen dataclass sets each of its
+    18 fields through ``object.__setattr__``, 1.5 µs more per event than this.
+    """
 
     event_id: str
     customer_id: str
