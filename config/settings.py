@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max_s: float = Field(60.0, gt=0, description="Longest wait between tries.")
 
-    # --- garbage collection (app/runtime/garbage_collection.py) -----------------------------
+    # --- garbage collection (app/runtime/garbage_collection.py) and the interpreter lock ---
     gc_young_threshold: int = Field(
         50_000,
         ge=0,
@@ -269,6 +269,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How often frozen objects are collected in full, for cycles that died "
         "frozen (0: never).",
+    )
+
+    gil_switch_interval_ms: float = Field(
+        1.0,
+        gt=0,
+        description="How long a busy thread keeps the interpreter while another waits "
+        "(CPython: 5). Faust's consumer thread needs it to hand each fetch over.",
     )
 
     # --- signal thresholds (README: the catalogue) ------------------------------------------

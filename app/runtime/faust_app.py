@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -104,6 +105,9 @@ class NudgeflowApp(faust.App):
         # itself is served from then on; later recoveries show as they go).
         self.add_future(self.ops_metrics.run())
         set_young_threshold(self.settings.gc_young_threshold)
+        # Faust's consumer runs in a thread of its own: each fetch it hands over waits for
+        # the interpreter while the agent works, up to this long (latency benchmark).
+        sys.setswitchinterval(self.settings.gil_switch_interval_ms / 1000)
         if self.settings.gc_freeze_interval_s:
             self.freeze_survivors()  # the start-up heap (imports, the app) lives as long as we do
         # Consumer groups of their own: they need not wait for the tables' recovery.
