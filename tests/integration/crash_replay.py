@@ -115,14 +115,14 @@ async def finish(services: Services, worker: WorkerProcess) -> dict[int, int]:
     return {tp.partition: ends[tp] - done[tp] for tp in tps if done[tp] != ends[tp]}
 
 
-async def committed(services: Services) -> dict[TopicPartition, int]:
-    """The group's committed ``clicks`` offsets (0 where none), read without joining it."""
+async def committed(services: Services, topic: str = CLICKS) -> dict[TopicPartition, int]:
+    """The group's committed offsets of ``topic`` (0 where none), read without joining it."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=services.bootstrap, group_id=GROUP, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        tps = [TopicPartition(CLICKS, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         return {tp: await consumer.committed(tp) or 0 for tp in tps}
     finally:
         await consumer.stop()

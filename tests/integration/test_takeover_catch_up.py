@@ -11,7 +11,6 @@ from collections import Counter
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.ingest.partitioning import customer_partition
 from app.runtime.topics import FEEDBACK, REDIS_INTERVENTION_KEY, REDIS_OUTCOMES_KEY
@@ -137,7 +136,7 @@ async def test_feedback_on_partitions_never_committed_reaches_redis_after_a_take
     try:
         before = await _feedback_on_indexed_interventions(private_stack, redis, "before", 200)
         await _wait_until_recorded(redis, before, timeout_s=30)
-        assert set((await _committed(private_stack, FEEDBACK)).values()) == {0}, "a commit"
+        assert set((await crash.committed(private_stack, FEEDBACK)).values()) == {0}, "a commit"
 
         victim.process.kill()  # its partitions were never committed
         victim.process.wait()
@@ -178,16 +177,3 @@ async def _wait_until_recorded(redis: aioredis.Redis, ids: list[str], timeout_s:
             return
         assert time.monotonic() < deadline, f"{len(missing)} of {len(ids)} feedback never recorded"
         await asyncio.sleep(0.2)
-
-
-async def _committed(services, topic: str) -> dict[TopicPartition, int]:
-    """The group's committed offsets of ``topic`` (0 where none), read without joining it."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=services.bootstrap, group_id=crash.GROUP, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(_PARTITIONS)]
-        return {tp: await consumer.committed(tp) or 0 for tp in tps}
-    finally:
-        await consumer.stop()
