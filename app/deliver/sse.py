@@ -24,7 +24,6 @@ from redis.exceptions import RedisError
 from app.runtime.topics import REDIS_INTERVENTIONS_STREAM
 
 __all__ = [
-    "HEARTBEAT_S",
     "KEEP_ALIVE",
     "Entry",
     "InterventionHub",
@@ -41,11 +40,9 @@ log = logging.getLogger(__name__)
 #: A stream entry: its id (``"<ms>-<seq>"``) and its ``data`` field (the intervention JSON).
 Entry = tuple[str, bytes]
 
-#: Seconds without an intervention after which an open stream gets a comment: proxies and
-#: load balancers close connections idle for 30-60 s, and a write is how a server learns
-#: that a client has gone (aiohttp does not tell a waiting handler). The worker's is
-#: ``NUDGEFLOW_SSE_HEARTBEAT_S``.
-HEARTBEAT_S = 15.0
+#: Sent after ``heartbeat_s`` (``NUDGEFLOW_SSE_HEARTBEAT_S``) without an intervention:
+#: proxies and load balancers close connections idle for 30-60 s, and a write is how a
+#: server learns that a client has gone (aiohttp does not tell a waiting handler).
 KEEP_ALIVE = b": keep-alive\n\n"
 # Interventions are a few per customer per session: 64 unsent ones mean a stuck client.
 _MAX_PENDING = 64
@@ -322,7 +319,7 @@ async def intervention_events(
     hub: InterventionHub,
     subscription: Subscription,
     after_id: str | None,
-    heartbeat_s: float = HEARTBEAT_S,
+    heartbeat_s: float,
 ) -> AsyncGenerator[bytes, None]:
     """The bytes of one SSE stream: the entries after ``after_id`` (none without it), then
     live ones, each once, and ``KEEP_ALIVE`` after ``heartbeat_s`` without any. Ends when

@@ -20,9 +20,10 @@ _VALIDATED = "abandonment"
 class ModelMetricsExport:
     """Turns the learners' running counts into Prometheus counters and gauges.
 
-    Counts a learner had when this process first saw it (restored from a
-    checkpoint) are held (``nudgeflow_model_examples``) but not counted as learned
-    here (``nudgeflow_model_learned_total``), so a restart does not count them twice.
+    Counts a learner's models came with (restored from a checkpoint,
+    ``PartitionLearner.learned_before``) are held (``nudgeflow_model_examples``) but
+    not counted as learned here (``nudgeflow_model_learned_total``), so a restart does
+    not count them twice.
     """
 
     def __init__(self, metrics: Metrics) -> None:
