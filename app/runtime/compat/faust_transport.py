@@ -179,8 +179,18 @@ class _Consumer(faust_aiokafka.Consumer):
             return
         offset = self._committed_offset.get(tp) or min(dropped, self._sought_back.get(tp, dropped))
         self._sought_back[tp] = offset
-        self._thread._ensure_consumer().seek(TopicPartition(tp.topic, tp.partition), offset)
+        self._seek_in_consumer_thread(tp, offset)
         self._read_offset[tp] = offset
+
+    def _seek_in_consumer_thread(self, tp: TP, offset: int) -> None:
+        # aiokafka's seek drops the partition's fetched records, a dict the consumer
+        # thread may be reading at that moment (``Fetcher.fetched_records``: a KeyError
+        # that crashed a worker at a takeover). So the seek runs in that thread. The
+        # thread runs what it is handed in order: the next fetch asked of it comes after.
+        seek = self._thread._ensure_consumer().seek
+        self._thread.thread_loop.call_soon_threadsafe(
+            seek, TopicPartition(tp.topic, tp.partition), offset
+        )
 
     def resume_flow(self) -> None:
         # Recovery resumes the partitions and seeks them to the committed offsets a
@@ -191,11 +201,10 @@ class _Consumer(faust_aiokafka.Consumer):
         # message is not counted as read, and its partition is sought back to it.
         dropped, self._direct_dropped = getattr(self, "_direct_dropped", {}), {}
         if dropped:
-            consumer = self._thread._ensure_consumer()
             assigned = self.assignment()
             for tp, offset in dropped.items():
                 if tp in assigned:
-                    consumer.seek(TopicPartition(tp.topic, tp.partition), offset)
+                    self._seek_in_consumer_thread(tp, offset)
                     self._read_offset[tp] = offset
         super().resume_flow()
 
