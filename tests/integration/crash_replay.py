@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from app.runtime.topics import (
 )
 from app.tools.replay import replay
 from app.tools.replay_pacing import Pacing
-from tables.customer_state import decode_state, encode_state
+from tables.customer_state import decode_state
 from tests.integration.clients import events_counted, get
 
 GROUP = "nudgeflow"  # the workers' default app id: their consumer group
@@ -152,16 +152,12 @@ async def delivered(services: Services) -> Delivered:
 
 
 async def final_states(services: Services) -> dict[str, dict[str, Any]]:
-    """Each customer's newest state on the table's changelog, as the changelog encodes it
+    """Each customer's newest state on the table's changelog, as a dict of its fields
     (deleted customers left out)."""
     states: dict[str, bytes | None] = {}
     for key, values in (await _read_to_end(services, _CHANGELOG, keyed=True)).items():
         states[key] = values[-1] if values else None
-    return {
-        key: orjson.loads(encode_state(decode_state(value)))["s"]
-        for key, value in states.items()
-        if value is not None
-    }
+    return {key: asdict(decode_state(value)) for key, value in states.items() if value is not None}
 
 
 async def _read_to_end(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from array import array
+from dataclasses import fields
 
 import orjson
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from app.detect.pipeline import Rules, process_event
 from app.detect.state import new_state
 from tables.customer_state import (
+    V3_PROFILE_FIELDS,
+    V3_SESSION_FIELDS,
+    V3_SUMMARY_FIELDS,
     CustomerProfile,
     CustomerState,
     RecentEvent,
@@ -133,11 +137,54 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 def test_encoded_form_is_versioned_json() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
 
-    assert raw["v"] == 2
-    assert raw["s"]["customer_id"] == "ü-☕"
+    assert raw["v"] == 3
+    assert raw["s"][0] == "ü-☕"
 
 
-def test_version_1_is_read_as_version_2() -> None:
+def test_version_3_fields_are_the_dataclasses_fields() -> None:
+    # Version 3 writes fields by position: a field added, dropped or moved needs a new
+    # version (and this version's reader kept), or old records would be misread.
+    assert tuple(f.name for f in fields(CustomerProfile)) == V3_PROFILE_FIELDS
+    assert (
+        tuple(f.name for f in fields(SessionState) if f.name not in ("recent", "summary"))
+        == V3_SESSION_FIELDS
+    )
+    assert tuple(f.name for f in fields(SessionSummary)) == V3_SUMMARY_FIELDS
+
+
+# HAND_BUILT as version 2 wrote it (the release before positional fields).
+_V2_HAND_BUILT = (
+    '{"v":2,"s":{"customer_id":"ü-☕","profile":{"first_seen_ts_ms":0,'
+    '"last_seen_ts_ms":9007199254740992,"visits":3,"events":9,"purchases":0,'
+    '"last_purchase_ts_ms":0,"revenue":0.0,"late_events":0,"last_visit_ts_ms":0,'
+    '"gap_mean_ms":0.0,"gap_var_ms2":0.0,"visit_events_mean":0.0,"last_visit_events":0,'
+    '"pace_mean_ms":0.0,"pace_var_ms2":0.0,"last_pace_ratio":0.0},"sessions":[{'
+    '"session_id":"s","started_ts_ms":1,"last_ts_ms":2,"event_count":2,"last_event_id":"e2",'
+    '"page":"/a","product_id":null,"step":"cart","cart_value":0.30000000000000004,'
+    '"purchased":false,"failed_payment_attempts":1,"fired_reasons":["rage_click"],'
+    '"bot":false,"fast_gaps":0,"product_views":["p1","p1"],"product_view_ts_ms":0,'
+    '"recent":[[1,"click","#x",1,2.5,3],[2,"error",null,null,null,0]],'
+    '"steps":[[1,"cart"],[2,"shipping"]],"cart_flips":[["p1",1],["p1",-1]],'
+    '"searches":[[1,0,12345]],"error_ts":[2],"summary":true}],"segment":"returning",'
+    '"seen_event_digests":"0100000000000000ffffffffffffffff","seen_session_ids":["s"],'
+    '"ended_sessions":[["s0",0]],"rewarded":["review"],"signals":[{"name":"rage_click",'
+    '"score":0.7,"ts_ms":1,"event_id":"e1"}],"interventions":[{"intervention_id":"x",'
+    '"context":{"cart_value":1.5},"signals":{}}],"clicks_offset":-1}}'
+)
+
+
+def test_version_2_is_read_as_version_3() -> None:
+    state = decode_state(_V2_HAND_BUILT.encode())
+
+    assert state == HAND_BUILT
+    assert decode_state(encode_state(state)) == state
+
+
+def test_version_3_is_smaller_than_version_2() -> None:
+    assert len(encode_state(HAND_BUILT)) < len(_V2_HAND_BUILT.encode()) / 2
+
+
+def test_version_1_is_read_as_version_3() -> None:
     v1 = {
         "v": 1,
         "s": {
@@ -180,12 +227,12 @@ def test_version_1_is_read_as_version_2() -> None:
     assert decode_state(encode_state(state)) == state
 
 
-@pytest.mark.parametrize("version", [0, 3, "2", None])
+@pytest.mark.parametrize("version", [0, 4, "3", None])
 def test_unknown_version_raises_value_error(version: object) -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     raw["v"] = version
 
-    with pytest.raises(ValueError, match="not a customer state of version 2"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 3"):
         decode_state(orjson.dumps(raw))
 
 
@@ -193,12 +240,12 @@ def test_missing_version_raises_value_error() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     del raw["v"]
 
-    with pytest.raises(ValueError, match="not a customer state of version 2 \\(found None\\)"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 3 \\(found None\\)"):
         decode_state(orjson.dumps(raw))
 
 
 def test_a_profile_field_a_later_version_dropped_is_ignored_and_new_ones_default() -> None:
-    raw = orjson.loads(encode_state(HAND_BUILT))
+    raw = orjson.loads(_V2_HAND_BUILT)
     raw["s"]["profile"]["last_gap_ms"] = 86_400_000  # written before the browsing pace
     del raw["s"]["profile"]["pace_mean_ms"]
 
