@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from app.deliver.redis_sink import backoff_s, deliver_once
 from app.runtime.metrics import Metrics
 from app.runtime.topics import INTERVENTIONS
 
-__all__ = ["Delivery", "Outbox"]
+__all__ = ["Delivery", "Outbox", "RecentIds"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,39 @@ _WRITE_TIMEOUT_S = 0.5
 # writes them) and uplift marks (only here: bounded, then the oldest are dropped).
 _INTERVENTIONS_MAX = 10_000
 _MARKS_MAX = 100_000
+# Ids of the interventions the fast path wrote, remembered for the catch-up to skip:
+# it reads them from Kafka a moment later (~100 bytes each).
+_WRITTEN_MAX = 20_000
+
+
+class RecentIds:
+    """The last ``maxlen`` ids added, for membership tests.
+
+    Examples
+    --------
+    >>> ids = RecentIds(2)
+    >>> ids.add_all(["a", "b", "c"])
+    >>> "a" in ids, "c" in ids
+    (False, True)
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add_all(self, ids: Iterable[str]) -> None:
+        """Remember ``ids``, forgetting the oldest beyond ``maxlen``."""
+        kept = self._ids
+        for key in ids:
+            kept[key] = None
+        while len(kept) > self.maxlen:
+            kept.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass(slots=True)
@@ -61,6 +95,8 @@ class Delivery:
         self._pending: list[tuple[dict[str, Any], bytes]] = []
         self._marks: list[UpliftMark] = []
         self._writer: asyncio.Task[None] | None = None
+        #: Interventions this writer put on the Redis stream (``RedisSink`` skips them).
+        self.written = RecentIds(_WRITTEN_MAX)
 
     def take_unconfirmed(self) -> list[asyncio.Future[Any]]:
         """The delivery futures of the Kafka sends since the last call (to await)."""
@@ -124,6 +160,7 @@ class Delivery:
                     await deliver_once(self.redis, interventions, stream_maxlen=self.stream_maxlen,
                                        retention_s=self.retention_s, marks=marks)  # fmt: skip
                 failures = 0
+                self.written.add_all(i["intervention_id"] for i, _ in interventions)
             except (RedisError, OSError, TimeoutError) as exc:
                 failures += 1
                 self.metrics.delivery_errors.labels(channel="redis").inc(len(interventions))

@@ -13,8 +13,9 @@ intervention once however often it is written:
 - the **catch-up**: ``RedisSink`` consumes ``interventions`` in a consumer group of
   its own (``<app id>-redis``) and writes each record the same way, retrying with
   backoff until Redis answers, committing only what Redis took. What the fast path
-  missed (a timeout, an outage, a crash) arrives this way; what it did not miss is
-  a no-op. While Redis is away the group's lag grows and ``/readyz`` says so.
+  missed (a timeout, an outage, a crash) arrives this way; what this worker's fast
+  path confirmed is skipped (``written``), and what another worker's wrote is a no-op.
+  While Redis is away the group's lag grows and ``/readyz`` says so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -141,11 +142,19 @@ async def deliver_once(
 class RedisSink(Service):
     """Catches the Redis stream up from ``interventions`` (group ``<app id>-redis``)."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        metrics: Metrics,
+        written: Container[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.redis = redis
         self.metrics = metrics
+        # Intervention ids the fast path confirmed on the stream: not written again.
+        self.written = written
         self.group_id = f"{settings.app_id}-redis"
         self.retention_s = settings.intervention_retention_days * 86_400
         # Whether the last write reached Redis, and since when it has not.
@@ -194,11 +203,15 @@ class RedisSink(Service):
                 continue
             for tp, records in batches.items():
                 interventions = []
+                written = self.written
                 for record in records:
                     try:
-                        interventions.append((orjson.loads(record.value), record.value))
+                        intervention = orjson.loads(record.value)
                     except orjson.JSONDecodeError:
                         log.error("redis catch-up: %s@%s is not JSON, skipped", tp, record.offset)
+                        continue
+                    if intervention.get("intervention_id") not in written:
+                        interventions.append((intervention, record.value))
                 self._done.setdefault(tp, records[0].offset)
                 await self._write_until_taken(interventions)
                 self._done[tp] = records[-1].offset + 1

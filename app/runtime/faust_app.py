@@ -316,7 +316,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.webhooks = (
         WebhookService(s, lambda: raw_producer(app), app.metrics) if s.webhook_urls else None
     )
-    app.redis_sink = RedisSink(s, app.delivery.redis, app.metrics)
+    app.redis_sink = RedisSink(s, app.delivery.redis, app.metrics, app.delivery.written)
     app.feedback = FeedbackStore(app.delivery.redis, s.intervention_retention_days * 86_400)
     app.metrics.active_customers.set_function(lambda: len(app.customers))
     app.collector_pauses = CollectorPauses(app.metrics.gc_pause)

@@ -115,10 +115,12 @@ async def finish(services: Services, worker: WorkerProcess) -> dict[int, int]:
     return {tp.partition: ends[tp] - done[tp] for tp in tps if done[tp] != ends[tp]}
 
 
-async def committed(services: Services, topic: str = CLICKS) -> dict[TopicPartition, int]:
+async def committed(
+    services: Services, topic: str = CLICKS, group: str = GROUP
+) -> dict[TopicPartition, int]:
     """The group's committed offsets of ``topic`` (0 where none), read without joining it."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=services.bootstrap, group_id=GROUP, enable_auto_commit=False
+        bootstrap_servers=services.bootstrap, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
