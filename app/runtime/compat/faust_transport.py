@@ -295,7 +295,8 @@ class _Consumer(faust_aiokafka.Consumer):
                             if suspended():
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             elif direct is not None:
-                                await direct.put(message)
+                                if not direct.put_nowait(message):
+                                    await direct.put(message)
                             else:
                                 await callback(message)
                             set_read_offset(tp, offset)

@@ -38,8 +38,18 @@ class DirectQueue:
         self.on_acked: Callable[[list[Message]], None] | None = None
 
     async def put(self, message: Message) -> None:
-        """Called by the consumer for each message of ``topic``; waits while full."""
+        """Called by the consumer for each message of ``topic``; waits while full (or
+        while flow is suspended)."""
         await self._queue.put(message)
+
+    def put_nowait(self, message: Message) -> bool:
+        """``put`` without waiting (three coroutines fewer a message): False, and nothing
+        put, when the queue is full or flow is suspended; then ``put`` must wait."""
+        queue = self._queue
+        if queue.full() or not self.app.flow_control.is_active():
+            return False
+        queue.put_nowait(message)
+        return True
 
     async def batches(self, max_messages: int) -> AsyncIterator[list[Message]]:
         """Lists of up to ``max_messages`` messages, as soon as at least one is there."""

@@ -1,0 +1,40 @@
+"""``DirectQueue``: the consumer's hand-over of ``clicks`` messages to the agent."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from mode.utils.queues import FlowControlEvent
+
+from app.runtime.compat import DirectQueue
+
+
+def _queue(maxsize: int, *, suspended: bool = False) -> DirectQueue:
+    app: Any = SimpleNamespace(flow_control=FlowControlEvent(initially_suspended=suspended))
+    return DirectQueue(app, "clicks", maxsize)
+
+
+async def test_put_nowait_hands_messages_over_in_order() -> None:
+    queue = _queue(3)
+
+    assert [queue.put_nowait(m) for m in ("a", "b")] == [True, True]
+    batch = await anext(queue.batches(10))
+
+    assert batch == ["a", "b"]
+
+
+def test_put_nowait_refuses_when_full_so_the_consumer_waits() -> None:
+    queue = _queue(2)
+
+    assert [queue.put_nowait(m) for m in ("a", "b", "c")] == [True, True, False]
+    assert queue.size() == 2
+
+
+def test_put_nowait_refuses_while_flow_is_suspended() -> None:
+    # A rebalance suspends the flow: what is fetched then must wait (and is dropped with
+    # the queue at resume), never slip in ahead of the seek.
+    queue = _queue(10, suspended=True)
+
+    assert queue.put_nowait("a") is False
+    assert queue.size() == 0
