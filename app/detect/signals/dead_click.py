@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from app.detect.clicks import FORM_CONTROL, NO_RESPONSE_OK, REPEAT_OK, SELECTION
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
@@ -46,29 +48,45 @@ def dead_click_groups(recent: list[RecentEvent], now_ms: int, t: SignalThreshold
     groups = 0
     last_element: str | None = None
     last_ts = 0
-    for i, event in enumerate(recent):
+    count = len(recent)
+    # Sorted: what is older than the window is skipped by bisection, not looked at. (A
+    # click there counts for nothing, and grouping starts afresh with the first counted.)
+    i = bisect_left(recent, horizon, key=_ts_ms) if count and recent[0].ts_ms < horizon else 0
+    while i < count:
+        event = recent[i]
+        i += 1
         if event.type != "click":
             last_element = None
             continue
-        if event.element is None or event.flags & _EXCLUDED or event.ts_ms < horizon:
+        if event.element is None or event.flags & _EXCLUDED:
             continue
-        if event.ts_ms + wait > now_ms:
+        ts = event.ts_ms
+        if ts + wait > now_ms:
             break
+        # Answered: another (non-click) event within the wait. Indices, not a slice of
+        # the rest of the window for each click.
         answered = False
-        for later in recent[i + 1 :]:
-            if later.ts_ms > event.ts_ms + wait:
+        j = i
+        while j < count:
+            later = recent[j]
+            if later.ts_ms > ts + wait:
                 break
             if later.type != "click":
                 answered = True
                 break
+            j += 1
         if answered:
             continue
-        if event.element == last_element and event.ts_ms - last_ts <= t.rage_click_window_ms:
-            last_ts = event.ts_ms
+        if event.element == last_element and ts - last_ts <= t.rage_click_window_ms:
+            last_ts = ts
             continue
         groups += 1
-        last_element, last_ts = event.element, event.ts_ms
+        last_element, last_ts = event.element, ts
     return groups
+
+
+def _ts_ms(event: RecentEvent) -> int:
+    return event.ts_ms
 
 
 def detect_dead_click(ctx: DetectionContext) -> Signal | None:

@@ -321,3 +321,47 @@ def test_checking_only_what_changed_fires_where_a_full_check_first_holds(seed: i
             first_fired = i
 
     assert first_fired == first_full
+
+
+_EXCLUDED = FORM_CONTROL | NO_RESPONSE_OK | REPEAT_OK | SELECTION
+
+
+def _groups_by_definition(recent: list[R], now_ms: int, t: SignalThresholds) -> int:
+    """``dead_click_groups`` as the rule reads, event by event over the whole window."""
+    wait = t.dead_click_wait_ms
+    horizon = now_ms - t.dead_click_window_ms - wait
+    groups, last_element, last_ts = 0, None, 0
+    for i, event in enumerate(recent):
+        if event.type != "click":
+            last_element = None
+            continue
+        if event.element is None or event.flags & _EXCLUDED or event.ts_ms < horizon:
+            continue
+        if event.ts_ms + wait > now_ms:
+            break
+        answered = any(
+            later.type != "click" for later in recent[i + 1 :] if later.ts_ms <= event.ts_ms + wait
+        )
+        if answered:
+            continue
+        if event.element == last_element and event.ts_ms - last_ts <= t.rage_click_window_ms:
+            last_ts = event.ts_ms
+            continue
+        groups += 1
+        last_element, last_ts = event.element, event.ts_ms
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dead_click_groups_counts_as_the_rule_reads(seed: int) -> None:
+    rng = random.Random(seed)
+    t = DEFAULT_THRESHOLDS
+    ts_ms, recent = T0_MS, []
+    for _ in range(rng.randint(0, 32)):
+        ts_ms += rng.choice((0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 70_000))
+        kind = rng.choice(("click", "click", "click", "page_view", "scroll"))
+        element = rng.choice((".price", ".img", None)) if kind == "click" else None
+        recent.append(R(ts_ms, kind, element, flags=rng.choice((0, 0, 0, SELECTION))))
+    for now_ms in (T0_MS, ts_ms, ts_ms + 2_500, ts_ms + 40_000, ts_ms + 90_000):
+        expected = _groups_by_definition(recent, now_ms, t)
+        assert dead_click_groups(recent, now_ms, t) == expected, (seed, now_ms)
