@@ -21,6 +21,7 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -68,6 +69,9 @@ _WARMUP_S = 2.0
 _WINDOW_S = 5.0
 # Event-time offsets of a burst's clicks: the third one, the trigger, happens "now".
 _BURST_OFFSETS_MS = (-400, -200, 0)
+# Worker and relay pairs at the first rate, each on fresh brokers (the first pair is the
+# main run's).
+_PAIRS = 3
 _PROCESSING = "nudgeflow_processing_seconds"
 # What the worker counted during a phase: were missing interventions ever emitted?
 _WORKER_COUNTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -83,14 +87,51 @@ _WORKER_COUNTS: dict[str, tuple[str, dict[str, str]]] = {
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
     """Idle CPU for ~10 s x ``scale``, then ~20 s x ``scale`` at each rate of ``RATES``,
-    through the worker and then through the bare relay."""
+    through the worker and then through the bare relay; then two more pairs at the first
+    rate."""
     return asyncio.run(_run(scale, workdir))
 
 
 async def _run(scale: float, workdir: Path) -> dict[str, Any]:
     duration_s = scaled(20.0, scale, 1.0)
     idle_s = scaled(10.0, scale, 1.0)
-    async with embedded_stack(workdir / "nudgeflow") as stack:
+    phases, idle_cpu = await _through_worker(workdir / "nudgeflow", RATES, duration_s, idle_s)
+    # The same traffic (same seed) through a bare relay on a broker of its own.
+    fetch_max_wait_ms = Settings(broker_flavour="tansu").fetch_max_wait_ms
+    relay = await _through_relay(workdir / "relay", RATES, duration_s, fetch_max_wait_ms)
+    # Then more pairs at the first rate alone, each on fresh brokers: a p99 of a few hundred
+    # triggers moves by a third from run to run, so the ratio is the median of the pairs.
+    first = str(RATES[0])
+    pairs = [(phases[first], relay[first])]
+    for number in range(1, _PAIRS if scale >= 0.5 else 1):
+        more, _idle = await _through_worker(workdir / f"pair-{number}", RATES[:1], duration_s)
+        more_relay = await _through_relay(workdir / f"relay-{number}", RATES[:1], duration_s,
+                                          fetch_max_wait_ms)  # fmt: skip
+        pairs.append((more[first], more_relay[first]))
+    pair_ratios = [w["latency_ms"]["p99"] / r["latency_ms"]["p99"] for w, r in pairs]
+    return {
+        "duration_s": duration_s,
+        "idle_s": idle_s,
+        "idle_cpu_percent": idle_cpu["worker"],
+        "idle_broker_cpu_percent": idle_cpu["broker"],
+        "burst_share": _BURST_SHARE,
+        "rates": phases,
+        "relay": relay,
+        "relay_fetch_max_wait_ms": fetch_max_wait_ms,
+        "pairs_p99_ms": [(w["latency_ms"]["p99"], r["latency_ms"]["p99"]) for w, r in pairs],
+        "pair_ratios": pair_ratios,
+        "p99_to_relay": statistics.median(pair_ratios),
+        "target_p99_ms": TARGET_P99_MS,
+        "passed": phases[first]["missing"] == 0
+        and phases[first]["latency_ms"]["p99"] <= TARGET_P99_MS,
+    }
+
+
+async def _through_worker(
+    workdir: Path, rates: tuple[int, ...], duration_s: float, idle_s: float = 0.0
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """One worker on a fresh broker: its idle CPU over ``idle_s``, then a phase per rate."""
+    async with embedded_stack(workdir) as stack:
         services = stack.services
         env = bench_worker_env(services, workdir)
         async with running_workers([env]) as [worker]:
@@ -104,32 +145,25 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
             factory = EventFactory(seed=3, customers=10_000)
             phases = {
                 str(rate): await _phase(services, factory, rate, duration_s, cpu, web_url(env))
-                for rate in RATES
+                for rate in rates
             }
-    # The same traffic (same seed) through a bare relay on a broker of its own.
-    async with embedded_stack(workdir / "relay") as stack:
-        fetch_max_wait_ms = Settings(broker_flavour="tansu").fetch_max_wait_ms
-        async with _running_relay(stack.services.bootstrap, fetch_max_wait_ms) as relay_pid:
-            cpu = CpuMeter({"relay": relay_pid, "broker": stack.broker_pid, "clients": os.getpid()})
-            factory = EventFactory(seed=3, customers=10_000)
-            relay = {
-                str(rate): await _phase(stack.services, factory, rate, duration_s, cpu)
-                for rate in RATES
-            }
-    first = phases[str(RATES[0])]
-    return {
-        "duration_s": duration_s,
-        "idle_s": idle_s,
-        "idle_cpu_percent": idle_cpu["worker"],
-        "idle_broker_cpu_percent": idle_cpu["broker"],
-        "burst_share": _BURST_SHARE,
-        "rates": phases,
-        "relay": relay,
-        "relay_fetch_max_wait_ms": fetch_max_wait_ms,
-        "p99_to_relay": first["latency_ms"]["p99"] / relay[str(RATES[0])]["latency_ms"]["p99"],
-        "target_p99_ms": TARGET_P99_MS,
-        "passed": first["missing"] == 0 and first["latency_ms"]["p99"] <= TARGET_P99_MS,
-    }
+    return phases, idle_cpu
+
+
+async def _through_relay(
+    workdir: Path, rates: tuple[int, ...], duration_s: float, fetch_max_wait_ms: int
+) -> dict[str, dict[str, Any]]:
+    """The bare relay on a fresh broker: a phase per rate."""
+    async with (
+        embedded_stack(workdir) as stack,
+        _running_relay(stack.services.bootstrap, fetch_max_wait_ms) as relay_pid,
+    ):
+        cpu = CpuMeter({"relay": relay_pid, "broker": stack.broker_pid, "clients": os.getpid()})
+        factory = EventFactory(seed=3, customers=10_000)
+        return {
+            str(rate): await _phase(stack.services, factory, rate, duration_s, cpu)
+            for rate in rates
+        }
 
 
 def _schedule(
@@ -443,8 +477,9 @@ def summary(result: dict[str, Any]) -> list[Row]:
     rows += [
         Row("latency", f"bare relay on the same broker, p99 at {num(RATES[0])} events/s",
             f"{relay['latency_ms']['p99']:.1f} ms"),
-        Row("latency", f"nudgeflow ÷ bare relay, p99 at {num(RATES[0])} events/s",
-            f"{result['p99_to_relay']:.2f}"),
+        Row("latency", f"nudgeflow ÷ bare relay, p99 at {num(RATES[0])} events/s "
+            f"(median of {_count_pairs(result)})",
+            f"{result['p99_to_relay']:.2f}", "≤ 1.2", verdict(result["p99_to_relay"] <= 1.2)),
         Row("latency", f"event → Redis stream p99 at {num(RATES[0])} events/s",
             f"{worker['redis']['latency_ms']['p99']:.1f} ms"),
         Row("latency", "idle worker CPU", f"{result['idle_cpu_percent']:.1f} % of a core"),
@@ -458,6 +493,18 @@ def _ms(values: dict[str, float], *keys: str) -> str:
 
 def _windows(phase: dict[str, Any]) -> str:
     return " → ".join(f"{v:.0f}" for v in phase["window_p99_ms"]) + " ms"
+
+
+def _count_pairs(result: dict[str, Any]) -> str:
+    count = len(result["pair_ratios"])
+    return "1 pair" if count == 1 else f"{count} pairs"
+
+
+def _pairs(result: dict[str, Any]) -> str:
+    pairs = zip(result["pairs_p99_ms"], result["pair_ratios"], strict=True)
+    return "; ".join(
+        f"{worker:.1f} ms ÷ {relay:.1f} ms = {ratio:.2f}" for (worker, relay), ratio in pairs
+    )
 
 
 def details(result: dict[str, Any]) -> str:
@@ -519,8 +566,11 @@ share this process, and broker, worker and clients share the machine's cores.
 The **bare relay** gets the same traffic on a fresh broker of its own: a process that reads
 `clicks` with the worker's fetch wait ({result["relay_fetch_max_wait_ms"]} ms) and forwards
 each customer's third `#pay` click to `interventions`, with no state, changelog, Redis or
-Faust. It is what the broker alone costs an event that goes in and comes back out:
-nudgeflow's p99 at {num(RATES[0])} events/s is **{result["p99_to_relay"]:.2f}x** the relay's.
+Faust. It is what the broker alone costs an event that goes in and comes back out.
+A p99 of a few hundred triggers moves by a third from run to run, so worker and relay run
+again at {num(RATES[0])} events/s, each pair on fresh brokers: nudgeflow's p99 is
+**{result["p99_to_relay"]:.2f}x** the relay's, the median of {_count_pairs(result)}
+({_pairs(result)}).
 
 {chr(10).join(end_to_end)}
 
