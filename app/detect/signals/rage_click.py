@@ -46,6 +46,7 @@ def detect_rage_click(ctx: DetectionContext) -> Signal | None:
     first = bisect_left(recent, event.ts_ms - window_ms, key=_ts)
     last = bisect_right(recent, event.ts_ms + window_ms, key=_ts)
     # Runs of consecutive qualifying clicks on the element; anything else breaks a run.
+    # Each run is measured once it is whole (a window of part of it is one of all of it).
     best = 0
     run: list[int] = []
     for past in recent[first:last]:
@@ -56,9 +57,11 @@ def detect_rage_click(ctx: DetectionContext) -> Signal | None:
             and _near(past.x, past.y, event.x, event.y, radius_sq)
         ):
             run.append(past.ts_ms)
+        elif run:
             best = max(best, _densest_with(run, event.ts_ms, window_ms))
-        else:
             run = []
+    if run:
+        best = max(best, _densest_with(run, event.ts_ms, window_ms))
     if best < t.rage_click_min_clicks:
         return None
     extra = best - t.rage_click_min_clicks

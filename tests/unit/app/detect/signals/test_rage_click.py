@@ -3,13 +3,14 @@ broken by any other event between them (Datadog's cancellation)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from app.detect.pipeline import Rules
 from app.detect.signals import DetectionContext, SignalThresholds
-from app.detect.signals.rage_click import KIND, REASON, detect_rage_click
+from app.detect.signals.rage_click import KIND, REASON, _densest_with, detect_rage_click
 from app.detect.state import StateLimits
 from app.ingest.events import ClickEvent
 from tests.factories import T0_MS, click, context, fold
@@ -242,3 +243,39 @@ def test_the_window_is_bounded_by_the_recent_events_kept() -> None:
     ctx = DetectionContext(state, state.session, events[-1], events[-1].ts_ms, DEFAULT_THRESHOLDS)
 
     assert detect_rage_click(ctx) is None
+
+
+def _best_by_prefixes(ctx: DetectionContext) -> int:
+    """The densest burst, measured after every click of every run (the rule as first
+    written): what ``detect_rage_click`` measures once per whole run must equal it."""
+    event, t = ctx.event, ctx.thresholds
+    assert event is not None
+    best, run = 0, []
+    for past in ctx.session.recent:
+        if past.type == "click" and past.element == event.element and not past.flags:
+            run.append(past.ts_ms)
+            window = [ts for ts in run if abs(ts - event.ts_ms) <= t.rage_click_window_ms]
+            best = max(best, _densest_with(window, event.ts_ms, t.rage_click_window_ms))
+        else:
+            run = []
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_each_run_measured_whole_finds_the_densest_burst(seed: int) -> None:
+    rng = random.Random(seed)
+    ts_ms, events = T0_MS, []
+    for _ in range(rng.randint(1, 30)):
+        ts_ms += rng.choice((0, 100, 250, 400, 800, 1500))
+        if rng.random() < 0.8:
+            events.append(click(element=rng.choice(("#buy", "#buy", ".img")), ts_ms=ts_ms))
+        else:
+            events.append(click(type="scroll", ts_ms=ts_ms))
+    events.append(click(element="#buy", ts_ms=ts_ms + rng.choice((0, 200))))
+    ctx = context(events)
+    best = _best_by_prefixes(ctx)
+
+    signal = detect_rage_click(ctx)
+
+    fired = signal.evidence["clicks"] if signal is not None else None
+    assert fired == (float(best) if best >= ctx.thresholds.rage_click_min_clicks else None)
