@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
 import faust
@@ -225,6 +225,40 @@ class _Consumer(faust_aiokafka.Consumer):
         return bool(
             await self._commit_offsets(commit_offsets, start_new_transaction=start_new_transaction)
         )
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        # Upstream's, but the high watermark of a partition is read (across the consumer
+        # thread) and tracked once per fetch rather than once per record: every record of
+        # one answer has the same.
+        records, active_partitions = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            self.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return
+        generation_id = self.app.consumer_generation_id
+        buffered = self._buffered_partitions
+        accepted = [
+            tp
+            for tp in records
+            if active_partitions is None or tp in active_partitions or tp in buffered
+        ]
+        track = self.app.monitor.track_tp_end_offset
+        for tp in accepted:
+            track(tp, self.highwater(tp))
+        to_message = self._to_message
+        for tp, record in self.scheduler.iterate(records):
+            if not self.flow_active:
+                break
+            if self.app.consumer_generation_id != generation_id:
+                self.log.dev("Generation id changed from %r. Cancelling getmany.", generation_id)
+                break
+            if tp in accepted:
+                yield tp, to_message(tp, record)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         # Faust's loop, with two changes. Faust wraps every message in

@@ -95,3 +95,21 @@ def test_topics_of_as_many_partitions_go_to_workers_partition_by_partition():
         assert client.actives[CLICKS] and client.actives[FEEDBACK] == client.actives[CLICKS]
         owned += client.actives[CLICKS]
     assert sorted(owned) == list(range(8))
+
+
+def test_upstream_getmany_is_still_the_steps_ours_repeats():
+    # Ours replaces upstream's getmany to read each partition's high watermark once per
+    # fetch, not once per record; a step upstream adds would be skipped silently.
+    upstream = _source(faust_consumer.Consumer.getmany)
+    steps = ("await self._wait_next_records(timeout)", "self.app.consumer_generation_id",
+             "self.scheduler.iterate(records)", "self.highwater(tp)",
+             "track_tp_end_offset(tp, highwater_mark)", "yield tp, to_message(tp, record)",
+             "await self.perform_seek()")  # fmt: skip
+    assert [upstream.index(step) for step in steps] == sorted(upstream.index(s) for s in steps)
+    # (Two more yields are in its comment.)
+    assert upstream.count("yield tp,") == 3 and upstream.count("await ") == 2
+    ours = _source(_Consumer.getmany)
+    for step in ("await self._wait_next_records(timeout)", "self.scheduler.iterate(records)",
+                 "self.app.consumer_generation_id", "self.highwater(tp)",
+                 "await self.perform_seek()"):  # fmt: skip
+        assert step in ours
