@@ -187,12 +187,11 @@ class NudgeflowApp(faust.App):
         same moment, so they hold exactly the events those states hold: after a crash
         the next owner learns what it folds again, once. Then the states are encoded
         while the agent goes on; commits write one after another, so a customer's
-        records stay in order. The checkpoints are queued right behind the states:
-        unless the encoding let the agent in (every 100 states) or filled a batch, the
-        producer still holds every state batch then, and sends each partition's states
-        and checkpoint in one request (it sends one batch per partition per request).
-        A crash cannot put a checkpoint on the broker ahead of its states; behind
-        them, only while a larger commit is still being queued.
+        records stay in order. The state batches are handed to the producer once all
+        are encoded, and the checkpoints right behind them with nothing in between, so
+        they leave in one request (the producer sends one batch per partition in a
+        request): a crash puts the whole commit on the broker or none of it, unless a
+        partition's states fill more than one batch.
         """
         async with self.changelog_lock:
             producer = raw_producer(self)
