@@ -262,7 +262,7 @@ def encode_state(state: CustomerState) -> bytes:
     True
     """
     # Positional: every changed state is encoded each commit interval, and arrays of the
-    # fields (in the order ``_V3_*`` freezes) cost two thirds of a JSON object of them
+    # fields (in the order ``V3_*_FIELDS`` freeze) cost two thirds of a JSON object of them
     # and half the bytes (version 2 wrote objects). Built by hand: orjson writes neither
     # NamedTuples nor arrays, and a ``default`` hook for each recent event cost more
     # than the rest of the encoding.

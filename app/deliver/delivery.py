@@ -60,9 +60,6 @@ class RecentIds:
     def __contains__(self, key: object) -> bool:
         return key in self._ids
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
 
 @dataclass(slots=True)
 class Outbox:
