@@ -242,11 +242,13 @@ class _Consumer(faust_aiokafka.Consumer):
             return
         generation_id = self.app.consumer_generation_id
         buffered = self._buffered_partitions
-        accepted = [
+        # A partition moves between active and buffered (stream buffers filling up and
+        # draining), but stays in one of the two through a fetch's records.
+        accepted = {
             tp
             for tp in records
             if active_partitions is None or tp in active_partitions or tp in buffered
-        ]
+        }
         track = self.app.monitor.track_tp_end_offset
         for tp in accepted:
             track(tp, self.highwater(tp))
