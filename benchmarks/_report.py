@@ -179,11 +179,12 @@ Written by `make bench`; do not edit by hand.
 - **Versions:** {", ".join(f"{k} {v}" for k, v in found.items())}
 
 Each benchmark starts its own embedded stack (Tansu broker and Redis, in memory, on free
-ports) and stops it afterwards. Every figure is a ratio or a percentile from **one run**, not
-an average of several: broker, workers and the load generator share this machine's cores, so
-figures move from run to run; compare them within one report. Each section gives the
-machine's load average as the benchmark began: the previous benchmark's processes count in it,
-and so does anything else running on the machine.
+ports) and stops it afterwards. Every figure comes from **this run** of `make bench`, not an
+average of several: broker, workers and the load generator share this machine's cores, so
+figures move from run to run; compare them within one report. The two that moved most
+(throughput, and latency over the bare relay's) are the median of three rounds in the run.
+Each section gives the machine's load average as the benchmark began: the previous
+benchmark's processes count in it, and so does anything else running on the machine.
 
 ## Summary
 
