@@ -29,6 +29,7 @@ __all__ = [
     "SessionState",
     "SessionSummary",
     "SignalRecord",
+    "by_ts_ms",
     "decode_state",
     "encode_state",
 ]
@@ -50,6 +51,11 @@ class RecentEvent(NamedTuple):
     x: float | None = None
     y: float | None = None
     flags: int = 0
+
+
+def by_ts_ms(event: RecentEvent) -> int:
+    """The key a recent-event window is sorted by (for ``bisect``)."""
+    return event.ts_ms
 
 
 @dataclass(slots=True)

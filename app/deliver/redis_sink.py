@@ -147,7 +147,7 @@ class RedisSink(Service):
         settings: Settings,
         redis: aioredis.Redis,
         metrics: Metrics,
-        written: Container[str] = frozenset(),
+        written: Container[str],
     ) -> None:
         super().__init__()
         self.settings = settings

@@ -39,6 +39,7 @@ from tables.customer_state import (
     SessionState,
     SessionSummary,
     SignalRecord,
+    by_ts_ms,
 )
 
 __all__ = [
@@ -508,7 +509,7 @@ def _update_session(
     # The window is shared with the state this one was copied from: build a new list, of
     # exactly the size needed (a list grown by insertion keeps spare slots).
     recent = session.recent
-    at = bisect_right(recent, ts, key=_by_ts)
+    at = bisect_right(recent, ts, key=by_ts_ms)
     start = max(0, len(recent) + 1 - limits.recent_events_max)
     if at < start:
         return  # older than everything the window keeps
@@ -568,10 +569,6 @@ def _update_cart(session: SessionState, event: ClickEvent, is_newest: bool) -> N
         session.cart_value = event.value  # the order total as the shop reports it
     elif event.type == "purchase":
         session.cart_value = 0.0
-
-
-def _by_ts(event: RecentEvent) -> int:
-    return event.ts_ms
 
 
 def _copier(

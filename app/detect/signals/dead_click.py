@@ -8,7 +8,7 @@ from app.detect.clicks import FORM_CONTROL, NO_RESPONSE_OK, REPEAT_OK, SELECTION
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal
 from app.detect.signals.thresholds import SignalThresholds
 from app.ingest.events import ClickEvent
-from tables.customer_state import RecentEvent, SessionState
+from tables.customer_state import RecentEvent, SessionState, by_ts_ms
 
 __all__ = [
     "KIND",
@@ -51,7 +51,7 @@ def dead_click_groups(recent: list[RecentEvent], now_ms: int, t: SignalThreshold
     count = len(recent)
     # Sorted: what is older than the window is skipped by bisection, not looked at. (A
     # click there counts for nothing, and grouping starts afresh with the first counted.)
-    i = bisect_left(recent, horizon, key=_ts_ms) if count and recent[0].ts_ms < horizon else 0
+    i = bisect_left(recent, horizon, key=by_ts_ms) if count and recent[0].ts_ms < horizon else 0
     while i < count:
         event = recent[i]
         i += 1
@@ -83,10 +83,6 @@ def dead_click_groups(recent: list[RecentEvent], now_ms: int, t: SignalThreshold
         groups += 1
         last_element, last_ts = event.element, ts
     return groups
-
-
-def _ts_ms(event: RecentEvent) -> int:
-    return event.ts_ms
 
 
 def detect_dead_click(ctx: DetectionContext) -> Signal | None:

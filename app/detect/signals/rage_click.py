@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right
 
 from app.detect.clicks import FORM_CONTROL, REPEAT_OK, SELECTION
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
-from tables.customer_state import RecentEvent
+from tables.customer_state import by_ts_ms
 
 __all__ = ["KIND", "REASON", "TRIGGERS", "detect_rage_click"]
 
@@ -43,8 +43,8 @@ def detect_rage_click(ctx: DetectionContext) -> Signal | None:
     window_ms = t.rage_click_window_ms
     radius_sq = t.rage_click_radius_px**2
     recent = ctx.session.recent  # sorted by event time: look only within the window
-    first = bisect_left(recent, event.ts_ms - window_ms, key=_ts)
-    last = bisect_right(recent, event.ts_ms + window_ms, key=_ts)
+    first = bisect_left(recent, event.ts_ms - window_ms, key=by_ts_ms)
+    last = bisect_right(recent, event.ts_ms + window_ms, key=by_ts_ms)
     # Runs of consecutive qualifying clicks on the element; anything else breaks a run.
     # Each run is measured once it is whole (a window of part of it is one of all of it).
     best = 0
@@ -87,10 +87,6 @@ def _densest_with(times: list[int], ts_ms: int, window_ms: int) -> int:
         if times[lo] <= ts_ms <= ts:
             best = max(best, hi - lo + 1)
     return best
-
-
-def _ts(event: RecentEvent) -> int:
-    return event.ts_ms
 
 
 def _near(
