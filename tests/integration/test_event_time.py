@@ -201,8 +201,8 @@ async def test_idle_customers_expire_with_a_tombstone(private_stack, worker_fact
     assert (await post(f"{worker.web_url}/v1/events", {"events": others}))[0] == 202
 
     deadline = time.monotonic() + 15
-    while (await get(f"{worker.web_url}/v1/customers/{old}"))[0] != 404:
-        assert time.monotonic() < deadline, "the idle customer was not deleted"
+    while (answer := await get(f"{worker.web_url}/v1/customers/{old}"))[0] != 404:
+        assert time.monotonic() < deadline, f"the idle customer was not deleted: {answer[:2]}"
         await asyncio.sleep(0.2)
     changelog = "nudgeflow-customer_to_state-changelog"
     tombstones = await _tombstones(private_stack.bootstrap, changelog, old)
