@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.ingest.partitioning import customer_partition
 from app.tools.simulator import SimulationConfig, simulate
 
 _ids = itertools.count()
@@ -24,6 +25,18 @@ _ids = itertools.count()
 def unique(prefix: str) -> str:
     """An id no other test uses (tests share topics, so they filter by customer)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def customers_per_partition(count: int, prefix: str, partitions: int = 8) -> dict[int, list[str]]:
+    """``count`` new customer ids on each of ``partitions`` ``clicks`` partitions (8: the
+    test workers' default)."""
+    found: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    while any(len(ids) < count for ids in found.values()):
+        customer = unique(prefix)
+        ids = found[customer_partition(customer, partitions)]
+        if len(ids) < count:
+            ids.append(customer)
+    return found
 
 
 def event(customer_id: str, type_: str = "click", **fields: Any) -> dict[str, Any]:

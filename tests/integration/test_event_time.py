@@ -12,6 +12,7 @@ import pytest
 
 from app.runtime.topics import CLICKS
 from tests.integration.clients import (
+    customers_per_partition,
     event,
     get,
     metric_families,
@@ -197,7 +198,8 @@ async def test_idle_customers_expire_with_a_tombstone(private_stack, worker_fact
     await wait_for_customer(worker.web_url, old)
 
     # Traffic on every partition moves every watermark past the idle customer's TTL.
-    others = [event(unique("busy"), "page_view", ts=now) for _ in range(64)]
+    busy = [c for ids in customers_per_partition(8, "busy").values() for c in ids]
+    others = [event(customer, "page_view", ts=now) for customer in busy]
     assert (await post(f"{worker.web_url}/v1/events", {"events": others}))[0] == 202
 
     deadline = time.monotonic() + 15

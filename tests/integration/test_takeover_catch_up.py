@@ -12,10 +12,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from app.ingest.partitioning import customer_partition
 from app.runtime.topics import FEEDBACK, REDIS_INTERVENTION_KEY, REDIS_OUTCOMES_KEY
 from tests.integration import crash_replay as crash
 from tests.integration.clients import (
+    customers_per_partition,
     event,
     get,
     metric_families,
@@ -37,17 +37,6 @@ _NO_COMMITS = {"broker_commit_interval_s": 3600}
 _CATCHING_UP = "customer state is catching up after a takeover, retry"
 
 
-def _customers_per_partition(count: int, prefix: str) -> dict[int, list[str]]:
-    """``count`` new customer ids on each ``clicks`` partition."""
-    found: dict[int, list[str]] = {p: [] for p in range(_PARTITIONS)}
-    while any(len(ids) < count for ids in found.values()):
-        customer = unique(prefix)
-        ids = found[customer_partition(customer, _PARTITIONS)]
-        if len(ids) < count:
-            ids.append(customer)
-    return found
-
-
 async def test_the_survivor_answers_503_until_it_has_processed_the_dead_owners_tail(
     private_stack, worker_factory
 ):
@@ -58,9 +47,9 @@ async def test_the_survivor_answers_503_until_it_has_processed_the_dead_owners_t
     while not 0 < await _partitions_held(survivor.web_url) < held_alone:  # the join settled
         assert time.monotonic() < deadline, "the pair never settled"
         await asyncio.sleep(0.05)
-    ahead = _customers_per_partition(_AHEAD_PER_PARTITION, "ahead")
-    last = [ids[0] for ids in _customers_per_partition(1, "last").values()]
-    never = [ids[0] for ids in _customers_per_partition(1, "never").values()]
+    ahead = customers_per_partition(_AHEAD_PER_PARTITION, "ahead", _PARTITIONS)
+    last = [ids[0] for ids in customers_per_partition(1, "last", _PARTITIONS).values()]
+    never = [ids[0] for ids in customers_per_partition(1, "never", _PARTITIONS).values()]
     start = int(time.time() * 1000)
     events = [event(c, "page_view", ts=start) for ids in ahead.values() for c in ids]
     for first in range(0, len(events), 500):  # all on the broker before the last customers
