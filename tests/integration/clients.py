@@ -18,8 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.ingest.partitioning import customer_partition
 from app.tools.simulator import SimulationConfig, simulate
+from config.settings import Settings
 
 _ids = itertools.count()
+_DEFAULT_PARTITIONS: int = Settings.model_fields["topic_partitions"].default
 
 
 def unique(prefix: str) -> str:
@@ -27,9 +29,11 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def customers_per_partition(count: int, prefix: str, partitions: int = 8) -> dict[int, list[str]]:
-    """``count`` new customer ids on each of ``partitions`` ``clicks`` partitions (8: the
-    test workers' default)."""
+def customers_per_partition(
+    count: int, prefix: str, partitions: int = _DEFAULT_PARTITIONS
+) -> dict[int, list[str]]:
+    """``count`` new customer ids on each of ``partitions`` ``clicks`` partitions (by
+    default as many as a test worker has: the setting's default)."""
     found: dict[int, list[str]] = {p: [] for p in range(partitions)}
     while any(len(ids) < count for ids in found.values()):
         customer = unique(prefix)
