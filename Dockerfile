@@ -26,6 +26,14 @@ COPY config ./config
 # and Redis. --no-deps because the layer above installed them; `pip check` fails
 # the build if that list and the package's metadata ever disagree.
 RUN pip install --no-deps . && pip check
+# The hot path compiled (app/speedups.py) beside the installed package: a C compiler
+# and Cython in this stage only, and only the built modules kept.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install "cython>=3.1" "setuptools>=68" \
+    && python -m app.tools.compile_hot_path \
+    && pip uninstall -y cython \
+    && python -c "import shutil, app.speedups as s; shutil.rmtree(s.BUILD_DIR / 'c'); shutil.rmtree(s.BUILD_DIR / 'objects')"
 
 
 FROM ${PYTHON_IMAGE}

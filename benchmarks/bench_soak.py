@@ -145,7 +145,7 @@ async def _running_up(workdir: Path) -> AsyncIterator[_Up]:
             "NUDGEFLOW_RATE_LIMIT_IP_PER_S": "0"}  # fmt: skip
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "up.out"
-    argv = [sys.executable, "-m", "app.cli", "up", "--web-port", str(web),
+    argv = [sys.executable, "-m", "app", "up", "--web-port", str(web),
             "--broker-port", str(broker), "--redis-port", str(redis)]  # fmt: skip
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
+from app import speedups
 from app.deliver.delivery import Delivery
 from app.deliver.redis_sink import RedisSink
 from app.deliver.sse import InterventionHub
@@ -101,6 +102,10 @@ class NudgeflowApp(faust.App):
                       self.partition_models.changelog_topic.get_topic_name()):  # fmt: skip
             await producer.partitions_for(topic)
         self.collector_pauses.install()
+        compiled, stale = speedups.loaded()
+        log.info("hot path: %d modules compiled (app.speedups)", len(compiled))
+        if stale:
+            log.warning("changed since the build, so run as Python: %s", ", ".join(stale))
         # From the start: an app.timer would wait for the first table recovery (/metrics
         # itself is served from then on; later recoveries show as they go).
         self.add_future(self.ops_metrics.run())

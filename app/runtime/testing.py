@@ -98,7 +98,7 @@ def start_worker(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app", "worker"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

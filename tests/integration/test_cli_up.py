@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from app import speedups
 from app.decide.policy import in_holdout
 from app.runtime.embedded import free_port
 from config import Settings
@@ -47,7 +48,7 @@ def _nudgeflow(
 ) -> subprocess.CompletedProcess[str]:
     env = _env(data_dir) | {f"NUDGEFLOW_{k.upper()}": v for k, v in settings.items()}
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *argv],
+        [sys.executable, "-m", "app", *argv],
         env=env, capture_output=True, text=True, timeout=timeout_s,
     )  # fmt: skip
 
@@ -61,7 +62,7 @@ class _Running:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", command, "--web-port", str(self.ports["web"]),
+            [sys.executable, "-m", "app", command, "--web-port", str(self.ports["web"]),
              "--broker-port", str(self.ports["broker"]),
              "--redis-port", str(self.ports["redis"]), *extra],
             env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -189,6 +190,10 @@ async def test_up_shows_a_banner_ready_line_and_nudges_and_stops_on_sigterm(runn
     assert not any("Traceback" in line for line in up.stderr)
     log = (data_dir / "worker.log").read_text()
     assert "[INFO]" in log and "rejected clicks[" in log
+    # The command runs the hot path's build, which make builds before the tests.
+    if (speedups.BUILD_DIR / speedups.MANIFEST).is_file():
+        assert f"hot path: {len(speedups.HOT_MODULES)} modules compiled" in log
+    assert "changed since the build" not in log
     assert not (data_dir / "up.json").exists()
     assert not any(_listening(port) for port in ports.values())
 

@@ -17,7 +17,7 @@ def test_a_trial_run_writes_where_asked_and_leaves_the_committed_report(tmp_path
     committed = COMMITTED.read_bytes()
     out = tmp_path / "QUALITY.md"
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "eval", "--seeds", "7", "--holdout-seed", "8",
+        [sys.executable, "-m", "app", "eval", "--seeds", "7", "--holdout-seed", "8",
          "--customers", "40", "--days", "1", "--out", str(out)],
         capture_output=True, timeout=300, cwd=COMMITTED.parents[1],
     )  # fmt: skip

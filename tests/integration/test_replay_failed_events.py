@@ -60,7 +60,7 @@ async def test_failed_events_of_a_reason_are_exported_and_replayed(
         b"".join(orjson.dumps(e) + b"\n" for e in events if e["customer_id"] == customer)
     )
     replayed = subprocess.run(
-        [sys.executable, "-m", "app.cli", "replay", str(jsonl), "--to", worker.web_url],
+        [sys.executable, "-m", "app", "replay", str(jsonl), "--to", worker.web_url],
         capture_output=True, timeout=120, check=False,
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stdout.decode() + replayed.stderr.decode()

@@ -1,0 +1,150 @@
+"""Compiled builds of the hot path's pure modules, used only while they match their source.
+
+The per-event path (decoding, the state's fold, the rules, the models' features and the
+changelog codec) is plain Python. Cython compiles the same files, unchanged, into C
+extensions that run it about a fifth faster (``benchmarks/RESULTS.md``), the way Faust
+and aiokafka ship compiled parts of their own. ``app.tools.compile_hot_path`` builds them
+into ``app/_compiled/`` with the SHA-256 of each source it compiled; ``import app``
+installs the finder that loads a build only while its source is unchanged. An edited
+module runs as Python until the next build (``make`` rebuilds what changed), and a
+machine without a C compiler, or a build removed with ``make clean``, runs everything as
+Python: the same code, slower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+
+__all__ = [
+    "BUILD_DIR",
+    "HOT_MODULES",
+    "MANIFEST",
+    "CompiledFinder",
+    "binary_path",
+    "install",
+    "loaded",
+]
+
+#: The modules every event goes through, and nothing that Faust or mode introspect.
+HOT_MODULES: tuple[str, ...] = (
+    "app.ingest.events",
+    "app.ingest.partitioning",
+    "app.detect.clicks",
+    "app.detect.learning",
+    "app.detect.partition_run",
+    "app.detect.pipeline",
+    "app.detect.state",
+    "app.detect.timers",
+    "app.detect.models.abandonment",
+    "app.detect.models.anomaly",
+    "app.detect.models.baselines",
+    "app.detect.models.features",
+    "app.detect.models.partition",
+    "app.detect.models.rhythm",
+    "app.detect.models.validation",
+    "app.detect.signals",
+    "app.detect.signals.cart_abandonment",
+    "app.detect.signals.checkout_stall",
+    "app.detect.signals.dead_click",
+    "app.detect.signals.error_burst",
+    "app.detect.signals.form_struggle",
+    "app.detect.signals.micro_action",
+    "app.detect.signals.payment_failure",
+    "app.detect.signals.product_hesitation",
+    "app.detect.signals.rage_click",
+    "app.detect.signals.rhythm_change",
+    "app.detect.signals.search_frustration",
+    "app.detect.signals.signal",
+    "app.detect.signals.step_loop",
+    "app.detect.signals.thresholds",
+    "tables.customer_state",
+)
+
+#: The packages' root (the folder holding ``app/`` and ``tables/``).
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = Path(__file__).resolve().parent / "_compiled"
+MANIFEST = "manifest.json"
+
+
+class CompiledFinder(importlib.abc.MetaPathFinder):
+    """Finds the compiled build of a module whose source still has the digest it was
+    built from; leaves every other import to the finders after it."""
+
+    def __init__(self, build_dir: Path, digests: Mapping[str, str]) -> None:
+        self._build_dir = build_dir
+        self._digests = dict(digests)
+        self.loaded: list[str] = []
+        self.stale: list[str] = []
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        digest = self._digests.get(fullname)
+        if digest is None:
+            return None
+        source = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if source is None or source.origin is None:
+            return None
+        binary = binary_path(self._build_dir, fullname)
+        if not binary.is_file():
+            return None
+        if source_digest(Path(source.origin)) != digest:
+            self.stale.append(fullname)
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(fullname, str(binary))
+        spec = importlib.util.spec_from_file_location(
+            fullname,
+            binary,
+            loader=loader,
+            submodule_search_locations=source.submodule_search_locations,
+        )
+        if spec is not None:
+            self.loaded.append(fullname)
+        return spec
+
+
+def binary_path(build_dir: Path, fullname: str) -> Path:
+    """Where the build of module ``fullname`` (a package's too: its ``__init__``) lies."""
+    *package, name = fullname.split(".")
+    return build_dir.joinpath(*package, name + importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+def source_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def install(build_dir: Path = BUILD_DIR) -> CompiledFinder | None:
+    """Put the finder of ``build_dir``'s builds first on ``sys.meta_path`` (once); ``None``
+    when nothing was built there."""
+    for finder in sys.meta_path:
+        if isinstance(finder, CompiledFinder):
+            return finder
+    try:
+        digests = orjson.loads((build_dir / MANIFEST).read_bytes())["modules"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    finder = CompiledFinder(build_dir, digests)
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def loaded() -> tuple[list[str], list[str]]:
+    """The hot modules imported compiled, and those left to Python because their source
+    changed since the build (both empty without a build)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, CompiledFinder):
+            return list(finder.loaded), list(finder.stale)
+    return [], []

@@ -1,0 +1,123 @@
+"""The compiled hot path is used only while it matches its source (app.speedups)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+import pytest
+
+from app import speedups
+from app.tools.compile_hot_path import build
+
+_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A package of its own (a name no other test imports) with one module to compile."""
+    name = f"hotpkg_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text("")
+    (tmp_path / name / "rules.py").write_text("def answer() -> int:\n    return 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name, tmp_path
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]
+
+
+def _import_fresh(
+    module: str, build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ModuleType, speedups.CompiledFinder]:
+    sys.modules.pop(module, None)
+    finder = speedups.CompiledFinder(build_dir, _manifest(build_dir))
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    importlib.invalidate_caches()
+    return importlib.import_module(module), finder
+
+
+def _manifest(build_dir: Path) -> dict[str, str]:
+    digests: dict[str, str] = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())["modules"]
+    return digests
+
+
+def test_a_built_module_is_imported_compiled(
+    package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, root = package
+    build([f"{name}.rules"], root=root, build_dir=root / "_compiled")
+    module, finder = _import_fresh(f"{name}.rules", root / "_compiled", monkeypatch)
+    assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
+    assert module.answer() == 42
+    assert finder.loaded == [f"{name}.rules"] and finder.stale == []
+
+
+def test_an_edited_module_runs_as_python_until_it_is_built_again(
+    package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, root = package
+    build_dir = root / "_compiled"
+    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    source = root / name / "rules.py"
+    built_at = source.stat().st_mtime
+    source.write_text("def answer() -> int:\n    return 43\n")
+    # An edit whose file time is not newer than the build (a checkout, a copy) counts too.
+    os.utime(source, (built_at - 60, built_at - 60))
+
+    module, finder = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
+    assert module.__file__ == str(source)
+    assert module.answer() == 43
+    assert finder.stale == [f"{name}.rules"] and finder.loaded == []
+
+    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    module, finder = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
+    assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
+    assert module.answer() == 43
+
+
+def test_a_package_is_compiled_and_its_submodules_still_found(
+    package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, root = package
+    (root / name / "__init__.py").write_text("from .rules import answer\n")
+    build([name], root=root, build_dir=root / "_compiled")
+    module, _ = _import_fresh(name, root / "_compiled", monkeypatch)
+    assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
+    assert module.answer() == 42
+    assert importlib.import_module(f"{name}.rules").__file__ == str(root / name / "rules.py")
+
+
+def test_without_a_build_nothing_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    others = [f for f in sys.meta_path if not isinstance(f, speedups.CompiledFinder)]
+    monkeypatch.setattr(sys, "meta_path", others)
+    before = list(sys.meta_path)
+    assert speedups.install(tmp_path / "nothing built") is None
+    assert sys.meta_path == before
+
+
+def test_a_build_with_another_compiler_compiles_everything_again(
+    package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, root = package
+    build_dir = root / "_compiled"
+    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    binary = speedups.binary_path(build_dir, f"{name}.rules")
+    first = binary.stat().st_mtime_ns
+    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    assert binary.stat().st_mtime_ns == first  # nothing changed: nothing compiled
+
+    manifest = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())
+    manifest["compiled_with"] = "Cython 0.29, {}"
+    (build_dir / speedups.MANIFEST).write_bytes(orjson.dumps(manifest))
+    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    assert binary.stat().st_mtime_ns != first
+    module, _ = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
+    assert module.answer() == 42
