@@ -4,11 +4,12 @@ The per-event path (decoding, the state's fold, the rules, the models' features 
 changelog codec) is plain Python. Cython compiles the same files, unchanged, into C
 extensions that run it about a fifth faster (``benchmarks/RESULTS.md``), the way Faust
 and aiokafka ship compiled parts of their own. ``app.tools.compile_hot_path`` builds them
-into ``app/_compiled/`` with the SHA-256 of each source it compiled; ``import app``
-installs the finder that loads a build only while its source is unchanged. An edited
-module runs as Python until the next build (``make`` rebuilds what changed), and a
-machine without a C compiler, or a build removed with ``make clean``, runs everything as
-Python: the same code, slower.
+into ``app/_compiled/`` with the SHA-256 of each source it compiled; the ``nudgeflow``
+command (``app.command``) installs the finder that loads a build only while its source is
+unchanged. An edited module runs as Python until the next build (``make`` rebuilds what
+changed), and a machine without a C compiler, a build removed with ``make clean``, or the
+package imported as a library (the tests) runs everything as Python: the same code,
+slower.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ __all__ = [
     "BUILD_DIR",
     "HOT_MODULES",
     "MANIFEST",
+    "ROOT",
     "CompiledFinder",
     "binary_path",
     "install",
     "loaded",
+    "source_digest",
 ]
 
 #: The modules every event goes through, and nothing that Faust or mode introspect.

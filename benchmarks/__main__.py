@@ -18,18 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import speedups
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-# Measured as the worker runs it: the hot path's build (app.speedups), installed before
-# the benchmarks import it.
-speedups.install()
-
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from benchmarks import BENCHMARKS, bench_scaleout, bench_soak, write_report  # noqa: E402
-from benchmarks._report import Outcome, Row, replace_section  # noqa: E402
+from benchmarks import BENCHMARKS, bench_scaleout, bench_soak, write_report
+from benchmarks._report import Outcome, Row, replace_section
 
 
 def main(argv: Sequence[str] | None = None) -> int:

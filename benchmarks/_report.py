@@ -124,8 +124,8 @@ def _hot_path() -> str:
     compiled, stale = speedups.loaded()
     if not compiled:
         return "Python (no build)"
-    text = f"{len(compiled)} modules compiled with Cython {metadata.version('cython')}"
-    return text + (f", {len(stale)} changed since the build" if stale else "")
+    text = f"compiled with Cython {metadata.version('cython')}"
+    return text + (f" ({len(stale)} modules changed since the build: Python)" if stale else "")
 
 
 def _commit() -> str:
