@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, source_digest
+from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, binary_path, source_digest
 
 __all__ = ["build"]
 
@@ -28,8 +28,8 @@ def build(
 ) -> None:
     """Compile ``modules`` (found under ``root``) into ``build_dir``; only what changed
     since the last build is compiled again."""
-    from Cython.Shadow import __version__ as cython_version
     from Cython.Build import cythonize
+    from Cython.Shadow import __version__ as cython_version
     from setuptools import Distribution, Extension
     from setuptools.command.build_ext import build_ext
 
@@ -58,6 +58,13 @@ def build(
             quiet=True,
             compiler_directives=_DIRECTIVES,
         )
+        for name, path in sources.items():
+            # A module to link again gets a new file, not its old one rewritten: a running
+            # worker has that one mapped (rewritten under it, it would crash).
+            binary = binary_path(build_dir, name)
+            c_file = (c_dir / path).with_suffix(".c")
+            if binary.exists() and c_file.stat().st_mtime_ns > binary.stat().st_mtime_ns:
+                binary.unlink()
         command = build_ext(Distribution({"ext_modules": extensions}))
         command.build_lib = str(build_dir)
         command.build_temp = str(build_dir / "objects")

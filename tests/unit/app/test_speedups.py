@@ -75,7 +75,11 @@ def test_an_edited_module_runs_as_python_until_it_is_built_again(
     assert module.answer() == 43
     assert finder.stale == [f"{name}.rules"] and finder.loaded == []
 
+    binary = speedups.binary_path(build_dir, f"{name}.rules")
+    first_build = binary.stat().st_ino
     build([f"{name}.rules"], root=root, build_dir=build_dir)
+    # A new file: the old one may be mapped by a running worker.
+    assert binary.stat().st_ino != first_build
     module, finder = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
     assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
     assert module.answer() == 43
