@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, binary_path, source_digest
+from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, source_digest
 
 __all__ = ["build"]
 
@@ -58,13 +58,8 @@ def build(
             quiet=True,
             compiler_directives=_DIRECTIVES,
         )
-        for name, path in sources.items():
-            # A module to link again gets a new file, not its old one rewritten: a running
-            # worker has that one mapped (rewritten under it, it would crash).
-            binary = binary_path(build_dir, name)
-            c_file = (c_dir / path).with_suffix(".c")
-            if binary.exists() and c_file.stat().st_mtime_ns > binary.stat().st_mtime_ns:
-                binary.unlink()
+        # The linker writes a module linked again as a new file: a running worker keeps the
+        # one it mapped (rewritten under it, it would crash; the tests check).
         command = build_ext(Distribution({"ext_modules": extensions}))
         command.build_lib = str(build_dir)
         command.build_temp = str(build_dir / "objects")

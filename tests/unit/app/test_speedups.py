@@ -42,6 +42,13 @@ def _import_fresh(
     return importlib.import_module(module), finder
 
 
+def _build(package: tuple[str, Path], module: str | None = "rules") -> Path:
+    """Compile the package's ``module`` (the package itself with None); its build folder."""
+    name, root = package
+    build([name if module is None else f"{name}.{module}"], root=root, build_dir=root / "_compiled")
+    return root / "_compiled"
+
+
 def _manifest(build_dir: Path) -> dict[str, str]:
     digests: dict[str, str] = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())["modules"]
     return digests
@@ -50,9 +57,8 @@ def _manifest(build_dir: Path) -> dict[str, str]:
 def test_a_built_module_is_imported_compiled(
     package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name, root = package
-    build([f"{name}.rules"], root=root, build_dir=root / "_compiled")
-    module, finder = _import_fresh(f"{name}.rules", root / "_compiled", monkeypatch)
+    name, _ = package
+    module, finder = _import_fresh(f"{name}.rules", _build(package), monkeypatch)
     assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
     assert module.answer() == 42
     assert finder.loaded == [f"{name}.rules"] and finder.stale == []
@@ -62,8 +68,7 @@ def test_an_edited_module_runs_as_python_until_it_is_built_again(
     package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name, root = package
-    build_dir = root / "_compiled"
-    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    build_dir = _build(package)
     source = root / name / "rules.py"
     built_at = source.stat().st_mtime
     source.write_text("def answer() -> int:\n    return 43\n")
@@ -76,10 +81,12 @@ def test_an_edited_module_runs_as_python_until_it_is_built_again(
     assert finder.stale == [f"{name}.rules"] and finder.loaded == []
 
     binary = speedups.binary_path(build_dir, f"{name}.rules")
-    first_build = binary.stat().st_ino
-    build([f"{name}.rules"], root=root, build_dir=build_dir)
-    # A new file: the old one may be mapped by a running worker.
-    assert binary.stat().st_ino != first_build
+    with open(binary, "rb") as held:  # as a running worker holds the build it loaded
+        first_build = held.read()
+        _build(package)
+        held.seek(0)
+        assert held.read() == first_build  # a new file, not this one rewritten under it
+        assert os.fstat(held.fileno()).st_ino != binary.stat().st_ino
     module, finder = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
     assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
     assert module.answer() == 43
@@ -90,8 +97,7 @@ def test_a_package_is_compiled_and_its_submodules_still_found(
 ) -> None:
     name, root = package
     (root / name / "__init__.py").write_text("from .rules import answer\n")
-    build([name], root=root, build_dir=root / "_compiled")
-    module, _ = _import_fresh(name, root / "_compiled", monkeypatch)
+    module, _ = _import_fresh(name, _build(package, module=None), monkeypatch)
     assert module.__file__ is not None and module.__file__.endswith(_SUFFIX)
     assert module.answer() == 42
     assert importlib.import_module(f"{name}.rules").__file__ == str(root / name / "rules.py")
@@ -110,18 +116,17 @@ def test_without_a_build_nothing_is_installed(
 def test_a_build_with_another_compiler_compiles_everything_again(
     package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name, root = package
-    build_dir = root / "_compiled"
-    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    name, _ = package
+    build_dir = _build(package)
     binary = speedups.binary_path(build_dir, f"{name}.rules")
     first = binary.stat().st_mtime_ns
-    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    _build(package)
     assert binary.stat().st_mtime_ns == first  # nothing changed: nothing compiled
 
     manifest = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())
     manifest["compiled_with"] = "Cython 0.29, {}"
     (build_dir / speedups.MANIFEST).write_bytes(orjson.dumps(manifest))
-    build([f"{name}.rules"], root=root, build_dir=build_dir)
+    _build(package)
     assert binary.stat().st_mtime_ns != first
     module, _ = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
     assert module.answer() == 42
