@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import orjson
 
@@ -35,6 +36,7 @@ __all__ = [
     "binary_path",
     "install",
     "loaded",
+    "read_manifest",
     "source_digest",
 ]
 
@@ -129,15 +131,24 @@ def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def read_manifest(build_dir: Path) -> dict[str, Any]:
+    """What the last build in ``build_dir`` wrote: ``compiled_with`` (Cython's version and
+    directives) and ``modules`` (each source's digest); empty without a build."""
+    try:
+        manifest = orjson.loads((build_dir / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def install(build_dir: Path = BUILD_DIR) -> CompiledFinder | None:
     """Put the finder of ``build_dir``'s builds first on ``sys.meta_path`` (once); ``None``
     when nothing was built there."""
     for finder in sys.meta_path:
         if isinstance(finder, CompiledFinder):
             return finder
-    try:
-        digests = orjson.loads((build_dir / MANIFEST).read_bytes())["modules"]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+    digests = read_manifest(build_dir).get("modules")
+    if not isinstance(digests, dict):
         return None
     finder = CompiledFinder(build_dir, digests)
     sys.meta_path.insert(0, finder)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, source_digest
+from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, read_manifest, source_digest
 
 __all__ = ["build"]
 
@@ -41,10 +41,7 @@ def build(
     c_dir = build_dir / "c"
     digests = {name: source_digest(root / path) for name, path in sources.items()}
     compiled_with = f"Cython {cython_version}, {_DIRECTIVES}"
-    try:
-        built = orjson.loads((build_dir / MANIFEST).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        built = {}
+    built = read_manifest(build_dir)
     same_compiler = built.get("compiled_with") == compiled_with
     for name, path in sources.items():  # changed since its build, whatever the files' times say
         if not same_compiler or built.get("modules", {}).get(name) != digests[name]:

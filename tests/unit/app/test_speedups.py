@@ -50,7 +50,7 @@ def _build(package: tuple[str, Path], module: str | None = "rules") -> Path:
 
 
 def _manifest(build_dir: Path) -> dict[str, str]:
-    digests: dict[str, str] = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())["modules"]
+    digests: dict[str, str] = speedups.read_manifest(build_dir)["modules"]
     return digests
 
 
@@ -123,7 +123,7 @@ def test_a_build_with_another_compiler_compiles_everything_again(
     _build(package)
     assert binary.stat().st_mtime_ns == first  # nothing changed: nothing compiled
 
-    manifest = orjson.loads((build_dir / speedups.MANIFEST).read_bytes())
+    manifest = speedups.read_manifest(build_dir)
     manifest["compiled_with"] = "Cython 0.29, {}"
     (build_dir / speedups.MANIFEST).write_bytes(orjson.dumps(manifest))
     _build(package)
