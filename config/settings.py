@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     broker_commit_interval_s: float = Field(
         0.5, gt=0, description="How often processed offsets are committed."
     )
+    broker_commit_interval_behind_s: float = Field(
+        3.0,
+        gt=0,
+        description="How often instead while the worker is behind (a full batch of events "
+        "waiting for the agent), never more often: a commit writes every customer changed "
+        "since the last, so a catch-up folds more of a customer's events into one write.",
+    )
     fetch_max_wait_ms: int = Field(
         500,
         ge=0,

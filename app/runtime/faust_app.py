@@ -23,7 +23,13 @@ from app.detect.signals import CATALOGUE
 from app.feedback import FeedbackStore
 from app.ingest.failures import failed_event_record
 from app.runtime.catch_up import CatchUp, follow_catch_up
-from app.runtime.compat import DirectQueue, NudgeflowTransport, memory_store_maps, raw_producer
+from app.runtime.compat import (
+    DirectQueue,
+    NudgeflowTransport,
+    fetch_position,
+    memory_store_maps,
+    raw_producer,
+)
 from app.runtime.event_time import EventTime, fire_idle_partitions
 from app.runtime.garbage_collection import (
     CollectorPauses,
@@ -180,6 +186,38 @@ class NudgeflowApp(faust.App):
             "asyncio.Future[Any]", await raw_producer(self).send(CLICKS_FAILED, record, key=key)
         )
 
+    def commit_can_wait(self, since_commit_s: float) -> bool:
+        """Whether the commit timer may let this tick pass: while the worker is behind (a
+        full batch of events waits for the agent, on the broker or fetched), until
+        ``broker_commit_interval_behind_s`` has passed since the last commit.
+
+        A commit writes every customer changed since the one before, once: while a
+        backlog drains, each customer has several events a second, and a longer
+        interval folds them into one write. A crash or a rebalance then folds up to that
+        interval's events again; live traffic, which does not wait, commits as often as
+        ever.
+        """
+        settings = self.settings
+        if since_commit_s >= settings.broker_commit_interval_behind_s:
+            return False
+        return self.clicks_waiting() >= settings.batch_max_events
+
+    def clicks_waiting(self) -> int:
+        """Events of the owned ``clicks`` partitions not processed yet: in the agent's queue,
+        and after the consumer's position (fetched, or still on the broker, as its last
+        fetch answer counted them)."""
+        waiting = self.clicks_queue.size()
+        for tp in self.consumer.assignment():
+            if tp.topic != CLICKS:
+                continue
+            try:
+                highwater, _asked_ms, position = fetch_position(self, tp)
+            except Exception:  # revoked meanwhile, or the consumer is restarting
+                continue
+            if highwater is not None and position is not None:
+                waiting += max(0, highwater - position)
+        return waiting
+
     async def before_commit(self) -> None:
         """Put every changed customer state on the changelog, and the checkpoints of the
         partition models that changed, before offsets are committed.
@@ -198,6 +236,7 @@ class NudgeflowApp(faust.App):
         request): a crash puts the whole commit on the broker or none of it, unless a
         partition's states fill more than one batch.
         """
+        started = time.perf_counter()
         async with self.changelog_lock:
             producer = raw_producer(self)
             checkpoints: list[Checkpoint] = []
@@ -222,6 +261,7 @@ class NudgeflowApp(faust.App):
                 if self.models is not None:
                     self.models.take_again(checkpoints)
                 raise
+        self.metrics.commit.observe(time.perf_counter() - started)
 
     def _new_transport(self) -> TransportT:
         return NudgeflowTransport(self.conf.broker_consumer, self)

@@ -99,6 +99,7 @@ class Metrics(NamedTuple):
     timers_fired: Counter
     customers_expired: Counter
     changelog_writes: Counter
+    commit: Histogram
     model_learned: Counter
     model_auc: Gauge
     model_log_loss: Gauge
@@ -247,6 +248,12 @@ class Metrics(NamedTuple):
             changelog_writes=Counter(
                 f"{p}_changelog_writes", "Customer states (and tombstones) written to the "
                 "table changelog; one per changed customer per commit.", registry=registry,
+            ),
+            commit=Histogram(
+                f"{p}_commit_seconds", "Time a commit takes to put the changed customer "
+                "states and model checkpoints on their changelogs, before its offsets are "
+                "committed (the agent goes on meanwhile); its count is the commits.",
+                buckets=_GC_PAUSE_BUCKETS_S, registry=registry,
             ),
             model_learned=Counter(
                 f"{p}_model_learned", "Labelled examples (or baseline values) an online model "

@@ -62,10 +62,15 @@ class _App(faust.App):
     tansu_compat: bool
     direct_queues: dict[str, DirectQueue]
     on_commit: Callable[[], Awaitable[None]]
+    # Answers the commit timer's question (the worker's: ``NudgeflowApp.commit_can_wait``).
+    can_wait: Callable[[float], bool]
     rebalances_started: list[float]
 
     async def before_commit(self) -> None:
         await self.on_commit()
+
+    def commit_can_wait(self, since_commit_s: float) -> bool:
+        return self.can_wait(since_commit_s)
 
     def on_rebalance_start(self) -> None:
         self.rebalances_started.append(time.monotonic())
@@ -123,6 +128,7 @@ def _harness(
     app.fetch_max_wait_ms = 20
     app.tansu_compat = True
     app.on_commit = _nothing
+    app.can_wait = lambda _since_commit_s: False
     app.rebalances_started = []
     queue = DirectQueue(app, direct, 10_000)
     app.direct_queues = {direct: queue}
@@ -316,6 +322,33 @@ async def test_offsets_are_committed_only_after_the_apps_changelog_write(service
             lambda c: c == {(direct, 0): 25, (direct, 1): 5},
             "the second commit",
         )
+
+
+async def test_commits_are_timed_and_the_app_may_let_a_tick_pass(services):
+    # Faust also commits every 10 000 acked messages (``broker_commit_every``); the
+    # worker's transport commits on its timer only, and asks the app at each tick.
+    direct, stream, group = unique("tick-direct"), unique("tick-stream"), unique("tick-group")
+    await _topics(services, direct, stream)
+    harness = _harness(services, group, direct, stream, "a")
+    asked: list[float] = []
+    waiting = True
+
+    def can_wait(since_commit_s: float) -> bool:
+        asked.append(since_commit_s)
+        return waiting
+
+    harness.app.can_wait = can_wait
+    async with _running(harness):
+        await _produce(services, direct, {0: 12_000}, batch=1_000)
+        await _until(lambda: len(harness.seen) == 12_000, "all 12 000 handed and acked")
+        asked.clear()
+        await _until(lambda: len(asked) >= 10, "ten ticks")
+        assert await _committed(services, group, direct) == {}
+        # Asked with the time since the last commit, not since the last tick.
+        assert asked == sorted(asked) and asked[-1] >= 9 * _COMMIT_INTERVAL_S
+        waiting = False
+        await _committed_when(services, group, direct, lambda c: c == {(direct, 0): 12_000},
+                              "committed at a tick once the app does not wait")  # fmt: skip
 
 
 async def test_the_worker_consumer_fetch_wait_is_the_apps_not_fausts(services):

@@ -4,11 +4,14 @@ partitions, rebalances, table recovery and readiness (app.runtime.ops_metrics)."
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+import orjson
 import pytest
 
 from app.ingest.partitioning import customer_partition
+from tests.integration import crash_replay as crash
 from tests.integration.clients import event, metric_families, post, unique
 
 pytestmark = pytest.mark.integration
@@ -73,3 +76,41 @@ async def test_lag_is_what_waits_after_the_committed_offset(private_stack, worke
     assert _samples(families, "nudgeflow_ready") == [1]
     feedback = _samples(families, "nudgeflow_consumer_lag_records", topic="intervention-feedback")
     assert feedback == [0] * _PARTITIONS
+
+
+async def test_a_worker_behind_commits_at_the_behind_interval_then_as_often_as_ever(
+    private_stack, worker_factory
+):
+    # A backlog waits before the worker starts. While at least a batch (1 000 events)
+    # waits, ticks every 0.1 s pass without a commit, up to the behind interval (an hour
+    # here); once the backlog is drained, every tick commits again and the lag goes to 0.
+    interval_s = 0.1
+    customers = [unique("behind") for _ in range(2_000)]
+    start = int(time.time() * 1000) - 600_000
+    events = [event(c, "page_view", ts=start + 1_000 * i, page=f"/p/{i}")
+              for i in range(30) for c in customers]  # fmt: skip
+    await crash.produce(private_stack, [orjson.dumps(e) for e in events])
+    worker = worker_factory(private_stack, caught_up=False, broker_commit_interval_s=interval_s,
+                            broker_commit_interval_behind_s=3600)  # fmt: skip
+    polls: list[tuple[float, float, float]] = []  # (seconds, processed, commits)
+    deadline = time.monotonic() + 60
+    while not polls or polls[-1][1] < len(events):
+        assert time.monotonic() < deadline, polls[-1:]
+        families = await metric_families(worker.web_url)
+        processed = _samples(families, "nudgeflow_events_processed")[0]
+        polls.append((time.monotonic(), processed, _commits(families)))
+        await asyncio.sleep(0.05)
+    draining = [p for p in polls if 0 < p[1] <= len(events) - 2_000]  # 2 batches still waiting
+    assert draining[-1][0] - draining[0][0] >= 5 * interval_s  # long enough to show ticks
+    assert draining[-1][2] - draining[0][2] <= 1  # no commit while behind (one tick may race)
+
+    drained = polls[-1]
+    await _until(worker.web_url, lambda f: (
+        _commits(f) >= drained[2] + 3
+        and sum(_samples(f, "nudgeflow_consumer_committed_offset", topic="clicks")) == len(events)
+        and set(_samples(f, "nudgeflow_consumer_lag_records", topic="clicks")) == {0}))  # fmt: skip
+
+
+def _commits(families: dict[str, Any]) -> float:
+    return next(s.value for s in families["nudgeflow_commit_seconds"].samples
+                if s.name == "nudgeflow_commit_seconds_count")  # fmt: skip

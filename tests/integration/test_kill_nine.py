@@ -27,7 +27,9 @@ from tests.integration.clients import events_counted, simulated_replay
 
 pytestmark = pytest.mark.integration
 
-# ~54 k events: ~6 s of work for one worker on 2 cores, which commits every 0.5 s.
+# ~54 k events: a few seconds of work for one worker on 2 cores. Behind, a worker commits
+# every 3 s by default; here every second, so the kill lands between several commits.
+_COMMITS = {"broker_commit_interval_behind_s": 1}
 _TRAFFIC = SimulationConfig(customers=400, days=1.0, seed=29)
 _CLOSE_AFTER_MS = 43_200_000  # half a day on: the last customers' silences fire too
 _RUNS = 3
@@ -59,7 +61,7 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
     share = random.Random(f"kill-nine-{run}").uniform(0.15, 0.85)
     await crash.produce(private_stack, traffic)
     # Not waiting for the catch-up: the kill is to land in the middle of the traffic.
-    first = worker_factory(private_stack, caught_up=False)
+    first = worker_factory(private_stack, caught_up=False, **_COMMITS)
     ready = time.monotonic()
     counted = await crash.wait_for_progress(private_stack, [first], int(len(traffic) * share))
     first.stop(signal.SIGKILL)
@@ -69,7 +71,7 @@ async def test_a_worker_killed_mid_replay_loses_no_nudge_and_invents_none(
 
     # The dead member holds its partitions until its session times out (worker_env: 4 s);
     # start_worker waits for the rejoin and the changelog recovery (``finish`` for the rest).
-    second = worker_factory(private_stack, caught_up=False)
+    second = worker_factory(private_stack, caught_up=False, **_COMMITS)
     behind = await crash.finish(private_stack, second)
     # Every event from the committed offsets on must reach the agent (processed, dropped
     # as a duplicate or rejected), else its interventions can never be sent.

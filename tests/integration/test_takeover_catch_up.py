@@ -30,8 +30,7 @@ pytestmark = pytest.mark.integration
 _PARTITIONS = 8
 # Events ahead of each partition's last customer: processing them again is the catch-up.
 _AHEAD_PER_PARTITION = 1_000
-# Neither worker commits during the test: the time-based commits wait an hour, and neither
-# acks the 10 000 messages after which Faust commits anyway (``broker_commit_every``). So
+# Neither worker commits during the test (commits are timed only, and wait an hour), so
 # everything the killed owner processed lies after the committed offsets.
 _NO_COMMITS = {"broker_commit_interval_s": 3600}
 _CATCHING_UP = "customer state is catching up after a takeover, retry"

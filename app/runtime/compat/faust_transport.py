@@ -140,6 +140,8 @@ class _Consumer(faust_aiokafka.Consumer):
     _seek_epoch: int = 0
     # Partition → where a record dropped since the last seek began sent it back.
     _sought_back: dict[TP, int]
+    # When the last commit began (monotonic seconds), whatever asked for it.
+    _commit_started: float = 0.0
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -208,7 +210,21 @@ class _Consumer(faust_aiokafka.Consumer):
                     self._read_offset[tp] = offset
         super().resume_flow()
 
+    @Service.task
+    async def _commit_handler(self) -> None:
+        # Upstream's timer, but the app may let a tick pass while its agent is behind
+        # (``NudgeflowApp.commit_can_wait``). Commits are timed only: upstream also
+        # commits every ``broker_commit_every`` (10 000) events, which while a backlog
+        # drains is every half second again.
+        interval = self.commit_interval
+        can_wait = self.app.commit_can_wait  # type: ignore[attr-defined]
+        await self.sleep(interval)
+        async for _ in self.itertimer(interval, name="commit"):
+            if not can_wait(time.monotonic() - self._commit_started):
+                await self.commit()
+
     async def _commit_tps(self, tps: Iterable[TP], start_new_transaction: bool) -> bool:
+        self._commit_started = time.monotonic()
         # Upstream's, with the app's changelog written in between. Offsets may only be
         # committed once the table writes of the acked events are on the broker. The
         # offsets are taken first: the app lets the agent go on while it writes, and
@@ -263,7 +279,8 @@ class _Consumer(faust_aiokafka.Consumer):
                 yield tp, to_message(tp, record)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        # Faust's loop, with two changes. Faust wraps every message in
+        # Faust's loop, with three changes. It commits by time only (``_commit_handler``).
+        # Faust wraps every message in
         # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
         # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
         # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
@@ -283,7 +300,6 @@ class _Consumer(faust_aiokafka.Consumer):
         set_read_offset = self._read_offset.__setitem__
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         num_since_yield = 0
@@ -325,9 +341,6 @@ class _Consumer(faust_aiokafka.Consumer):
                             gap = offset - (r_offset or 0)
                             if gap > 1 and r_offset and acks_enabled_for(message.topic):
                                 await self._add_gap(tp, r_offset + 1, offset)
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
                             if suspended():
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             elif direct is not None:

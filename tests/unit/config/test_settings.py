@@ -126,6 +126,7 @@ def test_constructor_arguments_override_the_environment(monkeypatch: pytest.Monk
         ({"NUDGEFLOW_LOG_LEVEL": "trace"}, "log_level"),
         ({"NUDGEFLOW_BROKER_SESSION_TIMEOUT_S": "0"}, "broker_session_timeout_s"),
         ({"NUDGEFLOW_BROKER_COMMIT_INTERVAL_S": "-1"}, "broker_commit_interval_s"),
+        ({"NUDGEFLOW_BROKER_COMMIT_INTERVAL_BEHIND_S": "0"}, "broker_commit_interval_behind_s"),
         ({"NUDGEFLOW_FETCH_MAX_WAIT_MS": "5001"}, "fetch_max_wait_ms"),
         ({"NUDGEFLOW_FETCH_MAX_WAIT_MS": "-1"}, "fetch_max_wait_ms"),
         ({"NUDGEFLOW_REDIS_STREAM_MAXLEN": "0"}, "redis_stream_maxlen"),
