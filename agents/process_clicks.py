@@ -163,6 +163,8 @@ async def _reject(app: NudgeflowApp, message: Message, reason: str, error: str) 
 
 
 def _source(message: Message) -> str:
+    if not message.headers:
+        return "kafka"  # most producers set none: no generator for them
     for key, value in _header_items(message):
         if key == SOURCE_HEADER:
             return value.decode() if isinstance(value, bytes) else str(value)

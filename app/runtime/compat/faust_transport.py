@@ -35,8 +35,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, Message
+from faust.types.tuples import ack_lock
 from mode import Service, ServiceT
+from mode.utils.futures import notify
 
 from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 
@@ -209,6 +211,41 @@ class _Consumer(faust_aiokafka.Consumer):
                     self._seek_in_consumer_thread(tp, offset)
                     self._read_offset[tp] = offset
         super().resume_flow()
+
+    def ack_many(self, messages: Iterable[Message]) -> None:
+        # Upstream's ``ack`` for each message, with its lock taken and the waiter notified
+        # once per batch rather than once per message. Messages of a direct-queue topic
+        # never pass the conductor, so they are not in ``_unacked_messages`` unless
+        # something else tracked them.
+        committed_offsets, acked_indexes, acked_lists = (
+            self._committed_offset, self._acked_index, self._acked)  # fmt: skip
+        unacked = self._unacked_messages
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        newly_acked = 0
+        notified = False
+        with ack_lock:
+            for message in messages:
+                if message.acked:
+                    continue
+                message.acked = True
+                if not acks_enabled_for(message.topic):
+                    continue
+                notified = True
+                tp, offset = message.tp, message.offset
+                committed = committed_offsets[tp]
+                if committed is not None and offset < committed:
+                    continue
+                acked_index = acked_indexes[tp]
+                if offset in acked_index:
+                    continue
+                if unacked:
+                    unacked.discard(message)
+                acked_index.add(offset)
+                acked_lists[tp].append(offset)
+                newly_acked += 1
+            self._n_acked += newly_acked
+            if notified:
+                notify(self._waiting_for_ack)
 
     @Service.task
     async def _commit_handler(self) -> None:

@@ -70,9 +70,8 @@ class DirectQueue:
 
     def ack(self, messages: list[Message]) -> None:
         """Mark the messages processed: their offsets may now be committed."""
-        ack = self.app.consumer.ack
-        for message in messages:
-            ack(message)
+        # The worker's transport acks a batch at once (``faust_transport._Consumer``).
+        self.app.consumer.ack_many(messages)  # type: ignore[attr-defined]
         if self.on_acked is not None:
             self.on_acked(messages)
 
