@@ -95,6 +95,10 @@ class CustomerStore:
     def __len__(self) -> int:
         return len(self._states)
 
+    def changed_count(self) -> int:
+        """Customers changed (or deleted) since the last ``take_changed``."""
+        return len(self._dirty)
+
     def take_changed(self) -> Changed:
         """The states changed (None: deleted) since the last call, to write; forgotten here."""
         dirty, self._dirty = self._dirty, {}

@@ -69,11 +69,6 @@ class CatchUp:
         self._processed: dict[int, int] = {}
         self._generation = 0
 
-    @property
-    def pending(self) -> bool:
-        """Whether any partition may not be caught up (cheap: a dict's truth)."""
-        return bool(self._ends)
-
     def assign(self, partitions: Iterable[int], generation: int) -> set[int]:
         """Take a new assignment; the partitions whose end offsets are to be read now
         (those newly given, and those whose ends an earlier read did not bring)."""

@@ -48,8 +48,10 @@ class LoopHistogram(Collector):
     >>> h.observe(0.1); h.observe(0.5); h.observe(7.0)
     >>> registry.get_sample_value("work_seconds_bucket", {"le": "0.1"})
     1.0
-    >>> registry.get_sample_value("work_seconds_bucket", {"le": "+Inf"}), h.sum()
-    (3.0, 7.6)
+    >>> registry.get_sample_value("work_seconds_bucket", {"le": "+Inf"})
+    3.0
+    >>> registry.get_sample_value("work_seconds_sum")
+    7.6
     """
 
     def __init__(
@@ -83,10 +85,6 @@ class LoopHistogram(Collector):
     def observe(self, value: float) -> None:
         """Observe ``value`` (a histogram without labels)."""
         self._unlabelled.observe(value)
-
-    def sum(self) -> float:
-        """The sum of every observation, over all label sets."""
-        return sum(child.sum for child in self._children.values())
 
     def describe(self) -> Iterable[Metric]:
         return [HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)]

@@ -81,18 +81,44 @@ async def test_lag_is_what_waits_after_the_committed_offset(private_stack, worke
 async def test_a_worker_behind_commits_at_the_behind_interval_then_as_often_as_ever(
     private_stack, worker_factory
 ):
-    # A backlog waits before the worker starts. While at least a batch (1 000 events)
-    # waits, ticks every 0.1 s pass without a commit, up to the behind interval (an hour
-    # here); once the backlog is drained, every tick commits again and the lag goes to 0.
+    # While at least a batch (1 000 events) waits, ticks every 0.1 s pass without a
+    # commit, up to the behind interval (an hour here); once the backlog is drained, every
+    # tick commits again and the lag goes to 0.
+    worker, events, draining = await _drain_backlog(private_stack, worker_factory, 2_000, 30)
+    assert draining[-1][2] - draining[0][2] <= 1  # no commit while behind (one tick may race)
+
+    drained = draining[-1]
+    await _until(worker.web_url, lambda f: (
+        _commits(f) >= drained[2] + 3
+        and sum(_samples(f, "nudgeflow_consumer_committed_offset", topic="clicks")) == events
+        and set(_samples(f, "nudgeflow_consumer_lag_records", topic="clicks")) == {0}))  # fmt: skip
+
+
+async def test_a_worker_behind_commits_once_ten_thousand_customers_changed(
+    private_stack, worker_factory
+):
+    # The records of a commit's changed customers are all built before any is sent: while
+    # behind, a commit waits for no more than 10 000 of them (the next tick commits).
+    _worker, _events, draining = await _drain_backlog(private_stack, worker_factory, 40_000, 2)
+    assert draining[-1][2] - draining[0][2] >= 2
+
+
+async def _drain_backlog(
+    services: Any, worker_factory: Any, customers: int, visits: int
+) -> tuple[Any, int, list[tuple[float, float, float]]]:
+    """A worker (commit ticks every 0.1 s, an hour apart while behind) started on a backlog
+    of ``visits`` page views of each of ``customers`` customers, followed until it processed
+    them all; the worker, the event count and (seconds, processed, commits) polled while
+    more than two batches waited."""
     interval_s = 0.1
-    customers = [unique("behind") for _ in range(2_000)]
+    ids = [unique("behind") for _ in range(customers)]
     start = int(time.time() * 1000) - 600_000
     events = [event(c, "page_view", ts=start + 1_000 * i, page=f"/p/{i}")
-              for i in range(30) for c in customers]  # fmt: skip
-    await crash.produce(private_stack, [orjson.dumps(e) for e in events])
-    worker = worker_factory(private_stack, caught_up=False, broker_commit_interval_s=interval_s,
+              for i in range(visits) for c in ids]  # fmt: skip
+    await crash.produce(services, [orjson.dumps(e) for e in events])
+    worker = worker_factory(services, caught_up=False, broker_commit_interval_s=interval_s,
                             broker_commit_interval_behind_s=3600)  # fmt: skip
-    polls: list[tuple[float, float, float]] = []  # (seconds, processed, commits)
+    polls: list[tuple[float, float, float]] = []
     deadline = time.monotonic() + 60
     while not polls or polls[-1][1] < len(events):
         assert time.monotonic() < deadline, polls[-1:]
@@ -100,15 +126,9 @@ async def test_a_worker_behind_commits_at_the_behind_interval_then_as_often_as_e
         processed = _samples(families, "nudgeflow_events_processed")[0]
         polls.append((time.monotonic(), processed, _commits(families)))
         await asyncio.sleep(0.05)
-    draining = [p for p in polls if 0 < p[1] <= len(events) - 2_000]  # 2 batches still waiting
+    draining = [p for p in polls if 0 < p[1] <= len(events) - 2_000]
     assert draining[-1][0] - draining[0][0] >= 5 * interval_s  # long enough to show ticks
-    assert draining[-1][2] - draining[0][2] <= 1  # no commit while behind (one tick may race)
-
-    drained = polls[-1]
-    await _until(worker.web_url, lambda f: (
-        _commits(f) >= drained[2] + 3
-        and sum(_samples(f, "nudgeflow_consumer_committed_offset", topic="clicks")) == len(events)
-        and set(_samples(f, "nudgeflow_consumer_lag_records", topic="clicks")) == {0}))  # fmt: skip
+    return worker, len(events), draining
 
 
 def _commits(families: dict[str, Any]) -> float:

@@ -50,7 +50,6 @@ def test_records_left_follow_the_processed_and_committed_offsets(
         catch_up.processed(batch(0, 0, processed_to - 1))
     assert catch_up.left(0) == left
     assert catch_up.remaining() == left
-    assert catch_up.pending is (left > 0)
 
 
 def test_not_caught_up_while_the_ends_are_being_read() -> None:
@@ -72,7 +71,7 @@ def test_a_partition_never_taken_over_has_nothing_left() -> None:
 def test_once_caught_up_a_partition_stays_so_and_costs_nothing() -> None:
     catch_up = catch_up_of({0: 0}, {0: 10})
     catch_up.processed(batch(0, 0, 9))
-    assert catch_up.remaining() == 0 and not catch_up.pending
+    assert catch_up.remaining() == 0
     catch_up.processed(batch(0, 10, 12))  # a no-op now
     assert catch_up.left(0) == 0
 
