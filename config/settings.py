@@ -82,9 +82,10 @@ class Settings(BaseSettings):
     broker_commit_interval_behind_s: float = Field(
         3.0,
         gt=0,
-        description="How often instead while the worker is behind (a full batch of events "
-        "waiting for the agent), never more often: a commit writes every customer changed "
-        "since the last, so a catch-up folds more of a customer's events into one write.",
+        description="Longest time between commits while the worker is behind (a full batch "
+        "of events waiting for the agent), unless 10 000 customers changed first: a commit "
+        "writes every customer changed since the last, so a catch-up folds more of a "
+        "customer's events into one write.",
     )
     fetch_max_wait_ms: int = Field(
         500,
