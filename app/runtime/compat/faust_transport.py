@@ -316,7 +316,8 @@ class _Consumer(faust_aiokafka.Consumer):
                 yield tp, to_message(tp, record)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        # Faust's loop, with three changes. It commits by time only (``_commit_handler``).
+        # Faust's loop, with three changes. It does not commit every
+        # ``broker_commit_every`` messages (commits are timed: ``_commit_handler``).
         # Faust wraps every message in
         # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
         # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
