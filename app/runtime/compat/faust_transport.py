@@ -216,12 +216,12 @@ class _Consumer(faust_aiokafka.Consumer):
         # Upstream's ``ack`` for each message, with its lock taken and the waiter notified
         # once per batch rather than once per message. Messages of a direct-queue topic
         # never pass the conductor, so they are not in ``_unacked_messages`` unless
-        # something else tracked them.
+        # something else tracked them. Upstream also counts them in ``_n_acked``, which
+        # only its drain loop reads, for ``broker_commit_every``: ours commits by time.
         committed_offsets, acked_indexes, acked_lists = (
             self._committed_offset, self._acked_index, self._acked)  # fmt: skip
         unacked = self._unacked_messages
         acks_enabled_for = self.app.topics.acks_enabled_for
-        newly_acked = 0
         notified = False
         with ack_lock:
             for message in messages:
@@ -242,8 +242,6 @@ class _Consumer(faust_aiokafka.Consumer):
                     unacked.discard(message)
                 acked_index.add(offset)
                 acked_lists[tp].append(offset)
-                newly_acked += 1
-            self._n_acked += newly_acked
             if notified:
                 notify(self._waiting_for_ack)
 
