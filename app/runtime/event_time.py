@@ -19,7 +19,7 @@ from app.deliver.delivery import Outbox
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms
 from app.detect.state import expire_state
 from app.detect.timers import TIMER_ROUNDS, PartitionClock, TimerIndex
-from app.runtime.compat import fetch_position
+from app.runtime.compat import fetch_position, settled_position
 from app.runtime.metrics import Metrics
 from app.runtime.topics import CLICKS
 
@@ -216,14 +216,20 @@ async def fire_idle_partitions(app: NudgeflowApp) -> None:
 
 
 def _read_up_to_ms(app: NudgeflowApp, partition: int) -> int | None:
-    """When a fetch answer last showed every record of the partition processed, or None."""
+    """When a fetch answer last showed every record of the partition processed, or None.
+
+    Processed: on the agent's queue no more (nor in the batch it holds), and handed
+    over to it by the consumer, not only fetched (``settled_position``).
+    """
     if app.clicks_queue.size():
         return None
+    tp = TP(CLICKS, partition)
     try:
-        highwater, asked_ms, position = fetch_position(app, TP(CLICKS, partition))
+        highwater, asked_ms, _position = fetch_position(app, tp)
+        settled = settled_position(app, tp)
     except Exception:  # not assigned any more, or the consumer is restarting
         return None
-    if highwater is None or asked_ms is None or position is None or position < highwater:
+    if highwater is None or asked_ms is None or settled is None or settled < highwater:
         return None
     # The answer was built after its fetch was sent, however late it was read.
     return asked_ms

@@ -25,7 +25,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP, Message, TransportT
 
-from app.runtime.compat import DirectQueue, NudgeflowTransport, fetch_position
+from app.runtime.compat import (
+    DirectQueue,
+    NudgeflowTransport,
+    fetch_position,
+    settled_position,
+)
 from app.runtime.testing import Services
 from app.runtime.topics import TopicSpec, declare_topics
 from tables.changelogged import declare_changelogged_table
@@ -252,6 +257,37 @@ async def test_each_partitions_messages_reach_the_agents_once_and_in_offset_orde
             highwater, asked_ms, position = fetch_position(harness.app, TP(direct, partition))
             assert (highwater, position) == (2 * n, 2 * n)
             assert asked_ms is not None and asked_ms <= time.time() * 1000
+
+
+async def test_a_partition_is_settled_only_once_the_drain_has_handed_its_records_over(services):
+    # aiokafka moves a partition's position in the consumer thread as it hands records
+    # out, before the drain has put them on the queue: a silence timer reading that
+    # position would take a record still in transit for processed.
+    direct, stream, group = unique("settle-direct"), unique("settle-stream"), unique("settle")
+    await _topics(services, direct, stream)
+    harness = _harness(services, group, direct, stream, "one")
+    queue, tp = harness.app.direct_queues[direct], TP(direct, 0)
+    let_in = asyncio.Event()
+    put = queue.put
+
+    async def put_when_let_in(message: Message) -> None:
+        await let_in.wait()
+        await put(message)
+
+    queue.put_nowait = lambda _message: False  # type: ignore[method-assign]
+    queue.put = put_when_let_in  # type: ignore[method-assign]
+    async with _running(harness):
+        await _until(lambda: settled_position(harness.app, tp) == 0, "partition 0 settled at 0")
+        await _produce(services, direct, {0: 3}, batch=3)  # one fetch brings all three
+        await _until(lambda: fetch_position(harness.app, tp)[2], "records handed out")
+        await asyncio.sleep(0.3)  # several ticks of a timer
+        highwater, _asked_ms, position = fetch_position(harness.app, tp)
+        assert (highwater, position) == (3, 3)
+        assert settled_position(harness.app, tp) == 0
+
+        let_in.set()
+        await _until(lambda: settled_position(harness.app, tp) == 3, "partition 0 settled at 3")
+        await _until(lambda: len(harness.seen) == 3, "3 messages seen")
 
 
 async def test_an_offset_is_committed_only_once_its_message_is_acked(services):

@@ -20,6 +20,7 @@ from app.runtime.compat.faust_transport import (  # noqa: E402
     fetch_position,
     fetch_true_highwaters,
     raw_producer,
+    settled_position,
 )
 from app.runtime.compat.streams import DirectQueue  # noqa: E402
 from app.runtime.compat.table_store import memory_store_maps  # noqa: E402
@@ -35,4 +36,5 @@ __all__ = [
     "memory_store_maps",
     "raw_producer",
     "settings_for_broker",
+    "settled_position",
 ]

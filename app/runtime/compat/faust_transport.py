@@ -48,6 +48,7 @@ __all__ = [
     "fetch_position",
     "fetch_true_highwaters",
     "raw_producer",
+    "settled_position",
 ]
 
 
@@ -144,6 +145,17 @@ class _Consumer(faust_aiokafka.Consumer):
     _sought_back: dict[TP, int]
     # When the last commit began (monotonic seconds), whatever asked for it.
     _commit_started: float = 0.0
+    # Partition of a direct-queue topic → the consumer's position when the drain last
+    # handed all of a fetch's records to the queue, none dropped and no seek meanwhile:
+    # every record before it is on the queue or was read before (``settled_position``).
+    # aiokafka moves its position in the consumer thread as it hands records out, a
+    # moment before the drain has them. Every seek clears it and counts in ``_seeks``.
+    _settled: dict[TP, int]
+    _seeks: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._settled = {}
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -158,6 +170,7 @@ class _Consumer(faust_aiokafka.Consumer):
         self._direct_dropped = {}
         self._sought_back = {}
         self._seek_epoch += 1
+        self._unsettle()
         try:
             await super().perform_seek()
             # Upstream leaves a partition the group never committed on where it is, past
@@ -172,6 +185,7 @@ class _Consumer(faust_aiokafka.Consumer):
                     self._seek_back(tp, 0)
         finally:
             self._seek_epoch += 1
+            self._unsettle()
         dropped, self._direct_dropped = self._direct_dropped, {}
         for tp, offset in dropped.items():
             self._seek_back(tp, offset)
@@ -191,10 +205,27 @@ class _Consumer(faust_aiokafka.Consumer):
         # thread may be reading at that moment (``Fetcher.fetched_records``: a KeyError
         # that crashed a worker at a takeover). So the seek runs in that thread. The
         # thread runs what it is handed in order: the next fetch asked of it comes after.
+        self._unsettle()
         seek = self._thread._ensure_consumer().seek
         self._thread.thread_loop.call_soon_threadsafe(
             seek, TopicPartition(tp.topic, tp.partition), offset
         )
+
+    def _unsettle(self) -> None:
+        self._seeks += 1
+        self._settled = {}
+
+    def _settle(self) -> None:
+        # Between two of the drain's fetches: the consumer thread hands nothing out now.
+        direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
+        assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
+        settled: dict[TP, int] = {}
+        for tp in self.assignment():
+            if tp.topic in direct_queues and assignment is not None:
+                state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
+                if state is not None and state.has_valid_position:
+                    settled[tp] = state.position
+        self._settled = settled
 
     def resume_flow(self) -> None:
         # Recovery resumes the partitions and seeks them to the committed offsets a
@@ -325,6 +356,8 @@ class _Consumer(faust_aiokafka.Consumer):
         # is suspended (a rebalance) they are dropped, not counted as read, and fetched
         # again when flow resumes (``resume_flow``); so are those of a batch asked for
         # before or while ``perform_seek`` ran, fetched again from where it sent them.
+        # Once a fetch's records are all handed over, it notes how far every partition
+        # of such a topic is settled (``_settle``).
         callback = self.callback
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         self._direct_dropped = getattr(self, "_direct_dropped", {})
@@ -342,7 +375,7 @@ class _Consumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                epoch = self._seek_epoch
+                epoch, seeks, dropped = self._seek_epoch, self._seeks, False
                 sought_back: set[TP] = set()
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
@@ -361,16 +394,19 @@ class _Consumer(faust_aiokafka.Consumer):
                             # suspended (a rebalance), from itself at ``resume_flow``.
                             if self._seek_epoch % 2:  # a seek is running
                                 self._direct_dropped.setdefault(tp, offset)
+                                dropped = True
                                 continue
                             if self._seek_epoch != epoch:
                                 if tp not in sought_back:
                                     sought_back.add(tp)
                                     self._seek_back(tp, offset)
+                                dropped = True
                                 continue
                             if suspended():
                                 r_offset = get_read_offset(tp)
                                 if r_offset is None or offset >= r_offset:
                                     self._direct_dropped.setdefault(tp, offset)
+                                    dropped = True
                                 continue
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
@@ -385,6 +421,8 @@ class _Consumer(faust_aiokafka.Consumer):
                             else:
                                 await callback(message)
                             set_read_offset(tp, offset)
+                    if self._seeks == seeks and not dropped:
+                        self._settle()
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -434,6 +472,14 @@ def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None, int 
     position = state.position if state.has_valid_position else None
     asked_ms = getattr(consumer, _ASKED_MS, {}).get(partition)
     return consumer.highwater(partition), asked_ms, position
+
+
+def settled_position(app: faust.App, tp: TP) -> int | None:
+    """How far the worker's queue of a direct-queue topic's partition holds every record:
+    the consumer's position when its drain last handed over all of a fetch's records,
+    or None since a seek until it has."""
+    settled: dict[TP, int] = cast(Any, app.consumer)._settled
+    return settled.get(tp)
 
 
 def committed_offset(app: faust.App, tp: TP) -> int | None:

@@ -36,6 +36,8 @@ class DirectQueue:
         )
         #: Called with each batch once acknowledged (``app.runtime.catch_up`` counts them).
         self.on_acked: Callable[[list[Message]], None] | None = None
+        # The batch the agent took last, until it asks for the next one.
+        self._in_hand = 0
 
     async def put(self, message: Message) -> None:
         """Called by the consumer for each message of ``topic``; waits while full (or
@@ -62,11 +64,14 @@ class DirectQueue:
                     batch.append(get_nowait())
                 except asyncio.QueueEmpty:
                     break
+            self._in_hand = len(batch)
             yield batch
+            self._in_hand = 0
 
     def size(self) -> int:
-        """Messages waiting for the agent."""
-        return self._queue.qsize()
+        """Messages not processed yet: waiting for the agent, or in the batch it took last
+        and has not finished (it may be waiting for a lock before it begins)."""
+        return self._queue.qsize() + self._in_hand
 
     def ack(self, messages: list[Message]) -> None:
         """Mark the messages processed: their offsets may now be committed."""

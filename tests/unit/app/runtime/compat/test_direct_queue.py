@@ -38,3 +38,20 @@ def test_put_nowait_refuses_while_flow_is_suspended() -> None:
 
     assert queue.put_nowait("a") is False
     assert queue.size() == 0
+
+
+async def test_a_batch_the_agent_took_counts_until_it_asks_for_the_next() -> None:
+    # The agent may wait for a lock before it folds what it took: until it has, the
+    # events are not processed, and a silence timer must not take them for it.
+    queue = _queue(10)
+    batches = queue.batches(2)
+    for message in ("a", "b", "c"):
+        queue.put_nowait(message)
+
+    assert await anext(batches) == ["a", "b"]
+    assert queue.size() == 3
+    assert await anext(batches) == ["c"]
+    assert queue.size() == 1
+    queue.put_nowait("d")
+    assert await anext(batches) == ["d"]
+    assert queue.size() == 1
