@@ -16,7 +16,9 @@
    the time its answer was processed, which can be long after the broker wrote
    it (a paused process, a widened fetch wait). The silence timers need a time
    the answer is surely no older than, so the worker consumer also keeps the
-   time each answered fetch was sent (``fetch_position``).
+   time each answered fetch was sent (``fetch_position``), and how far its drain
+   has handed each partition's records to the agent's queue (``settled_position``):
+   aiokafka's position moves before they are there.
 
 Only the methods below are overridden. The package checks the library versions
 before importing this module (``versions.py``), so an upgrade fails loudly instead
