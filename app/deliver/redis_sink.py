@@ -120,8 +120,8 @@ async def deliver_once(
 ) -> int:
     """Add each (intervention, its JSON) to the stream unless it is there, and each
     uplift mark's id to its set (``REDIS_UPLIFT_KEY``); returns how many interventions
-    were new. One pipeline; raises on any Redis error (a retry of the whole batch adds
-    only what is missing: both are idempotent)."""
+    were new. One pipeline (the marks of one set in one ``SADD``); raises on any Redis
+    error (a retry of the whole batch adds only what is missing: both are idempotent)."""
     if not interventions and not marks:
         return 0
     async with redis.pipeline(transaction=False) as pipe:
@@ -130,9 +130,12 @@ async def deliver_once(
             key = REDIS_INTERVENTION_KEY.format(intervention["intervention_id"])
             pipe.eval(_DELIVER_ONCE, 2, key, REDIS_INTERVENTIONS_STREAM, index, retention_s,
                       stream_maxlen, payload)  # fmt: skip
+        members: dict[str, list[str]] = {}
         for mark in marks:
             key = REDIS_UPLIFT_KEY.format(mark.day, mark.reason, mark.group, mark.mark)
-            pipe.sadd(key, mark.intervention_id)
+            members.setdefault(key, []).append(mark.intervention_id)
+        for key, ids in members.items():
+            pipe.sadd(key, *ids)
             # A day's sets outlive the retention by the conversion window's days.
             pipe.expire(key, retention_s + 2 * 86_400)
         results: list[Any] = await pipe.execute()
