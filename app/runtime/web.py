@@ -395,7 +395,10 @@ def attach_views(app: NudgeflowApp) -> None:
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(app.registry), content_type=_METRICS_CONTENT_TYPE)
+            # ``?name[]=a&name[]=b``: only those series, as Prometheus' own handlers do.
+            names = cast(aiohttp_web.Request, request).query.getall("name[]", [])
+            registry = app.registry.restricted_registry(names) if names else app.registry
+            return self.bytes(generate_latest(registry), content_type=_METRICS_CONTENT_TYPE)
 
     @app.page("/openapi.json")
     class OpenApi(View):

@@ -62,6 +62,17 @@ async def test_every_contract_metric_is_served_with_its_labels(worker, services)
     assert rage[0].value >= 1
 
 
+async def test_a_scrape_may_ask_for_some_series_only(worker):
+    # As Prometheus' own handlers: ``name[]`` restricts the page to those series (a
+    # progress probe polled often need not pay for the whole page).
+    wanted = ["nudgeflow_events_processed_total", "nudgeflow_processing_seconds_count"]
+    query = "&".join(f"name[]={name}" for name in wanted)
+    status, body, _ = await get(f"{worker.web_url}/metrics?{query}")
+    assert status == 200
+    samples = [s for f in text_string_to_metric_families(body.decode()) for s in f.samples]
+    assert sorted(s.name for s in samples) == sorted(wanted)
+
+
 async def test_unknown_customer_is_404(worker):
     status, body, _ = await get(f"{worker.web_url}/v1/customers/{unique('nobody')}")
     assert status == 404 and orjson.loads(body)["error"]
