@@ -222,8 +222,8 @@ class _Consumer(faust_aiokafka.Consumer):
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
         settled: dict[TP, int] = {}
-        for tp in self.assignment():
-            if tp.topic in direct_queues and assignment is not None:
+        for tp in self.assignment() if assignment is not None else ():
+            if tp.topic in direct_queues:
                 state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
                 if state is not None and state.has_valid_position:
                     settled[tp] = state.position
