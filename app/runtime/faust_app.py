@@ -210,9 +210,9 @@ class NudgeflowApp(faust.App):
         return self.clicks_waiting() >= settings.batch_max_events
 
     def clicks_waiting(self) -> int:
-        """Events of the owned ``clicks`` partitions not processed yet: in the agent's queue,
-        and after the consumer's position (fetched, or still on the broker, as its last
-        fetch answer counted them)."""
+        """Events of the owned ``clicks`` partitions not processed yet: in the agent's queue
+        or the batch it holds, and after the consumer's position (fetched, or still on the
+        broker, as its last fetch answer counted them)."""
         waiting = self.clicks_queue.size()
         for tp in self.consumer.assignment():
             if tp.topic != CLICKS:
