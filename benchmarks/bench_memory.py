@@ -4,7 +4,9 @@ One worker, idle and ready, then one short visit (page view, product view and ha
 the time a scroll) for each of ~100 000 distinct customers, produced straight to
 ``clicks``. RSS (``psutil``) is read before the first event and once all are
 processed; the difference over the customers is what one customer's live state
-costs, table store, Python objects and allocator slack included.
+costs, table store, Python objects and allocator slack included. Twice: with the
+settings' default of states held decoded (the most recently written; the others
+encoded), and with every state decoded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from benchmarks._common import (
     web_url,
 )
 from benchmarks._report import Row, num, verdict
+from config.settings import Settings
 
 __all__ = ["TARGET_BYTES_PER_CUSTOMER", "details", "run", "summary"]
 
@@ -36,18 +39,23 @@ TARGET_BYTES_PER_CUSTOMER = 2048
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
-    """Grow one worker to ~100 000 x ``scale`` customers; bytes of RSS per customer."""
-    return asyncio.run(_run(scale, workdir))
-
-
-async def _run(scale: float, workdir: Path) -> dict[str, Any]:
+    """Grow one worker to ~100 000 x ``scale`` customers; bytes of RSS per customer, with
+    the default share of states decoded and with all of them."""
     customers = int(scaled(100_000, scale, 2_000))
+    result = asyncio.run(_run(customers, workdir / "default", decoded_max=None))
+    result["all_decoded"] = asyncio.run(_run(customers, workdir / "decoded", customers))
+    return result
+
+
+async def _run(customers: int, workdir: Path, decoded_max: int | None) -> dict[str, Any]:
     events = EventFactory(seed=4, customers=customers).visits(
         customers, ts_ms=int(time.time() * 1000) - 60_000
     )
     async with embedded_stack(workdir) as stack:
         services = stack.services
         env = bench_worker_env(services, workdir)
+        if decoded_max is not None:
+            env["NUDGEFLOW_DECODED_STATES_MAX"] = str(decoded_max)
         url = web_url(env)
         async with running_workers([env]) as [worker]:
             process = psutil.Process(worker.process.pid)
@@ -68,6 +76,7 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
     per_customer = (rss_after - rss_before) / customers
     return {
         "customers": customers,
+        "decoded_max": decoded_max or Settings().decoded_states_max,
         "events": len(events),
         "handled": progress.handled,
         "complete": progress.complete,
@@ -81,31 +90,47 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
 
 
 def summary(result: dict[str, Any]) -> list[Row]:
+    customers, decoded = num(result["customers"]), num(result["decoded_max"])
     return [
-        Row("memory", f"worker RSS per active customer ({num(result['customers'])} customers)",
-            f"{num(result['bytes_per_customer'])} B", "≤ 2 KiB", verdict(result["passed"])),
+        Row("memory", f"worker RSS per active customer ({customers} customers, {decoded} of "
+            "their states decoded)", f"{num(result['bytes_per_customer'])} B", "≤ 2 KiB",
+            verdict(result["passed"])),
+        Row("memory", "worker RSS per active customer, every state decoded",
+            f"{num(result['all_decoded']['bytes_per_customer'])} B", "—", "—"),
     ]  # fmt: skip
 
 
 def details(result: dict[str, Any]) -> str:
     mib = 1024 * 1024
-    complete = (
-        "" if result["complete"]
-        else f"\n**Only {num(result['handled'])} events were handled before the time-out.**\n"
+    runs = [result, result["all_decoded"]]
+    incomplete = "".join(
+        f"\n**Only {num(r['handled'])} of {num(r['events'])} events were handled before the "
+        "time-out.**\n"
+        for r in runs
+        if not r["complete"]
+    )
+    rows = "\n".join(
+        f"| {label} | {r['rss_before_bytes'] / mib:.1f} MiB | {r['rss_after_bytes'] / mib:.1f} MiB "
+        f"| {num(r['active_customers'])} | {num(r['bytes_per_customer'])} B |"
+        for label, r in zip(
+            [f"default: {num(result['decoded_max'])} decoded", "every state decoded"], runs,
+            strict=True,
+        )
     )  # fmt: skip
     return f"""\
 One worker; {num(result["events"])} events, one short visit for each of
 {num(result["customers"])} distinct customers, produced to `clicks` once the worker is ready.
-{complete}
-| figure | value |
-|---|---|
-| RSS ready and idle | {result["rss_before_bytes"] / mib:.1f} MiB |
-| RSS after all events are processed | {result["rss_after_bytes"] / mib:.1f} MiB |
-| `nudgeflow_active_customers` | {num(result["active_customers"])} |
-| RSS growth per customer | {num(result["bytes_per_customer"])} B |
+Twice, each on a fresh stack: with `NUDGEFLOW_DECODED_STATES_MAX` at its default (the most
+recently written states are held as Python objects, the others encoded as on the changelog
+and decoded when their customer's next event or timer reads them), and with every state
+decoded.
+{incomplete}
+| states held decoded | RSS ready, idle | RSS, all processed | active customers | per customer |
+|---|---|---|---|---|
+{rows}
 
-Target: ≤ 2 KiB per active customer: **{verdict(result["passed"])}**. The growth includes
-everything the worker holds because of these events (table store, Python objects, allocator
-slack, consumer and producer buffers not yet returned to the OS), so it is an upper bound on
-the state itself.
+Target: ≤ 2 KiB per active customer, with the default settings: **{verdict(result["passed"])}**.
+The growth includes everything the worker holds because of these events (table store, Python
+objects, allocator slack, consumer and producer buffers not yet returned to the OS), so it is
+an upper bound on the state itself.
 """

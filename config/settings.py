@@ -241,6 +241,12 @@ class Settings(BaseSettings):
     live_sessions_max: int = Field(
         4, ge=1, le=32, description="Live sessions (tabs, devices) kept per customer."
     )
+    decoded_states_max: int = Field(
+        20_000,
+        ge=1,
+        description="Customer states held decoded, the most recently written; the others are "
+        "held encoded (a third of the memory) and decoded when read.",
+    )
 
     # --- webhooks (contract §3) --------------------------------------------------------------
     webhook_urls: Annotated[list[str], NoDecode] = Field(

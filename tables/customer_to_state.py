@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -21,19 +23,26 @@ _YIELD_EVERY = 100
 
 
 class CustomerStateCodec(codecs.Codec):
-    """Faust codec for ``CustomerState`` values (orjson, versioned)."""
+    """Faust codec for ``CustomerState`` values (orjson, versioned).
+
+    Reading leaves the record encoded: recovery fills the table's store with the
+    changelog's bytes, and ``CustomerStore`` decodes a customer's state when it is
+    needed, so a restart does not decode (and hold as objects) every customer it
+    recovers.
+    """
 
     def _dumps(self, obj: Any) -> bytes:
-        return encode_state(obj)
+        return obj if isinstance(obj, bytes) else encode_state(obj)
 
-    def _loads(self, s: bytes) -> CustomerState:
-        return decode_state(s)
+    def _loads(self, s: bytes) -> bytes:
+        return s
 
 
 def declare_customer_table(
     app: faust.App, name: str, partitions: int
-) -> faust.Table[str, CustomerState | None]:
-    """Declare the per-customer state table, co-partitioned with ``clicks`` (orjson codec)."""
+) -> faust.Table[str, CustomerState | bytes | None]:
+    """Declare the per-customer state table, co-partitioned with ``clicks`` (orjson codec;
+    a state is held as objects or encoded, see ``CustomerStore``)."""
     return declare_changelogged_table(
         app, name, partitions, CustomerStateCodec(),
         help="Per-customer session, profile and recent signals.",
@@ -49,40 +58,84 @@ class CustomerStore:
     one produce per event (~200 µs each through Faust's table API). The changelog
     stays the source of truth: the consumer writes it before every offset commit,
     so no offset is committed before the state that folded it in is on the broker.
+
+    The store holds the ``decoded_max`` most recently written states as objects and
+    every other one encoded, as on the changelog (``encode_state``: about a third of
+    the memory), the way Kafka Streams keeps a cache of objects in front of a store
+    of bytes. A state is decoded when its customer's next event or timer reads it;
+    ``decode_state(encode_state(s)) == s``, so which form a state is in never
+    changes what is decided.
     """
 
-    def __init__(self, table: faust.Table[str, CustomerState | None], maps: StoreMaps) -> None:
+    def __init__(
+        self,
+        table: faust.Table[str, CustomerState | bytes | None],
+        maps: StoreMaps,
+        decoded_max: int = 20_000,
+    ) -> None:
         self.table = table
         self._states = maps.values
         self._partitions = maps.partitions
         # Changed since the last flush; None is a deletion (a tombstone on the changelog).
         self._dirty: Changed = {}
+        # The customers whose state the store holds decoded, least recently written first.
+        self._decoded: OrderedDict[str, None] = OrderedDict()
+        self.decoded_max = decoded_max
+        # Reads that decoded a state held encoded, since the start.
+        self.decodes = 0
 
     def get(self, customer_id: str) -> CustomerState | None:
         """The customer's state on this worker, or None."""
-        return cast("CustomerState | None", self._states.get(customer_id))
+        state = self._states.get(customer_id)
+        if state.__class__ is bytes:
+            self.decodes += 1
+            return decode_state(state)
+        return state
 
     def put(self, customer_id: str, state: CustomerState, partition: int) -> None:
         """Keep ``state``; its changelog record goes to ``partition`` (the event's)."""
         self._states[customer_id] = state
         self._partitions[customer_id] = partition
         self._dirty[customer_id] = (partition, state)
+        decoded = self._decoded
+        if customer_id in decoded:
+            decoded.move_to_end(customer_id)
+            return
+        decoded[customer_id] = None
+        if len(decoded) > self.decoded_max:
+            self._encode_least_recent()
 
     def delete(self, customer_id: str, partition: int) -> None:
         """Forget the customer; a tombstone on the changelog deletes it on recovery too."""
         self._states.pop(customer_id, None)
         self._partitions.pop(customer_id, None)
+        self._decoded.pop(customer_id, None)
         self._dirty[customer_id] = (partition, None)
 
-    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
-        """The customers this worker holds on each of ``partitions``."""
-        states = self._states
-        found: dict[int, list[tuple[str, CustomerState]]] = {p: [] for p in partitions}
-        for key, partition in self._partitions.items():
-            state = states.get(key)
-            if partition in found and state is not None:
-                found[partition].append((key, state))
-        return found
+    def is_decoded(self, customer_id: str) -> bool:
+        """Whether the customer's state is held as objects (False: encoded, or none)."""
+        state = self._states.get(customer_id)
+        return state is not None and state.__class__ is not bytes
+
+    def decoded_count(self) -> int:
+        """States held decoded (at most ``decoded_max``)."""
+        return len(self._decoded)
+
+    def by_partition(self, partitions: set[int]) -> Iterator[tuple[int, str, CustomerState]]:
+        """(partition, customer id, state) of the customers held on ``partitions``; encoded
+        states are decoded one at a time and stay encoded in the store.
+
+        Meant for after a rebalance, when Faust has dropped the customers of revoked
+        partitions and recovered the others encoded: those leave the decoded count.
+        """
+        decoded = self._decoded
+        for key in [key for key in decoded if not self.is_decoded(key)]:
+            del decoded[key]
+        for key, partition in list(self._partitions.items()):
+            if partition in partitions:
+                state = self.get(key)
+                if state is not None:
+                    yield partition, key, state
 
     def partition_of(self, customer_id: str) -> int | None:
         """The partition the customer's state belongs to, if held here."""
@@ -103,6 +156,15 @@ class CustomerStore:
         """The states changed (None: deleted) since the last call, to write; forgotten here."""
         dirty, self._dirty = self._dirty, {}
         return dirty
+
+    def _encode_least_recent(self) -> None:
+        """Keep the least recently written decoded state encoded instead."""
+        states = self._states
+        key, _ = self._decoded.popitem(last=False)
+        state = states.get(key)
+        if state is not None and state.__class__ is not bytes:
+            # A copy of its exact size: orjson's output keeps the page it was written in.
+            states[key] = memoryview(encode_state(state)).tobytes()
 
     def keep_changed(self, changed: Changed) -> None:
         """Put back states whose write failed, unless a newer one replaced them since."""

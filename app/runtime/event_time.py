@@ -85,12 +85,14 @@ class EventTime:
             self.models.keep_only(partitions)
             for partition in partitions:
                 self.models.learner(partition)  # restored now, not on the partition's next event
-        for partition, items in self.customers.by_partition(partitions).items():
-            clock = self.clock(partition)
-            timers = self.timers[partition]
-            for key, state in items:
-                clock.newest_ts_ms = max(clock.newest_ts_ms, state.profile.last_seen_ts_ms)
-                timers.schedule(key, next_due_ms(state, self.rules))
+        for partition in partitions:
+            self.clock(partition)
+        for partition, key, state in self.customers.by_partition(partitions):
+            clock = self.clocks[partition]
+            clock.newest_ts_ms = max(clock.newest_ts_ms, state.profile.last_seen_ts_ms)
+            self.timers[partition].schedule(key, next_due_ms(state, self.rules))
+        for partition in partitions:
+            clock = self.clocks[partition]
             recent = now_ms - clock.newest_ts_ms <= self.live_bound_ms
             clock.wall_at_newest_ms = clock.newest_ts_ms if recent else now_ms
         self.stale = False
@@ -175,8 +177,13 @@ class EventTime:
             if state is None or clock is None or partition is None:
                 continue
             expired = expire_state(state, clock.watermark_ms(lateness), rules.limits, rules.time)
-            if expired is not state:
-                self.apply(key, partition, Outcome(state=expired), state, Outbox())
+            if expired is state:
+                continue
+            if expired is not None and not self.customers.is_decoded(key):
+                # An encoded state is small already: its next event or timer ends the
+                # sessions as this would, and it stays out of the decoded ones meanwhile.
+                continue
+            self.apply(key, partition, Outcome(state=expired), state, Outbox())
 
     def pending(self) -> int:
         """Customers with a silence rule due, over all partitions."""

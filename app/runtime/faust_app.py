@@ -77,7 +77,7 @@ class NudgeflowApp(faust.App):
     direct_queues: dict[str, DirectQueue]
     # How far the clicks partitions taken over are from their end at the assignment.
     catch_up: CatchUp
-    customer_to_state: faust.Table[str, CustomerState | None]
+    customer_to_state: faust.Table[str, CustomerState | bytes | None]
     customers: CustomerStore
     partition_models: faust.Table[str, bytes]
     # The online models of the owned partitions; None with learning turned off.
@@ -334,7 +334,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.direct_queues = {CLICKS: app.clicks_queue}
     app.catch_up = follow_catch_up(app)
     app.customer_to_state = declare_customer_table(app, CUSTOMER_TABLE, s.topic_partitions)
-    app.customers = CustomerStore(app.customer_to_state, memory_store_maps(app.customer_to_state))
+    app.customers = CustomerStore(
+        app.customer_to_state, memory_store_maps(app.customer_to_state), s.decoded_states_max
+    )
     app.partition_models = declare_models_table(app, MODELS_TABLE, s.topic_partitions)
     app.models = (
         ModelStore(app.partition_models, memory_store_maps(app.partition_models), app.rules)
@@ -370,6 +372,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.redis_sink = RedisSink(s, app.delivery.redis, app.metrics, app.delivery.written)
     app.feedback = FeedbackStore(app.delivery.redis, s.intervention_retention_days * 86_400)
     app.metrics.active_customers.set_function(lambda: len(app.customers))
+    app.metrics.states_decoded.set_function(app.customers.decoded_count)
     app.collector_pauses = CollectorPauses(app.metrics.gc_pause)
     if s.gc_freeze_interval_s:
 

@@ -92,6 +92,8 @@ class Metrics(NamedTuple):
     processing: LoopHistogram
     event_lag: Gauge
     active_customers: Gauge
+    states_decoded: Gauge
+    state_decodes: Counter
     model_score: LoopHistogram
     gc_pause: Histogram
     gc_freezes: Counter
@@ -219,6 +221,15 @@ class Metrics(NamedTuple):
             ),
             active_customers=Gauge(
                 f"{p}_active_customers", "Customers with live state on this worker.",
+                registry=registry,
+            ),
+            states_decoded=Gauge(
+                f"{p}_states_decoded",
+                "Customer states held decoded (NUDGEFLOW_DECODED_STATES_MAX); the others are "
+                "held encoded.", registry=registry,
+            ),
+            state_decodes=Counter(
+                f"{p}_state_decodes", "Reads of a customer state held encoded.",
                 registry=registry,
             ),
             model_score=LoopHistogram(

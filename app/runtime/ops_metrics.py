@@ -1,5 +1,6 @@
 """What an on-call asks of a worker's consumer: lag and commits per partition, rebalances, owned
-partitions, table recovery, the catch-up after a takeover and readiness, as Prometheus metrics.
+partitions, table recovery, the catch-up after a takeover, readiness and the customer states
+decoded, as Prometheus metrics.
 
 Read from Faust's consumer and recovery once a second (``OpsMetricsExport.run``), never
 per event: the agent's hot path pays nothing for them.
@@ -60,6 +61,8 @@ class OpsMetricsExport:
         self.app = app
         # (topic, partition) label values set at the last tick, to drop revoked ones.
         self._lag_labels: set[tuple[str, str]] = set()
+        # The customer store's decode count at the last tick.
+        self._decodes = 0
         app.metrics.ready.set(0)
         app.metrics.assigned_partitions.set(0)
         app.on_partitions_assigned.connect(self._count_rebalance)  # type: ignore[arg-type]
@@ -101,6 +104,9 @@ class OpsMetricsExport:
             metrics.consumer_committed.remove(*labels)
         self._lag_labels = lag_labels
         metrics.assigned_partitions.set(sum(tp.topic == CLICKS for tp in assignment))
+        decodes = app.customers.decodes
+        metrics.state_decodes.inc(decodes - self._decodes)
+        self._decodes = decodes
         self._export_recovery()
         ready, detail = app.is_ready()
         metrics.ready.set(int(ready))

@@ -42,8 +42,9 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
                               ("latency_ms", "max"))]
               + [("steps", step, "stored_batches") for step in range(1, 5)]
               + [("filled",), ("fill_s",), ("fill_batches_per_s",)],
-    "memory": [("rss_before_bytes",), ("rss_after_bytes",), ("active_customers",),
-               ("bytes_per_customer",)],
+    "memory": [(*run, figure) for run in ((), ("all_decoded",))
+               for figure in ("rss_before_bytes", "rss_after_bytes", "active_customers",
+                              "bytes_per_customer", "decoded_max")],
     "models": [("per_event", "pipeline", "us_mean"), ("per_event", "learning", "us_p99"),
                ("learn_event_us", "p50"), ("checkpoint_bytes",), ("to_bytes_ms",),
                ("to_bytes_unchanged_trees_ms",),
@@ -63,7 +64,7 @@ TRUE: dict[str, list[tuple[str | int, ...]]] = {
     "collector": [],
     "latency": [],
     "broker": [("complete",)],
-    "memory": [("complete",)],
+    "memory": [("complete",), ("all_decoded", "complete")],
     "models": [],
     "scaleout": [("complete",), ("all_assigned",)],
     "soak": [],

@@ -12,7 +12,7 @@ import pytest
 
 from app.ingest.partitioning import customer_partition
 from tests.integration import crash_replay as crash
-from tests.integration.clients import event, metric_families, post, unique
+from tests.integration.clients import event, metric_families, post, unique, wait_for_customer
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +134,23 @@ async def _drain_backlog(
 def _commits(families: dict[str, Any]) -> float:
     return next(s.value for s in families["nudgeflow_commit_seconds"].samples
                 if s.name == "nudgeflow_commit_seconds_count")  # fmt: skip
+
+
+async def test_states_beyond_the_decoded_max_are_held_encoded_and_read_back(
+    private_stack, worker_factory
+):
+    worker = worker_factory(private_stack, decoded_states_max=2)
+    customers = [unique("encoded") for _ in range(3)]
+    events = [event(customer, "page_view") for customer in customers]
+    status, _ = await post(f"{worker.web_url}/v1/events", {"events": events})
+    assert status == 202
+    await _until(worker.web_url, lambda f: (
+        _samples(f, "nudgeflow_events_processed") == [3]
+        and _samples(f, "nudgeflow_active_customers") == [3]
+        and _samples(f, "nudgeflow_states_decoded") == [2]))  # fmt: skip
+    # Whichever one is held encoded reads back as it was written, and the read is counted
+    # (so is the expiry sweep's, should it pass meanwhile).
+    for customer in customers:
+        state = await wait_for_customer(worker.web_url, customer)
+        assert state["profile"]["events"] == 1, state
+    await _until(worker.web_url, lambda f: _samples(f, "nudgeflow_state_decodes")[0] >= 1)
