@@ -57,7 +57,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     newest_ts_ms = 0
     now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
     if event_time.stale:
-        event_time.rebuild(now_ms)
+        await event_time.rebuild(now_ms)
     for message in messages:
         started = time.perf_counter()
         from_kafka += _source(message) == "kafka"
