@@ -5,8 +5,8 @@ The raw consumer (aiokafka + ``orjson.loads``, nothing else) is the ceiling a Py
 consumer on this broker can reach; the worker's rate is timed from its first handled
 event to its last, from ``/metrics`` polled every 250 ms (it starts consuming as soon
 as it joins the group, before ``/readyz`` says so). A second worker with learning off
-(and its own consumer group) then drains the same topic. Three rounds of all three, each
-figure their median.
+(and its own consumer group) then drains the same topic, and a third that holds only a
+fifth of the customers' states decoded. Three rounds of all four, each figure their median.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ _CUSTOMERS = 10_000
 # The events span the last hour of event time: two or three visits per customer.
 _HISTORY_MS = 3_600_000
 _LEARNING_OFF_APP_ID = f"{APP_ID}-learning-off"
+_FEW_DECODED_APP_ID = f"{APP_ID}-few-decoded"
+# States held decoded by the third worker: the others are decoded when read.
+_FEW_DECODED = _CUSTOMERS // 5
 # Rounds of raw consumer, worker and worker with learning off, one after the other: single
 # runs move by ±15 % with the machine, so each figure is the median of the rounds.
 _ROUNDS = 3
@@ -55,6 +58,7 @@ _RATES = (
     "worker_steady_events_per_s",
     "learning_off_events_per_s",
     "learning_off_steady_events_per_s",
+    "few_decoded_events_per_s",
 )
 
 
@@ -85,6 +89,10 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
             off_env.update(NUDGEFLOW_APP_ID=f"{_LEARNING_OFF_APP_ID}-{number}",
                            NUDGEFLOW_LEARNING_ENABLED="false")  # fmt: skip
             off, off_cpu = await _drain(off_env, n, stack)
+            few_env = bench_worker_env(services, workdir, f"worker-few-decoded-{number}")
+            few_env.update(NUDGEFLOW_APP_ID=f"{_FEW_DECODED_APP_ID}-{number}",
+                           NUDGEFLOW_DECODED_STATES_MAX=str(_FEW_DECODED))  # fmt: skip
+            few, _ = await _drain(few_env, n, stack)
             rounds.append({
                 "raw_events_per_s": raw_rate,
                 "worker_events_per_s": on.rate(),
@@ -97,6 +105,9 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
                 "learning_off_handled": off.handled,
                 "learning_off_complete": off.complete,
                 "learning_off_cpu_percent": off_cpu,
+                "few_decoded_events_per_s": few.rate(),
+                "few_decoded_handled": few.handled,
+                "few_decoded_complete": few.complete,
             })  # fmt: skip
     # The round whose worker rate is the median speaks for the run (its CPU use too); the
     # rates are each the median over the rounds.
@@ -106,6 +117,8 @@ async def _run(scale: float, workdir: Path) -> dict[str, Any]:
         **{key: statistics.median(r[key] for r in rounds) for key in _RATES},
         "worker_complete": all(r["worker_complete"] for r in rounds),
         "learning_off_complete": all(r["learning_off_complete"] for r in rounds),
+        "few_decoded_complete": all(r["few_decoded_complete"] for r in rounds),
+        "few_decoded": _FEW_DECODED,
         "rounds": rounds,
         "events": n,
         "customers": _CUSTOMERS,
@@ -168,6 +181,8 @@ def summary(result: dict[str, Any]) -> list[Row]:
         Row("throughput", "worker events/s, learning off",
             num(result["learning_off_events_per_s"])),
         Row("throughput", "worker learning on ÷ off", f"{result['learning_on_to_off']:.2f}"),
+        Row("throughput", f"worker events/s, {num(result['few_decoded'])} states decoded of "
+            f"{num(result['customers'])} customers", num(result["few_decoded_events_per_s"])),
     ]  # fmt: skip
 
 
@@ -178,6 +193,7 @@ def details(result: dict[str, Any]) -> str:
         for who, done, handled in (
             ("worker", "worker_complete", "worker_handled"),
             ("worker with learning off", "learning_off_complete", "learning_off_handled"),
+            ("worker with few states decoded", "few_decoded_complete", "few_decoded_handled"),
         )
         if not result[done]
     )
@@ -185,7 +201,7 @@ def details(result: dict[str, Any]) -> str:
     times = "once" if len(rounds) == 1 else f"{len(rounds)} times over"
     per_round = "\n".join(
         f"| {i} | {num(r['raw_events_per_s'])} | {num(r['worker_events_per_s'])} | "
-        f"{num(r['learning_off_events_per_s'])} |"
+        f"{num(r['learning_off_events_per_s'])} | {num(r['few_decoded_events_per_s'])} |"
         for i, r in enumerate(rounds, 1)
     )
     return f"""\
@@ -193,10 +209,12 @@ def details(result: dict[str, Any]) -> str:
 events ({result["event_bytes_mean"]:.0f} bytes of JSON on average; page views, product views,
 clicks, scrolls, searches, carts, forms and checkout steps) of {num(result["customers"])}
 customers, produced in large batches before any reader starts. Then, {times}: a raw
-consumer reads them all, a worker drains them, and a worker with
-`NUDGEFLOW_LEARNING_ENABLED=false` drains them, each worker with an app id of its own (so
-its own consumer group, from the first offset again, and its own changelogs). Single runs
-move by ±15 % with the machine; each figure below is the median of the rounds.
+consumer reads them all, a worker drains them, a worker with
+`NUDGEFLOW_LEARNING_ENABLED=false` drains them, and a worker with
+`NUDGEFLOW_DECODED_STATES_MAX={result["few_decoded"]}` (so that most reads decode the
+customer's state, and most writes encode another's) drains them, each worker with an app id
+of its own (so its own consumer group, from the first offset again, and its own changelogs).
+Single runs move by ±15 % with the machine; each figure below is the median of the rounds.
 {complete}
 | reader (median of the rounds) | events/s |
 |---|---|
@@ -207,9 +225,11 @@ move by ±15 % with the machine; each figure below is the median of the rounds.
 {num(result["learning_off_events_per_s"])} |
 | nudgeflow worker, learning off, middle 80 % | \
 {num(result["learning_off_steady_events_per_s"])} |
+| nudgeflow worker, {num(result["few_decoded"])} states decoded, first to last event | \
+{num(result["few_decoded_events_per_s"])} |
 
-| round | raw consumer | worker | worker, learning off |
-|---|---|---|---|
+| round | raw consumer | worker | worker, learning off | worker, few decoded |
+|---|---|---|---|---|
 {per_round}
 
 The worker runs at **{result["worker_to_raw"]:.2f}x** the raw consumer's rate; the target is

@@ -26,7 +26,7 @@ SCALE = 0.005
 POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
     "throughput": [("events",), ("raw_events_per_s",), ("worker_events_per_s",),
                    ("worker_steady_events_per_s",), ("worker_to_raw",),
-                   ("learning_off_events_per_s",)],
+                   ("learning_off_events_per_s",), ("few_decoded_events_per_s",)],
     "collector": [("requests",), ("accepted_events",), ("accepted_events_per_s",),
                   ("latency_ms", "p50"), ("latency_ms", "p99")],
     "latency": [(path, rate, *figure) for rate in ("1000", "5000")
@@ -60,7 +60,7 @@ POSITIVE: dict[str, list[tuple[str | int, ...]]] = {
 
 #: Figures that must be true: complete runs, every worker used.
 TRUE: dict[str, list[tuple[str | int, ...]]] = {
-    "throughput": [("worker_complete",), ("learning_off_complete",)],
+    "throughput": [("worker_complete",), ("learning_off_complete",), ("few_decoded_complete",)],
     "collector": [],
     "latency": [],
     "broker": [("complete",)],
