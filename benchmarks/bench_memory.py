@@ -36,6 +36,8 @@ from config.settings import Settings
 __all__ = ["TARGET_BYTES_PER_CUSTOMER", "details", "run", "summary"]
 
 TARGET_BYTES_PER_CUSTOMER = 2048
+# The workers' default (they do not see this process's NUDGEFLOW_ variables).
+_DEFAULT_DECODED_MAX: int = Settings.model_fields["decoded_states_max"].default
 
 
 def run(scale: float, workdir: Path) -> dict[str, Any]:
@@ -76,7 +78,7 @@ async def _run(customers: int, workdir: Path, decoded_max: int | None) -> dict[s
     per_customer = (rss_after - rss_before) / customers
     return {
         "customers": customers,
-        "decoded_max": decoded_max or Settings().decoded_states_max,
+        "decoded_max": decoded_max or _DEFAULT_DECODED_MAX,
         "events": len(events),
         "handled": progress.handled,
         "complete": progress.complete,
