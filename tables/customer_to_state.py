@@ -71,7 +71,7 @@ class CustomerStore:
         self,
         table: faust.Table[str, CustomerState | bytes | None],
         maps: StoreMaps,
-        decoded_max: int = 20_000,
+        decoded_max: int,
     ) -> None:
         self.table = table
         self._states = maps.values

@@ -24,7 +24,7 @@ def worker_event_time() -> EventTime:
     """``EventTime`` over the in-memory store a Faust table keeps (no broker is involved:
     the changelog is not what this test is about)."""
     table: Any = SimpleNamespace(name="customer_to_state")
-    customers = CustomerStore(table, StoreMaps({}, {}))
+    customers = CustomerStore(table, StoreMaps({}, {}), decoded_max=1_000)
     event_time = EventTime(customers, Rules(), None, Metrics.create(CollectorRegistry()),
                            300_000, lambda: {PARTITION})  # fmt: skip
     event_time.stale = False

@@ -31,7 +31,8 @@ def recovered(customers: int) -> EventTime:
         state = fold([click(customer_id=key, type="add_to_cart", value=30.0, ts_ms=T0_MS), step])
         assert state is not None
         values[key], partitions[key] = encode_state(state), n % 2
-    store = CustomerStore(SimpleNamespace(name="customer_to_state"), StoreMaps(values, partitions))
+    table: Any = SimpleNamespace(name="customer_to_state")
+    store = CustomerStore(table, StoreMaps(values, partitions), decoded_max=customers)
     return EventTime(store, Rules(), None, Metrics.create(CollectorRegistry()), 300_000,
                      lambda: PARTITIONS)  # fmt: skip
 
