@@ -121,16 +121,16 @@ class CustomerStore:
         """States held decoded (at most ``decoded_max``)."""
         return len(self._decoded)
 
-    def by_partition(self, partitions: set[int]) -> Iterator[tuple[int, str, CustomerState]]:
-        """(partition, customer id, state) of the customers held on ``partitions``; encoded
-        states are decoded one at a time and stay encoded in the store.
-
-        Meant for after a rebalance, when Faust has dropped the customers of revoked
-        partitions and recovered the others encoded: those leave the decoded count.
-        """
+    def forget_dropped(self) -> None:
+        """After a rebalance: the customers Faust dropped (revoked partitions) or recovered
+        encoded leave the decoded count."""
         decoded = self._decoded
         for key in [key for key in decoded if not self.is_decoded(key)]:
             del decoded[key]
+
+    def by_partition(self, partitions: set[int]) -> Iterator[tuple[int, str, CustomerState]]:
+        """(partition, customer id, state) of the customers held on ``partitions``; encoded
+        states are decoded one at a time and stay encoded in the store."""
         for key, partition in list(self._partitions.items()):
             if partition in partitions:
                 state = self.get(key)
@@ -159,12 +159,10 @@ class CustomerStore:
 
     def _encode_least_recent(self) -> None:
         """Keep the least recently written decoded state encoded instead."""
-        states = self._states
         key, _ = self._decoded.popitem(last=False)
-        state = states.get(key)
-        if state is not None and state.__class__ is not bytes:
+        if self.is_decoded(key):
             # A copy of its exact size: orjson's output keeps the page it was written in.
-            states[key] = memoryview(encode_state(state)).tobytes()
+            self._states[key] = memoryview(encode_state(self._states[key])).tobytes()
 
     def keep_changed(self, changed: Changed) -> None:
         """Put back states whose write failed, unless a newer one replaced them since."""

@@ -98,6 +98,7 @@ class EventTime:
                 self.models.learner(partition)  # restored now, not on the partition's next event
         for partition in partitions:
             self.clock(partition)
+        self.customers.forget_dropped()
         for read, (partition, key, state) in enumerate(self.customers.by_partition(partitions)):
             clock = self.clocks[partition]
             clock.newest_ts_ms = max(clock.newest_ts_ms, state.profile.last_seen_ts_ms)

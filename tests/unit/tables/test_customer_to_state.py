@@ -94,7 +94,7 @@ def test_recovery_keeps_the_changelog_records_encoded_and_reads_decode_them() ->
     assert list(customers.by_partition({PARTITION + 1})) == []
 
 
-def test_customers_dropped_or_recovered_since_leave_the_decoded_count_at_the_next_listing() -> None:
+def test_customers_dropped_or_recovered_since_leave_the_decoded_count_when_forgotten() -> None:
     customers = store(decoded_max=10)
     for key in "abc":
         customers.put(key, state_of(key), PARTITION)
@@ -102,6 +102,7 @@ def test_customers_dropped_or_recovered_since_leave_the_decoded_count_at_the_nex
     # A rebalance: Faust drops "a" (its partition was revoked) and recovers "b" encoded.
     customers._states.pop("a")
     customers._states["b"] = encode_state(state_of("b"))
+    customers.forget_dropped()
     assert sorted(key for _, key, _ in customers.by_partition({PARTITION})) == ["b", "c"]
     assert customers.decoded_count() == 1
 
