@@ -13,7 +13,7 @@ from faust.types import Message
 from app.deliver.delivery import Outbox
 from app.detect.pipeline import process_event
 from app.errors import InvalidEvent
-from app.ingest.events import ClickEvent, decode_event
+from app.ingest.events import decode_event
 from app.ingest.partitioning import customer_partition
 from app.runtime.compat import raw_producer
 from app.runtime.topics import CLICKS
@@ -44,8 +44,8 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
 
 
 async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
-    """Decode every event; then per event: fire the partition's due timers → fold, detect,
-    decide → keep the state; then deliver, count and ack the batch."""
+    """Per event: decode → fire the partition's due timers → fold, detect, decide → keep the
+    state; then deliver, count and ack the batch."""
     metrics, customers, event_time, models = app.metrics, app.customers, app.event_time, app.models
     rules = app.rules
     partitions = app.settings.topic_partitions
@@ -58,22 +58,13 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
     now_ms = int(time.time() * 1000)  # the batch is delivered as one, so it is emitted as one
     if event_time.stale:
         await event_time.rebuild(now_ms)
-    # The whole batch is decoded before any event is folded, so the decoder's code and data
-    # stay in the CPU's caches from one event to the next (a cache simulation of the fold
-    # counted 9 % fewer instruction-cache misses for the same instructions).
-    decoded: list[tuple[ClickEvent | InvalidEvent, float]] = []
     for message in messages:
         started = time.perf_counter()
-        try:
-            click: ClickEvent | InvalidEvent = decode_event(message.value, now_ms, max_skew_ms)
-        except InvalidEvent as exc:
-            click = exc
-        decoded.append((click, time.perf_counter() - started))
-    for message, (click, decoding_s) in zip(messages, decoded, strict=True):
-        started = time.perf_counter() - decoding_s  # an event's time includes its decoding
         from_kafka += _source(message) == "kafka"
-        if isinstance(click, InvalidEvent):
-            rejected.append((message, click.reason, str(click)))
+        try:
+            click = decode_event(message.value, now_ms, max_skew_ms)
+        except InvalidEvent as exc:
+            rejected.append((message, exc.reason, str(exc)))
             continue
         partition = message.partition
         if customers.partition_of(click.customer_id) != partition:
