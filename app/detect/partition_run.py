@@ -4,8 +4,8 @@ Per event, as ``agents/process_clicks.py`` and ``app/runtime/event_time.py`` do 
 the partition's clock observes the event time (at most the allowed lateness ahead of
 the record's arrival), the timers due by the watermark fire, the event is folded with
 the learner's rules, the learner learns from it (once per offset), and the new state
-is kept with its next timer. A timer that finds nothing due yet (the customer's due
-time moved on) is armed again for the new due time.
+is kept with its next timer. A timer that finds nothing due yet (the models raised
+a threshold since its due time was computed) is armed again for the new due time.
 
 Tools and benchmarks that replay a stream through the logic use it
 (``app/tools/abandonment_comparison.py``, ``benchmarks/bench_models.py``), so what

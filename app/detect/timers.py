@@ -89,8 +89,12 @@ class PartitionClock:
 class TimerIndex:
     """Customers of one partition by the event time their next silence rule is due.
 
-    Entries are never removed early: a customer whose due time moved is found
-    again when the old entry comes up, and the caller asks the state what is due.
+    The latest ``schedule`` of a key says when it is due. Heap entries are never
+    removed early: a key whose due time moved later keeps its earlier entry, and
+    when that entry comes up the key is armed again for its latest due time
+    instead of being returned. So a customer whose every click pushes the
+    silence on (a dead-click or session timeout) costs one push per entry that
+    comes up, not a look at its state.
 
     Examples
     --------
@@ -98,22 +102,36 @@ class TimerIndex:
     >>> timers.schedule("c1", 5_000); timers.schedule("c2", 3_000); timers.schedule("c1", 4_000)
     >>> timers.pop_due(4_500), len(timers)
     (['c2', 'c1'], 0)
+    >>> timers.schedule("c3", 1_000); timers.schedule("c3", 9_000)  # moved on: not due at 5 000
+    >>> timers.pop_due(5_000), timers.next_due_ms()
+    ([], 9000)
     """
 
     _heap: list[tuple[int, str]] = field(default_factory=list)
+    # The due time of each key's live heap entry.
     _due: dict[str, int] = field(default_factory=dict)
+    # Keys scheduled again since, later than their live entry (None: nothing due any more).
+    _moved: dict[str, int | None] = field(default_factory=dict)
 
     def schedule(self, key: str, due_ms: int | None) -> None:
-        """Look at ``key`` again at ``due_ms`` (an earlier entry stays; None: nothing due)."""
-        if due_ms is None:
-            return
+        """Look at ``key`` at ``due_ms`` rather than when it was scheduled before (None:
+        nothing is due for it)."""
         current = self._due.get(key)
-        if current is None or due_ms < current:
-            self._due[key] = due_ms
-            heapq.heappush(self._heap, (due_ms, key))
+        if current is None:
+            if due_ms is not None:
+                self._due[key] = due_ms
+                heapq.heappush(self._heap, (due_ms, key))
+        elif due_ms is not None and due_ms <= current:
+            if due_ms < current:
+                self._due[key] = due_ms
+                heapq.heappush(self._heap, (due_ms, key))
+            if self._moved:
+                self._moved.pop(key, None)
+        else:
+            self._moved[key] = due_ms
 
     def next_due_ms(self) -> int | None:
-        """The earliest due time scheduled, or None."""
+        """The earliest due time of a live entry (its key may have moved on since), or None."""
         heap = self._heap
         while heap and self._due.get(heap[0][1]) != heap[0][0]:
             heapq.heappop(heap)  # superseded by an earlier entry for the same key
@@ -125,20 +143,34 @@ class TimerIndex:
         return bool(heap) and heap[0][0] <= watermark_ms
 
     def pop_due(self, watermark_ms: int) -> list[str]:
-        """Every key due at or before ``watermark_ms``, earliest first, removed from the index."""
-        heap, due = self._heap, self._due
+        """Every key due at or before ``watermark_ms``, earliest first, removed from the index;
+        a key that moved on past it is armed again for when it is due."""
+        heap, due, moved = self._heap, self._due, self._moved
         keys: list[str] = []
         while heap and heap[0][0] <= watermark_ms:
             due_ms, key = heapq.heappop(heap)
-            if due.get(key) == due_ms:
-                del due[key]
-                keys.append(key)
+            if due.get(key) != due_ms:
+                continue  # superseded by an earlier entry
+            if moved and key in moved:
+                later = moved.pop(key)
+                if later is None:
+                    del due[key]
+                elif later > watermark_ms:
+                    due[key] = later
+                    heapq.heappush(heap, (later, key))
+                else:
+                    del due[key]
+                    keys.append(key)
+                continue
+            del due[key]
+            keys.append(key)
         return keys
 
     def clear(self) -> None:
         """Forget every timer (the partition was revoked, or is being rebuilt)."""
         self._heap.clear()
         self._due.clear()
+        self._moved.clear()
 
     def __len__(self) -> int:
         return len(self._due)

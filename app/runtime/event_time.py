@@ -139,8 +139,9 @@ class EventTime:
                                   partition)  # fmt: skip
                     continue
                 if outcome.state is state:
-                    # Nothing held yet (a later event moved the due time on, and an entry
-                    # is never removed early): look again when it is due now.
+                    # Nothing held yet (the due time came from rules the models have
+                    # raised since, or from the base rules at a rebuild): look again when
+                    # it is due now.
                     if outcome.due_ms is not None and outcome.due_ms > watermark_ms:
                         timers.schedule(key, outcome.due_ms)
                     continue

@@ -139,18 +139,47 @@ def test_the_partition_expires_customers_after_the_ttl() -> None:
 # --- the pure structures -------------------------------------------------------------------
 
 
-def test_timer_index_keeps_the_earliest_due_per_key() -> None:
+def test_timer_index_returns_a_key_when_its_latest_schedule_is_due() -> None:
     timers = TimerIndex()
     timers.schedule("a", 50)
-    timers.schedule("a", 80)  # later: the earlier entry stays
+    timers.schedule("a", 80)  # moved on: its entry at 50 re-arms it for 80
     timers.schedule("b", 60)
     timers.schedule("c", None)
 
     assert timers.next_due_ms() == 50
-    assert timers.pop_due(55) == ["a"]
-    assert len(timers) == 1
-    assert timers.pop_due(1_000) == ["b"]
+    assert timers.pop_due(55) == []
+    assert timers.next_due_ms() == 60
+    assert timers.pop_due(79) == ["b"]
+    assert timers.pop_due(80) == ["a"]
+    assert len(timers) == 0
     assert timers.next_due_ms() is None
+
+
+def test_timer_index_drops_a_key_with_nothing_due_any_more() -> None:
+    timers = TimerIndex()
+    timers.schedule("a", 50)
+    timers.schedule("a", None)  # the customer's sessions ended: no silence left to hear
+
+    assert timers.pop_due(1_000) == []
+    assert len(timers) == 0
+
+
+def test_timer_index_moved_back_before_its_entry_is_due_then() -> None:
+    timers = TimerIndex()
+    timers.schedule("a", 50)
+    timers.schedule("a", 90)
+    timers.schedule("a", 50)  # back to its entry's time: the move is forgotten
+
+    assert timers.pop_due(60) == ["a"]
+
+
+def test_timer_index_returns_a_moved_key_due_by_the_same_watermark() -> None:
+    timers = TimerIndex()
+    timers.schedule("a", 50)
+    timers.schedule("a", 70)
+
+    assert timers.pop_due(100) == ["a"]  # once
+    assert timers.pop_due(100) == []
 
 
 def test_timer_index_skips_superseded_entries() -> None:
