@@ -42,6 +42,10 @@ __all__ = [
 
 #: The modules every event goes through, and nothing that Faust or mode introspect.
 HOT_MODULES: tuple[str, ...] = (
+    "app.decide.interventions",
+    "app.decide.policy",
+    "app.decide.uplift",
+    "app.decide.variants",
     "app.ingest.events",
     "app.ingest.partitioning",
     "app.detect.clicks",
