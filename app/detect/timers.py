@@ -93,8 +93,8 @@ class TimerIndex:
     removed early: a key whose due time moved later keeps its earlier entry, and
     when that entry comes up the key is armed again for its latest due time
     instead of being returned. So a customer whose every click pushes the
-    silence on (a dead-click or session timeout) costs one push per entry that
-    comes up, not a look at its state.
+    silence on (a dead-click wait, a session timeout) costs one push per entry
+    that comes up, not a look at its state.
 
     Examples
     --------
@@ -108,69 +108,64 @@ class TimerIndex:
     """
 
     _heap: list[tuple[int, str]] = field(default_factory=list)
-    # The due time of each key's live heap entry.
+    # Each key's latest due time. Its earliest heap entry is at or before it.
     _due: dict[str, int] = field(default_factory=dict)
-    # Keys scheduled again since, later than their live entry (None: nothing due any more).
-    _moved: dict[str, int | None] = field(default_factory=dict)
 
     def schedule(self, key: str, due_ms: int | None) -> None:
         """Look at ``key`` at ``due_ms`` rather than when it was scheduled before (None:
         nothing is due for it)."""
-        current = self._due.get(key)
-        if current is None:
-            if due_ms is not None:
-                self._due[key] = due_ms
-                heapq.heappush(self._heap, (due_ms, key))
-        elif due_ms is not None and due_ms <= current:
-            if due_ms < current:
-                self._due[key] = due_ms
-                heapq.heappush(self._heap, (due_ms, key))
-            if self._moved:
-                self._moved.pop(key, None)
-        else:
-            self._moved[key] = due_ms
+        due = self._due
+        if due_ms is None:
+            due.pop(key, None)
+            return
+        current = due.get(key)
+        due[key] = due_ms
+        if current is None or due_ms < current:
+            heapq.heappush(self._heap, (due_ms, key))
+        # A later time: the entry at ``current`` (or before) re-arms the key when it comes up.
 
     def next_due_ms(self) -> int | None:
-        """The earliest due time of a live entry (its key may have moved on since), or None."""
-        heap = self._heap
-        while heap and self._due.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)  # superseded by an earlier entry for the same key
-        return heap[0][0] if heap else None
+        """The earliest due time of any key, or None."""
+        heap, due = self._heap, self._due
+        while heap:
+            entry_ms, key = heap[0]
+            due_ms = due.get(key)
+            if due_ms == entry_ms:
+                return entry_ms
+            heapq.heappop(heap)
+            if due_ms is not None and due_ms > entry_ms:
+                heapq.heappush(heap, (due_ms, key))  # moved on: armed again
+        return None
 
     def due_by(self, watermark_ms: int) -> bool:
-        """True when some entry (perhaps superseded) is due at or before ``watermark_ms``."""
+        """True when some entry (perhaps of a key that moved on) is due at or before
+        ``watermark_ms``."""
         heap = self._heap
         return bool(heap) and heap[0][0] <= watermark_ms
 
     def pop_due(self, watermark_ms: int) -> list[str]:
         """Every key due at or before ``watermark_ms``, earliest first, removed from the index;
         a key that moved on past it is armed again for when it is due."""
-        heap, due, moved = self._heap, self._due, self._moved
+        heap, due = self._heap, self._due
         keys: list[str] = []
         while heap and heap[0][0] <= watermark_ms:
-            due_ms, key = heapq.heappop(heap)
-            if due.get(key) != due_ms:
-                continue  # superseded by an earlier entry
-            if moved and key in moved:
-                later = moved.pop(key)
-                if later is None:
-                    del due[key]
-                elif later > watermark_ms:
-                    due[key] = later
-                    heapq.heappush(heap, (later, key))
-                else:
-                    del due[key]
-                    keys.append(key)
-                continue
-            del due[key]
-            keys.append(key)
+            entry_ms, key = heapq.heappop(heap)
+            due_ms = due.get(key)
+            if due_ms is None or due_ms < entry_ms:
+                continue  # unscheduled, or an earlier entry has it
+            if due_ms > entry_ms:
+                # Moved on: armed again, and still popped by this loop if due by the
+                # watermark, so keys come out in the order of their due times.
+                heapq.heappush(heap, (due_ms, key))
+            else:
+                del due[key]
+                keys.append(key)
         return keys
 
     def clear(self) -> None:
         """Forget every timer (the partition was revoked, or is being rebuilt)."""
         self._heap.clear()
         self._due.clear()
-        self._moved.clear()
 
     def __len__(self) -> int:
         return len(self._due)

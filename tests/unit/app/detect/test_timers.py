@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.detect.pipeline import Rules, fire_timers, next_due_ms, process_event
 from app.detect.timers import PartitionClock, TimerIndex
@@ -146,9 +148,8 @@ def test_timer_index_returns_a_key_when_its_latest_schedule_is_due() -> None:
     timers.schedule("b", 60)
     timers.schedule("c", None)
 
-    assert timers.next_due_ms() == 50
-    assert timers.pop_due(55) == []
     assert timers.next_due_ms() == 60
+    assert timers.pop_due(55) == []
     assert timers.pop_due(79) == ["b"]
     assert timers.pop_due(80) == ["a"]
     assert len(timers) == 0
@@ -162,6 +163,47 @@ def test_timer_index_drops_a_key_with_nothing_due_any_more() -> None:
 
     assert timers.pop_due(1_000) == []
     assert len(timers) == 0
+
+
+_KEYS = st.sampled_from(["a", "b", "c", "d"])
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("schedule"), _KEYS, st.none() | st.integers(0, 100)),
+        st.tuples(st.just("pop"), st.integers(0, 100)),
+    ),
+    max_size=60,
+)
+
+
+@given(_OPS)
+def test_timer_index_pops_what_a_map_of_latest_due_times_would(ops: list[tuple[Any, ...]]) -> None:
+    timers = TimerIndex()
+    latest: dict[str, int] = {}
+    for op in ops:
+        if op[0] == "schedule":
+            _, key, due_ms = op
+            timers.schedule(key, due_ms)
+            if due_ms is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = due_ms
+        else:
+            watermark_ms = op[1]
+            expected = sorted((due, key) for key, due in latest.items() if due <= watermark_ms)
+            assert timers.pop_due(watermark_ms) == [key for _, key in expected]
+            for _, key in expected:
+                del latest[key]
+        assert len(timers) == len(latest)
+        assert timers.next_due_ms() == min(latest.values(), default=None)
+
+
+def test_timer_index_pops_keys_in_the_order_of_their_latest_due_times() -> None:
+    timers = TimerIndex()
+    timers.schedule("a", 10)
+    timers.schedule("b", 40)
+    timers.schedule("a", 50)  # its entry at 10 comes up first, but it is due after b
+
+    assert timers.pop_due(100) == ["b", "a"]
 
 
 def test_timer_index_moved_back_before_its_entry_is_due_then() -> None:
