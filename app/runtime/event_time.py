@@ -197,7 +197,8 @@ class EventTime:
                 # An encoded state is small already: its next event or timer ends the
                 # sessions as this would, and it stays out of the decoded ones meanwhile.
                 continue
-            self.apply(key, partition, Outcome(state=expired), state, Outbox())
+            due_ms = None if expired is None else next_due_ms(expired, rules)
+            self.apply(key, partition, Outcome(state=expired, due_ms=due_ms), state, Outbox())
 
     def pending(self) -> int:
         """Customers with a silence rule due, over all partitions."""

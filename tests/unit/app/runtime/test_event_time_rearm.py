@@ -55,3 +55,29 @@ def test_a_timer_that_comes_up_before_its_moved_due_time_is_armed_again() -> Non
     at = T0_MS + 30_000 + STALL_MS
     event_time.fire_due(PARTITION, at, at, sent)
     assert [i["reason"] for i in sent.interventions] == ["checkout_stall"]
+
+
+def test_a_sweep_that_ends_one_session_keeps_the_timer_of_the_other() -> None:
+    event_time, sent = worker_event_time(), Outbox()
+    rules = Rules()
+    timeout_ms, lateness_ms = rules.time.session_timeout_ms, rules.time.allowed_lateness_ms
+    # A visit that goes quiet, and another that reaches payment just before the first times
+    # out: its stall is due after the first visit's end.
+    process(event_time, click(session_id="first", type="page_view", page="/", ts_ms=T0_MS), sent)
+    paid_ms = T0_MS + timeout_ms - STALL_MS // 2
+    for event in (
+        click(session_id="second", type="add_to_cart", value=30.0, product_id="p", ts_ms=paid_ms),
+        click(session_id="second", type="checkout_step", step="payment", value=30.0,
+              ts_ms=paid_ms),
+    ):  # fmt: skip
+        process(event_time, event, sent)
+    # Other customers' events move the watermark past the first visit's timeout (not yet
+    # past the stall), and the sweep comes by before any timer looks.
+    event_time.clock(PARTITION).observe(T0_MS + timeout_ms + 1 + lateness_ms, 0)
+    event_time.sweep(100)
+    state = event_time.customers.get("c1")
+    assert state is not None and [s.session_id for s in state.sessions] == ["second"]
+
+    at = paid_ms + STALL_MS
+    event_time.fire_due(PARTITION, at, at, sent)
+    assert [i["reason"] for i in sent.interventions] == ["checkout_stall"]
