@@ -33,7 +33,7 @@ from app.detect.state import (
 from app.ingest.events import ClickEvent
 from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["Outcome", "Rules", "fire_timers", "next_due_ms", "process_event"]
+__all__ = ["Outcome", "Rules", "fire_timers", "next_due_ms", "process_event", "settled"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -159,7 +159,7 @@ def fire_timers(
         if (due := session_due_ms(s, t)) is not None and due <= watermark_ms
     ]
     if not fired:
-        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
+        return settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
     new_state = _copy_with_sessions(state, {s.session_id for s, _ in fired})
     outcome = Outcome(state=new_state)
     for original, due_at in fired:
@@ -171,7 +171,7 @@ def fire_timers(
             _act(outcome, new_state, session, signals, trigger, rules, emitted_ts_ms)
     if not outcome.signals:
         # Nothing held after all (a due time is only when a rule *could* fire).
-        return _settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
+        return settled(expire_state(state, watermark_ms, rules.limits, rules.time), rules)
     # Silence first, then the timeout: a stall still speaks even when the watermark
     # jumped past the session's end in one step.
     outcome.state = expire_state(new_state, watermark_ms, rules.limits, rules.time)
@@ -202,7 +202,8 @@ def _timeout_ms(session: SessionState, timeout_ms: int) -> int:
     return session.last_ts_ms + timeout_ms + 1
 
 
-def _settled(state: CustomerState | None, rules: Rules) -> Outcome:
+def settled(state: CustomerState | None, rules: Rules) -> Outcome:
+    """The outcome of ``state`` as only time changed it: nothing to send, its next due time."""
     return Outcome(state=state, due_ms=None if state is None else next_due_ms(state, rules))
 
 

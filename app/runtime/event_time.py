@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from faust.types import TP
 
 from app.deliver.delivery import Outbox
-from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms
+from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms, settled
 from app.detect.state import expire_state
 from app.detect.timers import TIMER_ROUNDS, PartitionClock, TimerIndex
 from app.runtime.compat import fetch_position, settled_position
@@ -197,8 +197,7 @@ class EventTime:
                 # An encoded state is small already: its next event or timer ends the
                 # sessions as this would, and it stays out of the decoded ones meanwhile.
                 continue
-            due_ms = None if expired is None else next_due_ms(expired, rules)
-            self.apply(key, partition, Outcome(state=expired, due_ms=due_ms), state, Outbox())
+            self.apply(key, partition, settled(expired, rules), state, Outbox())
 
     def pending(self) -> int:
         """Customers with a silence rule due, over all partitions."""
