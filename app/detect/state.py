@@ -52,6 +52,7 @@ __all__ = [
     "end_session",
     "event_digest",
     "expire_state",
+    "fast_gaps_added",
     "fold_event",
     "is_duplicate",
     "new_state",
@@ -429,25 +430,7 @@ def _update_session(
 ) -> None:
     ts = event.ts_ms
     type_ = event.type
-    # No think time: a short gap right after another short one. A browser sends what one
-    # action causes within milliseconds (click → submit → page view, blur → focus), so a
-    # person's short gaps come alone or in pairs, between seconds of thought; a crawler's
-    # come in runs. Either way round: arrival disorder must not hide it.
-    recent = session.recent
-    if (
-        session.event_count
-        and abs(ts - session.last_ts_ms) < t.bot_gap_ms
-        and len(recent) >= 2
-        and recent[-1].ts_ms - recent[-2].ts_ms < t.bot_gap_ms
-    ):
-        session.fast_gaps += 1
     session.event_count += 1
-    if (
-        not session.bot
-        and session.event_count >= t.bot_min_events
-        and session.fast_gaps >= t.bot_fast_share * (session.event_count - 1)
-    ):
-        session.bot = True  # no think time between most events: automated
     is_newest = ts >= session.last_ts_ms
     if is_newest:
         session.last_ts_ms = ts
@@ -513,9 +496,58 @@ def _update_session(
     start = max(0, len(recent) + 1 - limits.recent_events_max)
     if at < start:
         return  # older than everything the window keeps
+    session.fast_gaps += fast_gaps_added(recent, at, ts, t.bot_gap_ms)
+    if (
+        not session.bot
+        and session.event_count >= t.bot_min_events
+        and session.fast_gaps >= t.bot_fast_share * (session.event_count - 1)
+    ):
+        session.bot = True  # no think time between most events: automated
     flags = click_flags(event, t.click_rules)
     past = RecentEvent(ts, type_, event.element, event.x, event.y, flags)
     session.recent = [*recent[start:at], past, *recent[at:]]
+
+
+def fast_gaps_added(recent: list[RecentEvent], at: int, ts: int, gap_ms: int) -> int:
+    """How many more events of the window follow a short gap that follows another short
+    one, once an event at ``ts`` goes in at index ``at`` (``recent`` sorted by time).
+
+    No think time: a browser sends what one action causes within milliseconds (click →
+    submit → page view, blur → focus), so a person's short gaps come alone or in pairs,
+    between seconds of thought; a crawler's come in runs. Counted in event time, so
+    arrival order does not change the count: an event that arrives late also changes
+    whether the two events after it follow short gaps.
+
+    Examples
+    --------
+    >>> from tables.customer_state import RecentEvent
+    >>> window = [RecentEvent(0, "click"), RecentEvent(50, "click"), RecentEvent(100, "click")]
+    >>> fast_gaps_added(window, 3, 150, 150)  # in order: 100 → 150 after 50 → 100
+    1
+    >>> fast_gaps_added([window[0], window[2]], 1, 50, 150)  # 50 arrives late: 100 turns fast
+    1
+    """
+    if at == len(recent):  # in order, as nearly every event: only the new one can change
+        return int(
+            at >= 2
+            and ts - recent[-1].ts_ms < gap_ms
+            and recent[-1].ts_ms - recent[-2].ts_ms < gap_ms
+        )
+    # Only the new event and the two after it can change: look at two events either side.
+    before = [e.ts_ms for e in recent[max(0, at - 2) : at + 2]]
+    new = min(at, 2)  # the new event's index among them
+    after = [*before[:new], ts, *before[new:]]
+    return _fast_from(after, new, gap_ms) - _fast_from(before, new, gap_ms)
+
+
+def _fast_from(times: list[int], first: int, gap_ms: int) -> int:
+    """Events of ``times`` from index ``first`` (and at least 2) on whose two preceding
+    gaps are both short."""
+    return sum(
+        1
+        for i in range(max(first, 2), len(times))
+        if times[i] - times[i - 1] < gap_ms and times[i - 1] - times[i - 2] < gap_ms
+    )
 
 
 def _form_of(event: ClickEvent) -> str:

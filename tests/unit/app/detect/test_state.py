@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import copy
+import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.detect.pipeline import Rules, process_event
 from app.detect.signals import SignalThresholds
@@ -16,6 +19,7 @@ from app.detect.state import (
     end_session,
     event_digest,
     expire_state,
+    fast_gaps_added,
     fold_event,
     is_duplicate,
     new_state,
@@ -707,3 +711,47 @@ def test_a_customer_moves_through_the_segments_as_they_visit_and_buy() -> None:
 
     assert segments == [expected for _event, expected in journey]
     assert state is not None and (state.profile.purchases, state.profile.revenue) == (3, 90.0)
+
+
+def fast_in_event_time(times: list[int], gap_ms: int) -> int:
+    """Events that follow a short gap after another short one, in time order."""
+    ordered = sorted(times)
+    return sum(
+        1
+        for i in range(2, len(ordered))
+        if ordered[i] - ordered[i - 1] < gap_ms and ordered[i - 1] - ordered[i - 2] < gap_ms
+    )
+
+
+@given(st.lists(st.integers(0, 3_000), min_size=1, max_size=StateLimits().recent_events_max),
+       st.randoms(use_true_random=False))  # fmt: skip
+def test_fast_gaps_are_counted_in_event_time_whatever_the_arrival_order(
+    offsets: list[int], rng: random.Random
+) -> None:
+    rng.shuffle(offsets)
+    events = [click(ts_ms=T0_MS + offset) for offset in offsets]
+    session = fold(events).session
+    assert session is not None
+    expected = fast_in_event_time(offsets, SignalThresholds().bot_gap_ms)
+    assert session.fast_gaps == expected
+
+
+def test_a_late_event_turns_the_two_after_it_fast() -> None:
+    window = [RecentEvent(T0_MS, "click"), RecentEvent(T0_MS + 100, "click"),
+              RecentEvent(T0_MS + 200, "click")]  # fmt: skip
+    # 0 → 100 → 200 are 100 ms apart: 200 is fast. 150 arriving late makes 150 and 200 fast
+    # and keeps 200 so: one more.
+    assert fast_gaps_added(window, 2, T0_MS + 150, 150) == 1
+    # 50 makes 100 fast (0 → 50 → 100) and keeps 200; 50 itself has one gap before it.
+    assert fast_gaps_added(window, 1, T0_MS + 50, 150) == 1
+
+
+def test_a_crawler_on_a_jittery_network_is_still_known_as_one() -> None:
+    # 40 requests 90 ms apart, each held up on the network for 0 to 400 ms: they arrive
+    # in another order. Counted in arrival order, half the short gaps looked long.
+    rng = random.Random(7)
+    sent = [click(ts_ms=T0_MS + 90 * i, page=f"/p/{i}") for i in range(40)]
+    arrival = sorted(sent, key=lambda e: e.ts_ms + rng.uniform(0, 400))
+    assert [e.ts_ms for e in arrival] != sorted(e.ts_ms for e in arrival)
+    session = fold(arrival).session
+    assert session is not None and session.bot
