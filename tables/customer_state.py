@@ -34,7 +34,7 @@ __all__ = [
     "encode_state",
 ]
 
-_CODEC_VERSION = 3
+_CODEC_VERSION = 4
 
 
 class RecentEvent(NamedTuple):
@@ -98,6 +98,8 @@ class SessionState:
     product_id: str | None = None
     step: str | None = None
     cart_value: float = 0.0
+    # Items added less items removed: a cart whose events carry no ``value`` is a cart too.
+    cart_items: int = 0
     purchased: bool = False
     # Sorted by ts_ms, oldest first; bounded by the recent-event window setting.
     recent: list[RecentEvent] = field(default_factory=list)
@@ -111,6 +113,11 @@ class SessionState:
     product_views: tuple[str, ...] = ()
     product_view_ts_ms: int = 0
     summary: SessionSummary | None = None
+
+    @property
+    def has_cart(self) -> bool:
+        """Whether something is in the cart: a value, or items added and not removed."""
+        return self.cart_value > 0 or self.cart_items > 0
 
     @property
     def steps(self) -> tuple[tuple[int, str], ...]:
@@ -268,7 +275,7 @@ def encode_state(state: CustomerState) -> bytes:
     True
     """
     # Positional: every changed state is encoded each commit interval, and arrays of the
-    # fields (in the order ``V3_*_FIELDS`` freeze) cost two thirds of a JSON object of them
+    # fields (in the order ``V4_*_FIELDS`` freeze) cost two thirds of a JSON object of them
     # and half the bytes (version 2 wrote objects). Built by hand: orjson writes neither
     # NamedTuples nor arrays, and a ``default`` hook for each recent event cost more
     # than the rest of the encoding.
@@ -293,11 +300,13 @@ def encode_state(state: CustomerState) -> bytes:
 
 
 def decode_state(data: bytes) -> CustomerState:
-    """Read a state written by ``encode_state`` (this version, or versions 1 and 2)."""
+    """Read a state written by ``encode_state`` (this version, or versions 1 to 3)."""
     raw = orjson.loads(data)
     version = raw.get("v") if isinstance(raw, dict) else None
     if version == _CODEC_VERSION:
-        return _decode_v3(raw["s"])
+        return _decode_positional(raw["s"], _decode_session_v4)
+    if version == 3:
+        return _decode_positional(raw["s"], _decode_session_v3)
     if version == 2:
         return _decode_v2(raw["s"])
     if version == 1:
@@ -307,6 +316,7 @@ def decode_state(data: bytes) -> CustomerState:
 
 # The fields of version 3, in the order it writes them. Frozen: a field added to a
 # dataclass needs a new version (tests/unit/tables/test_customer_state.py checks).
+# Version 4 added ``cart_items`` to the session; profile and summary are as in version 3.
 V3_PROFILE_FIELDS = (
     "first_seen_ts_ms", "last_seen_ts_ms", "visits", "events", "purchases",
     "last_purchase_ts_ms", "revenue", "late_events", "last_visit_ts_ms", "gap_mean_ms",
@@ -323,6 +333,13 @@ V3_SUMMARY_FIELDS = (
     "steps", "cart_changes", "cart_flips", "field_focus", "form_errors", "form_spans",
     "searches", "search_result_ts_ms", "error_ts",
 )  # fmt: skip
+V4_PROFILE_FIELDS = V3_PROFILE_FIELDS
+V4_SESSION_FIELDS = (
+    *V3_SESSION_FIELDS[: V3_SESSION_FIELDS.index("cart_value") + 1],
+    "cart_items",
+    *V3_SESSION_FIELDS[V3_SESSION_FIELDS.index("cart_value") + 1 :],
+)
+V4_SUMMARY_FIELDS = V3_SUMMARY_FIELDS
 
 
 def _tuples(items: list[Any]) -> tuple[Any, ...]:
@@ -341,42 +358,52 @@ def _compile(name: str, source: str) -> Any:
 _profile_values = _compile(
     "profile_values",
     "def profile_values(o):\n    return ("
-    + "".join(f"o.{name}, " for name in V3_PROFILE_FIELDS)
+    + "".join(f"o.{name}, " for name in V4_PROFILE_FIELDS)
     + ")",
 )
 _session_values = _compile(
     "session_values",
     "def session_values(o):\n    m = o.summary\n    return ("
-    + "".join(f"o.{name}, " for name in V3_SESSION_FIELDS)
+    + "".join(f"o.{name}, " for name in V4_SESSION_FIELDS)
     + "list(map(tuple, o.recent)), None if m is None else ("
-    + "".join(f"m.{name}, " for name in V3_SUMMARY_FIELDS)
+    + "".join(f"m.{name}, " for name in V4_SUMMARY_FIELDS)
     + "))",
 )
 _TUPLE_FIELDS = ("fired_reasons", "product_views")
-_decode_session_v3 = _compile(
-    "decode_session",
-    "def decode_session(v):\n"
-    f"    m = v[{len(V3_SESSION_FIELDS) + 1}]\n"
-    "    return SessionState("
-    + "".join(
-        f"{name}=tuple(v[{i}]), " if name in _TUPLE_FIELDS else f"{name}=v[{i}], "
-        for i, name in enumerate(V3_SESSION_FIELDS)
-    )
-    + f"recent=[RecentEvent(*e) for e in v[{len(V3_SESSION_FIELDS)}]], "
-    + "summary=None if m is None else SessionSummary("
-    + "".join(
-        f"{name}=m[{i}], " if name == "search_result_ts_ms" else f"{name}=tuples(m[{i}]), "
-        for i, name in enumerate(V3_SUMMARY_FIELDS)
-    )
-    + "))",
-)
 
 
-def _decode_v3(s: list[Any]) -> CustomerState:
+def _session_decoder(session_fields: tuple[str, ...]) -> Any:
+    """A function reading a session written positionally: ``session_fields``, then the
+    recent window, then the summary (``V3_SUMMARY_FIELDS``) or None."""
+    return _compile(
+        "decode_session",
+        "def decode_session(v):\n"
+        f"    m = v[{len(session_fields) + 1}]\n"
+        "    return SessionState("
+        + "".join(
+            f"{name}=tuple(v[{i}]), " if name in _TUPLE_FIELDS else f"{name}=v[{i}], "
+            for i, name in enumerate(session_fields)
+        )
+        + f"recent=[RecentEvent(*e) for e in v[{len(session_fields)}]], "
+        + "summary=None if m is None else SessionSummary("
+        + "".join(
+            f"{name}=m[{i}], " if name == "search_result_ts_ms" else f"{name}=tuples(m[{i}]), "
+            for i, name in enumerate(V3_SUMMARY_FIELDS)
+        )
+        + "))",
+    )
+
+
+_decode_session_v3 = _session_decoder(V3_SESSION_FIELDS)
+_decode_session_v4 = _session_decoder(V4_SESSION_FIELDS)
+
+
+def _decode_positional(s: list[Any], decode_session: Any) -> CustomerState:
+    """A state of version 3 or 4 (they differ only in their sessions' fields)."""
     return CustomerState(
         customer_id=s[0],
         profile=CustomerProfile(*s[1]),
-        sessions=tuple(_decode_session_v3(session) for session in s[2]),
+        sessions=tuple(decode_session(session) for session in s[2]),
         segment=s[3],
         seen_event_digests=_digests_from_text(s[4]),
         seen_session_ids=tuple(s[5]),
@@ -389,7 +416,7 @@ def _decode_v3(s: list[Any]) -> CustomerState:
 
 
 def _decode_v2(s: dict[str, Any]) -> CustomerState:
-    """A version-2 state (objects rather than arrays, digests in hex), read as version 3."""
+    """A version-2 state (objects rather than arrays, digests in hex), read as version 4."""
     return CustomerState(
         customer_id=s["customer_id"],
         profile=_decode_profile(s["profile"]),

@@ -75,6 +75,7 @@ def build_intervention(
         "event_type": trigger.event_type,
         "segment": state.segment,
         "cart_value": session.cart_value,
+        "cart_items": session.cart_items,
         "session_events": session.event_count,
         "subject": main.subject,
     }

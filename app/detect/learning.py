@@ -127,7 +127,7 @@ class PartitionLearner:
         current = _session(after, event.session_id)
         if not late and current is not None:
             self._observe(_session(before, event.session_id), current, event)
-            if event.type in ABANDONMENT_TRIGGERS and current.cart_value > 0:
+            if event.type in ABANDONMENT_TRIGGERS and current.has_cart:
                 features = abandonment_features(current, event.ts_ms)
                 key = _key(customer_id, event.session_id)
                 self.scores.append(("abandonment", models.score_abandonment(key, features)))
@@ -176,7 +176,7 @@ class PartitionLearner:
             anomaly = models.score_anomaly(session_features(session))
             self.scores.append(("anomaly", anomaly))
             signals["session_anomaly"] = round(anomaly, 3)
-            if session.cart_value > 0 and not session.purchased:
+            if session.has_cart and not session.purchased:
                 features = abandonment_features(session, intervention["event_ts"])
                 signals["abandonment_risk"] = round(models.abandonment.score_one(features), 3)
 
@@ -211,7 +211,7 @@ class PartitionLearner:
         key = _key(customer_id, session.session_id)
         if session.purchased:
             models.forget_session(key)  # learned at the purchase
-        elif session.cart_value > 0:
+        elif session.has_cart:
             models.label_session(key, abandoned=True)
         else:
             models.forget_session(key)
@@ -245,7 +245,7 @@ def customer_scores(models: PartitionModels, state: CustomerState, now_ms: int) 
     if state.sessions:
         session = state.sessions[-1]
         scores["session_anomaly"] = round(models.anomaly.score_one(session_features(session)), 3)
-        if session.cart_value > 0 and not session.purchased:
+        if session.has_cart and not session.purchased:
             features = abandonment_features(session, max(now_ms, session.last_ts_ms))
             scores["abandonment_risk"] = round(models.abandonment.score_one(features), 3)
     return scores

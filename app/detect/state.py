@@ -73,6 +73,8 @@ _RHYTHM_ALPHA = 0.3
 _PACE_MIN_EVENTS = 3
 _CRAWLER_TOKENS = ("bot", "crawl", "spider", "slurp", "headless", "lighthouse", "python-requests")
 _FORM_EVENTS = frozenset({"form_focus", "form_input", "form_blur", "form_submit", "form_error"})
+# Events whose ``value`` is the order total.
+_ORDER_TOTAL_EVENTS = ("checkout_step", "payment_attempt", "payment_failed")
 
 
 @dataclass(slots=True, frozen=True)
@@ -589,18 +591,22 @@ def _insert_sorted(values: tuple[int, ...], value: int, max_items: int) -> tuple
 
 
 def _update_cart(session: SessionState, event: ClickEvent, is_newest: bool) -> None:
-    if event.value is None:
-        if event.type == "purchase":
-            session.cart_value = 0.0
-        return
-    if event.type == "add_to_cart":
-        session.cart_value += event.value
-    elif event.type == "remove_from_cart":
-        session.cart_value = max(0.0, session.cart_value - event.value)
-    elif event.type in ("checkout_step", "payment_attempt", "payment_failed") and is_newest:
-        session.cart_value = event.value  # the order total as the shop reports it
-    elif event.type == "purchase":
+    type_, value = event.type, event.value
+    if type_ == "add_to_cart":
+        session.cart_items += 1
+        if value is not None:
+            session.cart_value += value
+    elif type_ == "remove_from_cart":
+        session.cart_items = max(0, session.cart_items - 1)
+        if value is not None:
+            session.cart_value = max(0.0, session.cart_value - value)
+    elif type_ == "purchase":
+        session.cart_items = 0
         session.cart_value = 0.0
+    elif value is not None and is_newest and type_ in _ORDER_TOTAL_EVENTS:
+        session.cart_value = value  # the order total as the shop reports it
+        if value <= 0:
+            session.cart_items = 0  # an order of nothing: the cart is empty
 
 
 def _copier(

@@ -20,9 +20,9 @@ customer's due time moved later since it was set) is set again for the new due
 time, as the worker does.
 
 **Cart sessions and their outcome.** A cart session is one whose state held a cart
-(``cart_value > 0``) after some event; crawlers' sessions are left out (the policy
-gives them nothing, whoever predicts). It is *abandoned* when the simulator wrote
-no ``purchase`` for it and its state still held a cart when it ended; a session
+(``SessionState.has_cart``: a value, or items) after some event; crawlers' sessions are
+left out (the policy gives them nothing, whoever predicts). It is *abandoned* when the
+simulator wrote no ``purchase`` for it and its state still held a cart when it ended; a session
 that bought, or emptied its cart, is not. The purchase is read from the events
 themselves, so one that arrived too late for the pipeline still counts.
 
@@ -227,7 +227,8 @@ class _Cart:
 
     ended_ts_ms: int
     had_cart: bool = False
-    cart_value: float = 0.0
+    # Whether the state held a cart after the session's last event.
+    has_cart: bool = False
     purchased: bool = False
     bot: bool = False
     rule_ts_ms: int | None = None
@@ -263,8 +264,8 @@ class _Partition:
             return
         for session in outcome.state.sessions:
             if session.session_id == click.session_id:
-                cart.cart_value = session.cart_value
-                cart.had_cart = cart.had_cart or session.cart_value > 0
+                cart.has_cart = session.has_cart
+                cart.had_cart = cart.had_cart or session.has_cart
                 cart.bot = session.bot
 
     def close(self) -> None:
@@ -318,7 +319,7 @@ def replay_cart_sessions(
         CartSession(
             customer_id,
             session_id,
-            abandoned=not cart.purchased and cart.cart_value > 0,
+            abandoned=not cart.purchased and cart.has_cart,
             purchased=cart.purchased,
             ended_ts_ms=cart.ended_ts_ms,
             rule_ts_ms=cart.rule_ts_ms,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, amount
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, in_cart
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
@@ -26,7 +26,7 @@ def cart_idle_due_ms(session: SessionState, t: SignalThresholds) -> int | None:
     605000
     """
     if (
-        session.cart_value <= 0
+        not session.has_cart
         or session.purchased
         or REASON in session.fired_reasons
         or _SPECIFIC in session.fired_reasons
@@ -48,7 +48,7 @@ def detect_cart_abandonment_risk(ctx: DetectionContext) -> Signal | None:
     """
     event, session, t = ctx.event, ctx.session, ctx.thresholds
     if event is not None:
-        if event.type != "session_end" or session.cart_value <= 0 or session.purchased:
+        if event.type != "session_end" or not session.has_cart or session.purchased:
             return None
         if REASON in session.fired_reasons or _SPECIFIC in session.fired_reasons:
             return None
@@ -62,9 +62,9 @@ def detect_cart_abandonment_risk(ctx: DetectionContext) -> Signal | None:
         reason=REASON,
         kind=KIND,
         score=0.6,
-        evidence={"cart_value": session.cart_value},
+        evidence={"cart_value": session.cart_value, "cart_items": float(session.cart_items)},
         explanation=(
-            f"The customer {how} with {amount(session.cart_value)} in the cart and has not bought "
-            "it; a gentle reminder may bring them back."
+            f"The customer {how} with {in_cart(session)} and has not bought it; a gentle "
+            "reminder may bring them back."
         ),
     )

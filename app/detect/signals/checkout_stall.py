@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, amount
+from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, in_cart
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
@@ -27,7 +27,7 @@ def checkout_stall_due_ms(session: SessionState, t: SignalThresholds) -> int | N
     """
     if (
         session.step not in _FINAL_STEPS
-        or session.cart_value <= 0
+        or not session.has_cart
         or session.purchased
         or REASON in session.fired_reasons
     ):
@@ -59,7 +59,7 @@ def detect_checkout_stall(ctx: DetectionContext) -> Signal | None:
         evidence={"silent_s": float(round(silent_s)), "cart_value": session.cart_value},
         explanation=(
             f"The customer has been at the {session.step} step with "
-            f"{amount(session.cart_value)} in the cart and no activity for {silent_s:.0f} s; "
+            f"{in_cart(session)} and no activity for {silent_s:.0f} s; "
             "they may be stuck or unsure."
         ),
     )

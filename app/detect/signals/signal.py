@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from app.ingest.events import ClickEvent
     from tables.customer_state import CustomerState, SessionState
 
-__all__ = ["DetectionContext", "InterventionKind", "Signal", "amount", "times"]
+__all__ = ["DetectionContext", "InterventionKind", "Signal", "amount", "in_cart", "times"]
 
 InterventionKind = Literal["assist", "offer", "reminder", "reward"]
 
@@ -70,3 +70,20 @@ def amount(value: float) -> str:
     ('25', '59.5', '12345.67', '1500000')
     """
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def in_cart(session: SessionState) -> str:
+    """What the session's cart holds, as an explanation says it: its value, or, from a
+    shop whose cart events carry none, its items.
+
+    Examples
+    --------
+    >>> from tables.customer_state import SessionState
+    >>> in_cart(SessionState("s", 0, 0, cart_value=59.5, cart_items=2))
+    '59.5 in the cart'
+    >>> [in_cart(SessionState("s", 0, 0, cart_items=n)) for n in (1, 3)]
+    ['1 item in the cart', '3 items in the cart']
+    """
+    if session.cart_value > 0:
+        return f"{amount(session.cart_value)} in the cart"
+    return f"{session.cart_items} item{'' if session.cart_items == 1 else 's'} in the cart"

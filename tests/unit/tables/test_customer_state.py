@@ -12,9 +12,10 @@ import pytest
 from app.detect.pipeline import Rules, process_event
 from app.detect.state import new_state
 from tables.customer_state import (
-    V3_PROFILE_FIELDS,
     V3_SESSION_FIELDS,
-    V3_SUMMARY_FIELDS,
+    V4_PROFILE_FIELDS,
+    V4_SESSION_FIELDS,
+    V4_SUMMARY_FIELDS,
     CustomerProfile,
     CustomerState,
     RecentEvent,
@@ -137,19 +138,33 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 def test_encoded_form_is_versioned_json() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
 
-    assert raw["v"] == 3
+    assert raw["v"] == 4
     assert raw["s"][0] == "ü-☕"
 
 
-def test_version_3_fields_are_the_dataclasses_fields() -> None:
-    # Version 3 writes fields by position: a field added, dropped or moved needs a new
+def test_version_4_fields_are_the_dataclasses_fields() -> None:
+    # Version 4 writes fields by position: a field added, dropped or moved needs a new
     # version (and this version's reader kept), or old records would be misread.
-    assert tuple(f.name for f in fields(CustomerProfile)) == V3_PROFILE_FIELDS
+    assert tuple(f.name for f in fields(CustomerProfile)) == V4_PROFILE_FIELDS
     assert (
         tuple(f.name for f in fields(SessionState) if f.name not in ("recent", "summary"))
-        == V3_SESSION_FIELDS
+        == V4_SESSION_FIELDS
     )
-    assert tuple(f.name for f in fields(SessionSummary)) == V3_SUMMARY_FIELDS
+    assert tuple(f.name for f in fields(SessionSummary)) == V4_SUMMARY_FIELDS
+
+
+def test_version_3_is_read_as_version_4_with_no_cart_items() -> None:
+    # Version 3 is version 4 without the sessions' cart_items.
+    raw = orjson.loads(encode_state(HAND_BUILT))
+    raw["v"] = 3
+    for session in raw["s"][2]:
+        del session[V4_SESSION_FIELDS.index("cart_items")]
+    assert len(raw["s"][2][0]) == len(V3_SESSION_FIELDS) + 2
+
+    state = decode_state(orjson.dumps(raw))
+
+    assert state == HAND_BUILT
+    assert state.session is not None and state.session.cart_items == 0
 
 
 # HAND_BUILT as version 2 wrote it (the release before positional fields).
@@ -173,18 +188,18 @@ _V2_HAND_BUILT = (
 )
 
 
-def test_version_2_is_read_as_version_3() -> None:
+def test_version_2_is_read_as_version_4() -> None:
     state = decode_state(_V2_HAND_BUILT.encode())
 
     assert state == HAND_BUILT
     assert decode_state(encode_state(state)) == state
 
 
-def test_version_3_is_smaller_than_version_2() -> None:
+def test_version_4_is_smaller_than_version_2() -> None:
     assert len(encode_state(HAND_BUILT)) < len(_V2_HAND_BUILT.encode()) / 2
 
 
-def test_version_1_is_read_as_version_3() -> None:
+def test_version_1_is_read_as_version_4() -> None:
     v1 = {
         "v": 1,
         "s": {
@@ -227,12 +242,12 @@ def test_version_1_is_read_as_version_3() -> None:
     assert decode_state(encode_state(state)) == state
 
 
-@pytest.mark.parametrize("version", [0, 4, "3", None])
+@pytest.mark.parametrize("version", [0, 5, "4", None])
 def test_unknown_version_raises_value_error(version: object) -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     raw["v"] = version
 
-    with pytest.raises(ValueError, match="not a customer state of version 1 to 3"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 4"):
         decode_state(orjson.dumps(raw))
 
 
@@ -240,7 +255,7 @@ def test_missing_version_raises_value_error() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     del raw["v"]
 
-    with pytest.raises(ValueError, match="not a customer state of version 1 to 3 \\(found None\\)"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 4 \\(found None\\)"):
         decode_state(orjson.dumps(raw))
 
 

@@ -158,7 +158,7 @@ def test_context_describes_where_the_customer_is() -> None:
     assert context["page"] == "/cart"
     assert context["product_id"] == "sku-1"
     assert context["step"] == "cart"
-    assert context["cart_value"] == 20.0
+    assert (context["cart_value"], context["cart_items"]) == (20.0, 1)
     assert context["session_events"] == 3
     assert context["event_type"] == "checkout_step"
     assert context["segment"] == "new"

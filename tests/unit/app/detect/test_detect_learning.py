@@ -19,10 +19,13 @@ from app.detect.models import (
     abandonment_features,
 )
 from app.detect.models.partition import PartitionModels
+from app.detect.partition_run import PartitionRun
 from app.detect.pipeline import Outcome, Rules, fire_timers, next_due_ms, process_event
 from app.detect.signals import SignalThresholds
 from app.detect.state import TimeRules
-from app.ingest.events import ClickEvent
+from app.ingest.events import ClickEvent, validate_event
+from app.tools.simulator.config import SimulationConfig
+from app.tools.simulator.generate import simulate
 from tables.customer_state import CustomerState
 from tests.factories import T0_MS, click, fold
 
@@ -408,6 +411,19 @@ def test_a_session_that_ends_with_a_cart_is_learned_as_abandoned(
 
 
 @pytest.mark.parametrize("end", ENDINGS)
+def test_a_cart_without_prices_is_scored_and_learned(end: Callable[[Partition], None]) -> None:
+    # A shop whose events carry no value: the item in the cart makes it a cart.
+    partition = Partition()
+    partition.events([replace(e, value=None) for e in cart()])
+    assert partition.models.scored["abandonment"] == 2
+
+    end(partition)
+
+    assert partition.models.learned["abandonment"] == 2
+    assert partition.models.abandonment.validation.labels == 2
+
+
+@pytest.mark.parametrize("end", ENDINGS)
 def test_a_session_that_ends_without_a_cart_is_forgotten(end: Callable[[Partition], None]) -> None:
     partition = Partition()
     partition.events([*cart(), at(50_000, "checkout_step", step="cart", value=0.0)])
@@ -702,3 +718,24 @@ def test_an_intervention_of_a_session_its_event_ended_still_gets_the_models_evid
     assert intervention["signals"] == {}
     learner.annotate([intervention], ended, before)
     assert set(intervention["signals"]) == {"session_anomaly", "abandonment_risk"}
+
+
+def test_a_simulated_shop_without_prices_learns_about_as_many_carts() -> None:
+    simulated = simulate(SimulationConfig(customers=100, days=2, seed=5))
+
+    def run(keep_value: bool) -> tuple[int, int]:
+        partition = PartitionRun(learner=PartitionLearner(PartitionModels(), Rules()))
+        reminders = 0
+        for wire, arrival_ms in zip(simulated.events, simulated.arrival_ms, strict=True):
+            if not keep_value:
+                wire = {k: v for k, v in wire.items() if k != "value"}
+            outcome = partition.event(validate_event(wire, arrival_ms), arrival_ms)
+            reminders += sum(i["reason"] == "cart_abandonment_risk" for i in outcome.interventions)
+        assert partition.learner is not None
+        return partition.learner.models.learned["abandonment"], reminders
+
+    (with_prices, reminded), (without, reminded_without) = run(True), run(False)
+
+    assert with_prices > 100
+    assert without >= 0.9 * with_prices
+    assert reminded > 0 and reminded_without > 0

@@ -755,3 +755,30 @@ def test_a_crawler_on_a_jittery_network_is_still_known_as_one() -> None:
     assert [e.ts_ms for e in arrival] != sorted(e.ts_ms for e in arrival)
     session = fold(arrival).session
     assert session is not None and session.bot
+
+
+@pytest.mark.parametrize(
+    ("events", "items", "has_cart"),
+    [
+        pytest.param([click(type="add_to_cart", product_id="p1", ts_ms=T0_MS)], 1, True,
+                     id="added-without-a-price"),
+        pytest.param([click(type="add_to_cart", product_id="p1", ts_ms=T0_MS),
+                      click(type="add_to_cart", product_id="p2", ts_ms=T0_MS + 1),
+                      click(type="remove_from_cart", product_id="p1", ts_ms=T0_MS + 2)], 1, True,
+                     id="two-added-one-removed"),
+        pytest.param([click(type="remove_from_cart", product_id="p1", ts_ms=T0_MS)], 0, False,
+                     id="removed-what-another-visit-added"),
+        pytest.param([click(type="add_to_cart", product_id="p1", ts_ms=T0_MS),
+                      click(type="purchase", ts_ms=T0_MS + 1)], 0, False, id="bought"),
+        pytest.param([click(type="add_to_cart", product_id="p1", ts_ms=T0_MS),
+                      click(type="checkout_step", step="cart", value=0.0, ts_ms=T0_MS + 1)],
+                     0, False, id="an-order-total-of-nothing"),
+        pytest.param([click(type="checkout_step", step="payment", value=30.0, ts_ms=T0_MS)],
+                     0, True, id="an-order-total-and-no-cart-events"),
+    ],
+)  # fmt: skip
+def test_a_cart_is_items_or_a_value(events: list[ClickEvent], items: int, has_cart: bool) -> None:
+    session = fold(events).session
+
+    assert session is not None
+    assert (session.cart_items, session.has_cart) == (items, has_cart)

@@ -101,8 +101,29 @@ def test_signal(ctx_args: dict[str, object], how: str) -> None:
     assert signal is not None
     assert (signal.reason, signal.kind) == (REASON, KIND) == ("cart_abandonment_risk", "reminder")
     assert signal.score == pytest.approx(0.6)
-    assert signal.evidence == {"cart_value": 25.0}
+    assert signal.evidence == {"cart_value": 25.0, "cart_items": 1.0}
     assert signal.explanation == (
         f"The customer {how} with 25 in the cart and has not bought it; a gentle reminder may "
         "bring them back."
     )
+
+
+@pytest.mark.parametrize(
+    ("events", "fires"),
+    [
+        pytest.param([at(0, "add_to_cart", product_id="p1"), at(9000, "session_end")], True,
+                     id="leaving-with-an-item"),
+        pytest.param([at(0, "add_to_cart", product_id="p1"),
+                      at(5000, "remove_from_cart", product_id="p1"), at(9000, "session_end")],
+                     False, id="leaving-with-the-item-removed"),
+        pytest.param([at(0, "add_to_cart", product_id="p1"), at(5000, "purchase"),
+                      at(9000, "session_end")], False, id="leaving-after-buying"),
+    ],
+)  # fmt: skip
+def test_a_cart_of_items_without_prices_is_a_cart(events: list[ClickEvent], fires: bool) -> None:
+    signal = detect_cart_abandonment_risk(context(events))
+
+    assert (signal is not None) is fires
+    if signal is not None:
+        assert signal.evidence == {"cart_value": 0.0, "cart_items": 1.0}
+        assert "with 1 item in the cart" in signal.explanation

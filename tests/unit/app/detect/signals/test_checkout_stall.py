@@ -137,3 +137,14 @@ def test_signal() -> None:
         "The customer has been at the review step with 59.5 in the cart and no activity for "
         "95 s; they may be stuck or unsure."
     )
+
+
+def test_a_cart_of_items_without_prices_stalls_too() -> None:
+    # A shop whose cart events carry no value: the items make the cart.
+    added = click(type="add_to_cart", product_id="p1", ts_ms=T0_MS - 5_000)
+    events = [added, at_step(value=None)]
+    newest_ms = max(e.ts_ms for e in events)
+    signal = detect_checkout_stall(context(events, now_ms=newest_ms + SILENCE, timer=True))
+
+    assert signal is not None
+    assert "with 1 item in the cart" in signal.explanation
