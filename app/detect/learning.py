@@ -44,7 +44,7 @@ from app.detect.models import (
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
 from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState, SessionState
+from tables.customer_state import CustomerProfile, CustomerState, SessionState
 
 __all__ = [
     "ADAPTED_THRESHOLDS",
@@ -143,6 +143,8 @@ class PartitionLearner:
         as it last was before it ended."""
         if before is None:
             return
+        if after is not None:
+            self._rhythm(before.profile, after.profile)
         live = {s.session_id: s for s in after.sessions} if after is not None else {}
         for session in before.sessions:
             still = live.get(session.session_id)
@@ -205,6 +207,28 @@ class PartitionLearner:
             models.refresh_at += REFRESH_EVERY
             models.adapted_thresholds = _raised_thresholds(models, self.base)
             self.rules = _with_thresholds(self.base, models.adapted_thresholds)
+
+    def _rhythm(self, before: CustomerProfile, after: CustomerProfile) -> None:
+        """Score a returning visit's gap against the customer's usual one (``churn_risk``),
+        and count what the customer's rhythm (kept in their state) learned: the gap since
+        the last visit began, and the pace of a visit that ended. A pace that leaves the
+        statistics exactly as they were taught nothing and is not counted."""
+        if after.visits < before.visits:
+            return  # started afresh past the TTL: nothing learned
+        models = self.models
+        if before.last_visit_ts_ms and after.last_visit_ts_ms > before.last_visit_ts_ms:
+            if before.visits > 1 and before.gap_mean_ms > 0:
+                usual = EwStats(before.gap_mean_ms / _DAY_MS, before.gap_var_ms2 / _DAY_MS**2,
+                                before.visits - 1)  # fmt: skip
+                gap_days = (after.last_visit_ts_ms - before.last_visit_ts_ms) / _DAY_MS
+                self.scores.append(("rhythm", models.churn_risk(usual, gap_days)))
+            models.learn_rhythm()
+        if (after.pace_mean_ms, after.pace_var_ms2, after.last_pace_ratio) != (
+            before.pace_mean_ms,
+            before.pace_var_ms2,
+            before.last_pace_ratio,
+        ):
+            models.learn_rhythm()
 
     def _session_ended(self, customer_id: str, session: SessionState) -> None:
         models = self.models

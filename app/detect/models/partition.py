@@ -32,7 +32,7 @@ from app.decide.variants import VariantBandit
 from app.detect.models.abandonment import AbandonmentFeatures, AbandonmentModel
 from app.detect.models.anomaly import SessionAnomaly, SessionFeatures
 from app.detect.models.baselines import ShopBaselines
-from app.detect.models.rhythm import RHYTHM_ALPHA, EwStats, churn_risk, update_ew
+from app.detect.models.rhythm import EwStats, churn_risk
 from app.detect.models.validation import ProgressiveValidation
 
 __all__ = ["CHECKPOINT_VERSION", "MODEL_NAMES", "PartitionModels"]
@@ -157,11 +157,10 @@ class PartitionModels:
         self.anomaly.learn_one(features)
         self.learned["anomaly"] += 1
 
-    def update_rhythm(self, stats: EwStats, value: float, alpha: float = RHYTHM_ALPHA) -> EwStats:
-        """A customer's rhythm ``stats`` with one more gap (the customer keeps the result)."""
-        updated = update_ew(stats, value, alpha)
+    def learn_rhythm(self) -> None:
+        """Count one gap folded into a customer's rhythm: the statistics are the customer's
+        own, kept in their state (``app.detect.state.update_rhythm``), not here."""
         self.learned["rhythm"] += 1
-        return updated
 
     def churn_risk(self, visit_gaps_days: EwStats, gap_days: float) -> float:
         """The customer's churn risk for a gap of ``gap_days`` since the last visit."""

@@ -739,3 +739,56 @@ def test_a_simulated_shop_without_prices_learns_about_as_many_carts() -> None:
     assert with_prices > 100
     assert without >= 0.9 * with_prices
     assert reminded > 0 and reminded_without > 0
+
+
+# --- rhythm: the customer's own statistics, counted and scored here -----------------------
+
+DAY_MS = 86_400_000
+
+
+def visit(day: float, events: int = 3, session_end: bool = True) -> list[ClickEvent]:
+    """A visit of ``events`` page views on ``day``, ended by ``session_end``; the later the
+    day, the slower the visit (each visit's pace differs)."""
+    session_id = f"v{day}"
+    start_ms, gap_ms = int(day * DAY_MS), 60_000 + int(day * 1_000)
+    views = [at(start_ms + gap_ms * i, "page_view", session_id=session_id, page=f"/{i}")
+             for i in range(events)]  # fmt: skip
+    end = [at(start_ms + gap_ms * events, "session_end", session_id=session_id)]
+    return [*views, *(end if session_end else [])]
+
+
+def test_a_returning_visit_is_scored_against_the_usual_gap_and_learned() -> None:
+    partition = Partition()
+    partition.events([*visit(0), *visit(2), *visit(4)])
+    scored, learned = partition.models.scored["rhythm"], partition.models.learned["rhythm"]
+    # Gaps of the 2nd and 3rd visit (the 3rd scored against the 2nd's); paces of three visits.
+    assert (scored, learned) == (1, 2 + 3)
+    partition.learner.scores.clear()
+
+    partition.events(visit(20))  # 16 days late against a usual 2
+
+    assert partition.models.scored["rhythm"] == scored + 1
+    assert partition.models.learned["rhythm"] == learned + 2
+    (model, risk), *_ = [s for s in partition.learner.scores if s[0] == "rhythm"]
+    assert model == "rhythm" and risk > 0.9
+
+
+def test_a_visit_ended_by_a_timer_teaches_its_pace() -> None:
+    partition = Partition()
+    partition.events(visit(0, session_end=False))
+    assert partition.models.learned["rhythm"] == 0
+
+    partition.timers(T0_MS + TIMEOUT_MS + DAY_MS)
+
+    assert partition.models.learned["rhythm"] == 1
+
+
+def test_a_customer_back_after_the_ttl_starts_afresh_and_teaches_no_gap() -> None:
+    partition = Partition()
+    partition.events([*visit(0), *visit(2)])
+    learned = partition.models.learned["rhythm"]
+
+    partition.events(visit(2 + TimeRules().customer_ttl_ms / DAY_MS + 1))
+
+    assert partition.models.scored["rhythm"] == 0
+    assert partition.models.learned["rhythm"] == learned + 1  # its own pace only

@@ -78,7 +78,7 @@ def script(n: int, seed: int, first_offset: int = 0) -> list[Call]:
             calls.append(("learn_variant", (HESITATION, rng.choice(OFFER_VARIANTS), reward)))
         gap_days = rng.expovariate(1 / 7)
         calls.append(("churn_risk", (rhythm, gap_days)))
-        calls.append(("update_rhythm", (rhythm, gap_days)))
+        calls.append(("learn_rhythm", ()))
         rhythm = update_ew(rhythm, gap_days)
         calls.append(("include", (offset,)))
     return calls
@@ -121,7 +121,8 @@ def test_counters_per_model() -> None:
     models.label_session("c2/s2", abandoned=True)  # never scored: not learned
     models.learn_anomaly(s)
     models.score_anomaly(s)
-    models.churn_risk(models.update_rhythm(EwStats(), 3.0), 4.0)
+    models.learn_rhythm()
+    models.churn_risk(update_ew(EwStats(), 3.0), 4.0)
     models.pick_variant(HESITATION, OFFER_VARIANTS)
     models.pick_variant(HESITATION, OFFER_VARIANTS)
     models.learn_variant(HESITATION, "discount", 1.0)
