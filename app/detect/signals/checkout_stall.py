@@ -56,7 +56,11 @@ def detect_checkout_stall(ctx: DetectionContext) -> Signal | None:
         reason=REASON,
         kind=KIND,
         score=0.7,
-        evidence={"silent_s": float(round(silent_s)), "cart_value": session.cart_value},
+        evidence={
+            "silent_s": float(round(silent_s)),
+            "cart_value": session.cart_value,
+            "cart_items": float(session.cart_items),
+        },
         explanation=(
             f"The customer has been at the {session.step} step with "
             f"{in_cart(session)} and no activity for {silent_s:.0f} s; "

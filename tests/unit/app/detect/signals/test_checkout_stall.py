@@ -132,7 +132,7 @@ def test_signal() -> None:
     assert signal is not None
     assert (signal.reason, signal.kind) == (REASON, KIND) == ("checkout_stall", "assist")
     assert signal.score == pytest.approx(0.7)
-    assert signal.evidence == {"silent_s": 95.0, "cart_value": 59.5}
+    assert signal.evidence == {"silent_s": 95.0, "cart_value": 59.5, "cart_items": 0.0}
     assert signal.explanation == (
         "The customer has been at the review step with 59.5 in the cart and no activity for "
         "95 s; they may be stuck or unsure."
