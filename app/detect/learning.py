@@ -217,18 +217,16 @@ class PartitionLearner:
             return  # started afresh past the TTL: nothing learned
         models = self.models
         if before.last_visit_ts_ms and after.last_visit_ts_ms > before.last_visit_ts_ms:
-            if before.visits > 1 and before.gap_mean_ms > 0:
-                usual = EwStats(before.gap_mean_ms / _DAY_MS, before.gap_var_ms2 / _DAY_MS**2,
-                                before.visits - 1)  # fmt: skip
-                gap_days = (after.last_visit_ts_ms - before.last_visit_ts_ms) / _DAY_MS
-                self.scores.append(("rhythm", models.churn_risk(usual, gap_days)))
+            gap = _visit_gap(before, after.last_visit_ts_ms)
+            if gap is not None:
+                self.scores.append(("rhythm", models.churn_risk(*gap)))
             models.learn_rhythm()
-        if (after.pace_mean_ms, after.pace_var_ms2, after.last_pace_ratio) != (
-            before.pace_mean_ms,
-            before.pace_var_ms2,
-            before.last_pace_ratio,
+        if (
+            after.pace_mean_ms != before.pace_mean_ms
+            or after.pace_var_ms2 != before.pace_var_ms2
+            or after.last_pace_ratio != before.last_pace_ratio
         ):
-            models.learn_rhythm()
+            models.learn_rhythm()  # a visit's pace was folded in
 
     def _session_ended(self, customer_id: str, session: SessionState) -> None:
         models = self.models
@@ -261,11 +259,9 @@ def customer_scores(models: PartitionModels, state: CustomerState, now_ms: int) 
     """
     profile = state.profile
     scores: dict[str, float] = {}
-    if profile.visits > 1 and profile.gap_mean_ms > 0 and now_ms > profile.last_visit_ts_ms:
-        usual = EwStats(profile.gap_mean_ms / _DAY_MS, profile.gap_var_ms2 / _DAY_MS**2,
-                        profile.visits - 1)  # fmt: skip
-        gap_days = (now_ms - profile.last_visit_ts_ms) / _DAY_MS
-        scores["churn_risk"] = round(churn_risk(usual, gap_days), 3)
+    gap = _visit_gap(profile, now_ms)
+    if gap is not None:
+        scores["churn_risk"] = round(churn_risk(*gap), 3)
     if state.sessions:
         session = state.sessions[-1]
         scores["session_anomaly"] = round(models.anomaly.score_one(session_features(session)), 3)
@@ -286,3 +282,13 @@ def _session(state: CustomerState | None, session_id: str) -> SessionState | Non
         if session.session_id == session_id:
             return session
     return None
+
+
+def _visit_gap(profile: CustomerProfile, at_ms: int) -> tuple[EwStats, float] | None:
+    """The customer's usual gap between visits (in days) and the gap from the last visit's
+    start to ``at_ms``, for ``churn_risk``; None before two visits, or at the last one."""
+    if profile.visits < 2 or profile.gap_mean_ms <= 0 or at_ms <= profile.last_visit_ts_ms:
+        return None
+    usual = EwStats(profile.gap_mean_ms / _DAY_MS, profile.gap_var_ms2 / _DAY_MS**2,
+                    profile.visits - 1)  # fmt: skip
+    return usual, (at_ms - profile.last_visit_ts_ms) / _DAY_MS
