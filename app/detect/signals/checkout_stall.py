@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, in_cart
+from app.detect.signals.step_loop import PAYMENT_RANK, step_rank
 from app.detect.signals.thresholds import SignalThresholds
 from tables.customer_state import SessionState
 
@@ -13,11 +14,10 @@ KIND: InterventionKind = "assist"
 #: Event types the rule looks at (None: every type).
 TRIGGERS: frozenset[str] | None = frozenset()  # silence only
 
-_FINAL_STEPS = frozenset({"payment", "billing", "review", "confirm", "confirmation", "summary"})
-
 
 def checkout_stall_due_ms(session: SessionState, t: SignalThresholds) -> int | None:
-    """When the session's silence would become a stall, if it is at a final step with a cart.
+    """When the session's silence would become a stall, if it is at payment or a later step
+    (by the step's name, ``step_rank``) with a cart.
 
     Examples
     --------
@@ -25,8 +25,10 @@ def checkout_stall_due_ms(session: SessionState, t: SignalThresholds) -> int | N
     >>> checkout_stall_due_ms(s, SignalThresholds())
     61000
     """
+    step = session.step
     if (
-        session.step not in _FINAL_STEPS
+        step is None
+        or (step_rank(step) or 0) < PAYMENT_RANK
         or not session.has_cart
         or session.purchased
         or REASON in session.fired_reasons

@@ -6,25 +6,62 @@ from bisect import bisect_right
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
 
-__all__ = ["KIND", "REASON", "TRIGGERS", "count_loop_regressions", "detect_step_loop", "step_ranks"]
+__all__ = [
+    "KIND",
+    "PAYMENT_RANK",
+    "REASON",
+    "TRIGGERS",
+    "count_loop_regressions",
+    "detect_step_loop",
+    "step_rank",
+    "step_ranks",
+]
 
 REASON = "step_loop"
 KIND: InterventionKind = "assist"
 #: Event types the rule looks at (None: every type).
 TRIGGERS: frozenset[str] | None = frozenset({"checkout_step"})
 
-# The usual order of checkout steps, by the names shops give them.
-_CANONICAL_RANKS: dict[str, int] = {
-    **dict.fromkeys(("cart", "bag", "basket"), 0),
-    **dict.fromkeys(("login", "signin", "account", "contact", "information", "details"), 1),
-    **dict.fromkeys(("shipping", "delivery", "address"), 2),
-    **dict.fromkeys(("payment", "billing"), 3),
-    **dict.fromkeys(("review", "confirm", "confirmation", "summary"), 4),
-}
+#: The usual order of checkout steps, by words in the names shops give them, the latest
+#: step first: "Billing address" is billing, "add_shipping_info" shipping.
+_RANK_WORDS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (4, ("review", "confirm", "summary", "placeorder")),
+    (3, ("pay", "billing")),
+    (2, ("shipping", "delivery", "address")),
+    (1, ("login", "signin", "account", "contact", "information", "details")),
+    (0, ("cart", "bag", "basket")),
+)
+#: The rank of the payment step: it and the steps after it are the checkout's last ones.
+PAYMENT_RANK = 3
+# Names seen, with their rank: a shop uses a handful.
+_RANK_OF: dict[str, int | None] = {}
+_RANK_OF_MAX = 4_096
+
+
+def step_rank(step: str) -> int | None:
+    """The step's place in the usual checkout order (cart 0 … review 4), if its name says.
+
+    Case, spaces and punctuation do not matter; a name with no known word (``"step-2"``)
+    has no rank.
+
+    Examples
+    --------
+    >>> [step_rank(s) for s in ("cart", "Shipping Address", "add_payment_info", "step-2")]
+    [0, 2, 3, None]
+    """
+    rank = _RANK_OF.get(step, -1)
+    if rank != -1:
+        return rank
+    letters = "".join(c for c in step.casefold() if c.isalnum())
+    rank = next((r for r, words in _RANK_WORDS if any(w in letters for w in words)), None)
+    if len(_RANK_OF) >= _RANK_OF_MAX:
+        _RANK_OF.clear()
+    _RANK_OF[step] = rank
+    return rank
 
 
 def step_ranks(steps: list[str]) -> dict[str, int]:
-    """Each step's place in the checkout: the usual order when every name is known,
+    """Each step's place in the checkout: the usual order when every name says its place,
     else the order the session first reached them in.
 
     Examples
@@ -34,9 +71,9 @@ def step_ranks(steps: list[str]) -> dict[str, int]:
     >>> step_ranks(["step-1", "step-2", "step-1"])
     {'step-1': 0, 'step-2': 1}
     """
-    if all(s in _CANONICAL_RANKS for s in steps):
-        return {s: _CANONICAL_RANKS[s] for s in dict.fromkeys(steps)}
-    return {s: i for i, s in enumerate(dict.fromkeys(steps))}
+    names = list(dict.fromkeys(steps))
+    ranks = {s: r for s in names if (r := step_rank(s)) is not None}
+    return ranks if len(ranks) == len(names) else {s: i for i, s in enumerate(names)}
 
 
 def count_loop_regressions(

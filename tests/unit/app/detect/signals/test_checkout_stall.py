@@ -39,13 +39,20 @@ def stalled(
 
 
 @pytest.mark.parametrize(
-    "step", ["payment", "billing", "review", "confirm", "confirmation", "summary"]
-)
+    "step",
+    [
+        "payment", "billing", "review", "confirm", "confirmation", "summary",
+        # Names other shops give them: case, spaces and other words do not matter.
+        "Payment", "add_payment_info", "Billing address", "pay", "Order Review", "place-order",
+    ],
+)  # fmt: skip
 def test_final_steps_stall(step: str) -> None:
     assert stalled([at_step(step)])
 
 
-@pytest.mark.parametrize("step", ["cart", "shipping", "login", "step-3"])
+@pytest.mark.parametrize(
+    "step", ["cart", "shipping", "login", "step-3", "Shipping Address", "begin_checkout", "Basket"]
+)
 def test_earlier_steps_do_not(step: str) -> None:
     assert not stalled([at_step(step)])
 

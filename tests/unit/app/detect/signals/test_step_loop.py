@@ -10,6 +10,7 @@ from app.detect.signals.step_loop import (
     REASON,
     count_loop_regressions,
     detect_step_loop,
+    step_rank,
     step_ranks,
 )
 from app.ingest.events import ClickEvent
@@ -36,10 +37,29 @@ DEFAULT_THRESHOLDS = SignalThresholds()
         (["cart", "gift-wrap", "shipping"], {"cart": 0, "gift-wrap": 1, "shipping": 2}),
         (["step-2", "step-1", "step-2"], {"step-2": 0, "step-1": 1}),
         (["payment", "gift-wrap", "cart"], {"payment": 0, "gift-wrap": 1, "cart": 2}),
+        # Names with a known word in them, in any case, rank as it does.
+        (
+            ["View Cart", "add_shipping_info", "Billing address", "PaymentDetails"],
+            {"View Cart": 0, "add_shipping_info": 2, "Billing address": 3, "PaymentDetails": 3},
+        ),
     ],
 )
 def test_step_ranks(steps: list[str], ranks: dict[str, int]) -> None:
     assert step_ranks(steps) == ranks
+
+
+@pytest.mark.parametrize(
+    ("step", "rank"),
+    [
+        ("cart", 0), ("Basket", 0), ("sign-in", 1), ("Contact information", 1),
+        ("delivery", 2), ("shipping_details", 2), ("add_payment_info", 3), ("PAY", 3),
+        ("billing", 3), ("review", 4), ("Confirmation", 4), ("Place order", 4),
+        ("step-2", None), ("begin_checkout", None), ("", None),
+    ],
+)  # fmt: skip
+def test_step_rank_reads_the_words_of_a_name(step: str, rank: int | None) -> None:
+    assert step_rank(step) == rank
+    assert step_rank(step) == rank  # the second time from the names seen
 
 
 def path(*names: str) -> tuple[tuple[int, str], ...]:
