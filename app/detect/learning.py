@@ -15,7 +15,7 @@ changes, so a replay at any speed learns, and decides, the same.
   customers take longer is not nudged for it; one whose customers are quicker is
   not nudged more than the rule would). Refreshed every ``REFRESH_EVERY`` baseline
   values, a count of events, never a time, so a replay sees the same thresholds.
-- **Abandonment risk** is scored on checkout events of a session with a cart, and
+- **Abandonment risk** is scored on cart and checkout events of a session with a cart, and
   learned when the outcome is known: a purchase (0), or the session ending with a
   cart and no purchase (1), from the features it had at each of its scores (every
   score is validated against the outcome first).

@@ -33,12 +33,12 @@ themselves, so one that arrived too late for the pipeline still counts.
   (``session_end``) or the cart is idle for ``cart_idle_ms`` (10 min), so it knows
   at the session's last event at best. It leaves a session to ``checkout_stall``
   once that fired, so *rule or stall* (the first of the two) is shown too.
-- *model*: the abandonment model's score at a checkout event of the session
+- *model*: the abandonment model's score at a cart or checkout event of the session
   (``ABANDONMENT_TRIGGERS``, scored while the session holds a cart) reached the
   threshold; the flag is the first such event, as a detector driven by the score
   would fire. The threshold maximises F1 over the tuning streams' cart sessions
   and is used unchanged on held-out: nothing is chosen on held-out. A session
-  with no checkout event gets no score, and no flag.
+  with no such event while it holds a cart gets no score, and no flag.
 
 For each: precision and recall over every cart session, and over the cart
 sessions the model scored (where both can answer); and the *lead*: the session's
@@ -198,7 +198,7 @@ class StreamComparison:
     every: Predictors
     scored: Predictors
     #: ROC AUC over the scored sessions of the last score each was given (what the model
-    #: said at the last checkout event) and of the first (at the first); None without both
+    #: said at the last cart or checkout event) and of the first (at the first); None without both
     #: outcomes. Both progressive: given before the session's outcome was learned.
     auc_last: float | None
     auc_first: float | None

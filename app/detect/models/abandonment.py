@@ -1,6 +1,6 @@
 """Abandonment risk: will a session with a cart end without a purchase?
 
-An online logistic regression, scored on checkout events and taught when the
+An online logistic regression, scored on cart and checkout events and taught when the
 session's outcome is known: a purchase (0), or an end with a cart and no purchase
 (1). The label comes minutes after the scores, so the model keeps each session's
 scored snapshots (the features it was shown and the score it gave) until then. At
@@ -10,7 +10,7 @@ given is first met with the label in ``validation``, then every snapshot is lear
 with it. Only features from scoring time are learned, never what the session became
 (which would leak the outcome).
 
-Why every snapshot, not only the last: the model is asked at every checkout event,
+Why every snapshot, not only the last: the model is asked at every cart and checkout event,
 so it must learn from every one. Learning only the last one taught early-checkout
 snapshots only from abandoned sessions (a buyer's last score comes late, at the
 payment), and the model then called every session at risk at its first checkout
@@ -41,9 +41,12 @@ from app.detect.models.validation import ProgressiveValidation
 
 __all__ = ["TRIGGERS", "AbandonmentFeatures", "AbandonmentModel"]
 
-#: Event types worth a score, in a session with a cart: where the checkout moves or fails.
-#: Anything else leaves the risk where it was, and a score costs ~15 µs.
-TRIGGERS: frozenset[str] = frozenset({"checkout_step", "payment_attempt", "payment_failed"})
+#: Event types worth a score, in a session with a cart: where the cart changes, and where
+#: the checkout moves or fails (a shop that sends no checkout steps still has carts to
+#: learn from). Anything else leaves the risk where it was, and a score costs ~15 µs.
+TRIGGERS: frozenset[str] = frozenset(
+    {"add_to_cart", "remove_from_cart", "checkout_step", "payment_attempt", "payment_failed"}
+)
 
 
 class AbandonmentFeatures(NamedTuple):
@@ -62,6 +65,11 @@ class AbandonmentFeatures(NamedTuple):
     step_regressions: float
     back_navigations: float
     errors: float
+    # Items in the cart, changes to it, and seconds since the session began: what a
+    # session shows before any checkout step (or in a shop that sends none).
+    cart_items: float
+    cart_changes: float
+    session_s: float
 
 
 # What the model was shown of a session at one score, and the score it gave.
@@ -82,8 +90,8 @@ class AbandonmentModel:
     Examples
     --------
     >>> m = AbandonmentModel()
-    >>> early = AbandonmentFeatures(80.0, 0, 0, 0.0, 12, 0, 0, 0)
-    >>> late = AbandonmentFeatures(80.0, 3, 2, 240.0, 30, 1, 0, 1)
+    >>> early = AbandonmentFeatures(80.0, 0, 0, 0.0, 12, 0, 0, 0, 2, 2, 120.0)
+    >>> late = AbandonmentFeatures(80.0, 3, 2, 240.0, 30, 1, 0, 1, 2, 2, 600.0)
     >>> m.score_session("c1/s1", early), m.score_session("c1/s1", late)  # cold: no opinion
     (0.5, 0.5)
     >>> m.label_session("c1/s1", abandoned=True), m.pending, m.validation.labels

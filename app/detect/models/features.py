@@ -30,7 +30,8 @@ def abandonment_features(session: SessionState, now_ms: int) -> AbandonmentFeatu
     ... ])
     >>> abandonment_features(state.session, T0_MS + 70_000)
     AbandonmentFeatures(cart_value=40.0, step_index=3.0, failed_payments=1.0, checkout_s=60.0,
-                        events=4.0, step_regressions=0.0, back_navigations=0.0, errors=0.0)
+                        events=4.0, step_regressions=0.0, back_navigations=0.0, errors=0.0,
+                        cart_items=1.0, cart_changes=1.0, session_s=70.0)
     """
     steps = session.steps
     step_index = -1.0
@@ -46,6 +47,9 @@ def abandonment_features(session: SessionState, now_ms: int) -> AbandonmentFeatu
         step_regressions=float(count_loop_regressions(steps, ())),
         back_navigations=float(_backs(session)),
         errors=float(len(session.error_ts)),
+        cart_items=float(session.cart_items),
+        cart_changes=float(len(session.cart_changes)),
+        session_s=max(0.0, (now_ms - session.started_ts_ms) / 1000),
     )
 
 

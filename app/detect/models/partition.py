@@ -43,8 +43,9 @@ MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm",
 #: pending abandonment session holds its scored snapshots (features and score), not only
 #: the last features. 5: the variant bandit, and its counts in ``learned`` and ``scored``.
 #: 6: the anomaly trees keep only the nodes with a mass, the variant bandit only its counts;
-#: the pickle is compressed.
-CHECKPOINT_VERSION = 6
+#: the pickle is compressed. 7: the abandonment features include the cart's items, its
+#: changes and the session's age.
+CHECKPOINT_VERSION = 7
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
@@ -74,7 +75,7 @@ class PartitionModels:
     >>> models = PartitionModels()
     >>> models.baseline_threshold("checkout_step_ms", 60_000.0)
     60000.0
-    >>> x = AbandonmentFeatures(80.0, 3.0, 2.0, 240.0, 30.0, 1.0, 0.0, 1.0)
+    >>> x = AbandonmentFeatures(80.0, 3.0, 2.0, 240.0, 30.0, 1.0, 0.0, 1.0, 2.0, 2.0, 600.0)
     >>> models.score_abandonment("c1/s1", x)
     0.5
     >>> models.label_session("c1/s1", abandoned=True)

@@ -33,7 +33,7 @@ TIMEOUT_MS = TimeRules().session_timeout_ms
 LATENESS_MS = TimeRules().allowed_lateness_ms
 DEFAULTS = SignalThresholds()
 # Any features: a model that learned one label answers on the label's side for all of them.
-ANY_X = AbandonmentFeatures(40.0, 1.0, 0.0, 30.0, 4.0, 0.0, 0.0, 0.0)
+ANY_X = AbandonmentFeatures(40.0, 1.0, 0.0, 30.0, 4.0, 0.0, 0.0, 0.0, 1.0, 1.0, 60.0)
 
 
 def at(ms: int, type: str = "click", **fields: object) -> ClickEvent:
@@ -323,7 +323,13 @@ def cart(session_id: str = "s1", start_ms: int = 0) -> list[ClickEvent]:
             cart()[:1], at(5_000, "payment_failed", error="declined"), True, id="payment-failed"
         ),
         pytest.param(cart()[:1], at(5_000, "page_view", page="/cart"), False, id="not-checkout"),
-        pytest.param([], at(0, "add_to_cart", product_id="p1", value=40.0), False, id="add"),
+        pytest.param([], at(0, "add_to_cart", product_id="p1", value=40.0), True, id="add"),
+        pytest.param(
+            [*cart()[:1], at(1_000, "add_to_cart", product_id="p2", value=10.0)],
+            at(5_000, "remove_from_cart", product_id="p2", value=10.0),
+            True,
+            id="remove-one-of-two",
+        ),
         pytest.param(
             [at(0, "page_view")], at(5_000, "checkout_step", step="cart"), False, id="no-cart"
         ),
@@ -335,18 +341,21 @@ def cart(session_id: str = "s1", start_ms: int = 0) -> list[ClickEvent]:
         ),
     ],
 )
-def test_checkout_events_of_a_session_with_a_cart_are_scored(
+def test_cart_and_checkout_events_of_a_session_with_a_cart_are_scored(
     history: list[ClickEvent], event: ClickEvent, scored: bool
 ) -> None:
     partition = Partition()
     partition.events(history)
+    partition.learner.scores.clear()
+    scored_before = partition.models.scored["abandonment"]
 
     partition.event(event)
 
     expected = [("abandonment", 0.5)] if scored else []  # cold: no opinion
     assert [s for s in partition.learner.scores if s[0] == "abandonment"] == expected
-    assert partition.models.scored["abandonment"] == len(expected)
-    assert partition.models.abandonment.pending == len(expected)
+    assert partition.models.scored["abandonment"] - scored_before == len(expected)
+    # The session waits for its label once it was scored, on this event or before.
+    assert partition.models.abandonment.pending == (scored or scored_before > 0)
 
 
 def test_each_session_scored_waits_once_for_its_label() -> None:
@@ -354,7 +363,7 @@ def test_each_session_scored_waits_once_for_its_label() -> None:
 
     partition.events([*cart("s1"), *cart("s2", start_ms=50_000)])
 
-    assert partition.models.scored["abandonment"] == 4
+    assert partition.models.scored["abandonment"] == 6  # each add and checkout step
     assert partition.models.abandonment.pending == 2
     assert partition.models.learned["abandonment"] == 0
 
@@ -366,14 +375,14 @@ def test_a_purchase_is_learned_as_not_abandoned() -> None:
     partition.event(at(60_000, "purchase", value=40.0))
 
     abandonment = partition.models.abandonment
-    # Both checkout steps were scored: both snapshots are validated, then learned.
-    assert (partition.models.learned["abandonment"], abandonment.pending) == (2, 0)
-    assert abandonment.validation.labels == 2
+    # The add and both checkout steps were scored: each snapshot is validated, then learned.
+    assert (partition.models.learned["abandonment"], abandonment.pending) == (3, 0)
+    assert abandonment.validation.labels == 3
     assert abandonment.score_one(ANY_X) < 0.5
 
     partition.event(at(70_000, "session_end"))  # learned at the purchase, not again
 
-    assert (partition.models.learned["abandonment"], abandonment.validation.labels) == (2, 2)
+    assert (partition.models.learned["abandonment"], abandonment.validation.labels) == (3, 3)
     assert partition.models.learned["anomaly"] == 1
 
 
@@ -405,8 +414,8 @@ def test_a_session_that_ends_with_a_cart_is_learned_as_abandoned(
     end(partition)
 
     abandonment = partition.models.abandonment
-    assert (partition.models.learned["abandonment"], abandonment.pending) == (2, 0)
-    assert abandonment.validation.labels == 2
+    assert (partition.models.learned["abandonment"], abandonment.pending) == (3, 0)
+    assert abandonment.validation.labels == 3
     assert abandonment.score_one(ANY_X) > 0.5
 
 
@@ -415,12 +424,12 @@ def test_a_cart_without_prices_is_scored_and_learned(end: Callable[[Partition], 
     # A shop whose events carry no value: the item in the cart makes it a cart.
     partition = Partition()
     partition.events([replace(e, value=None) for e in cart()])
-    assert partition.models.scored["abandonment"] == 2
+    assert partition.models.scored["abandonment"] == 3
 
     end(partition)
 
-    assert partition.models.learned["abandonment"] == 2
-    assert partition.models.abandonment.validation.labels == 2
+    assert partition.models.learned["abandonment"] == 3
+    assert partition.models.abandonment.validation.labels == 3
 
 
 @pytest.mark.parametrize("end", ENDINGS)
@@ -444,12 +453,13 @@ def test_the_runtimes_timer_path_learns_the_abandoned_cart() -> None:
     [outcome] = partition.timers(T0_MS + 40_000 + TIMEOUT_MS + 1)
 
     assert outcome.state is not None and outcome.state.sessions == ()
-    assert partition.models.learned["abandonment"] == 2  # its two checkout steps
+    assert partition.models.learned["abandonment"] == 3  # its add and two checkout steps
     assert partition.models.learned["anomaly"] == 1
 
 
 def test_each_scored_checkout_event_is_learned_with_the_sessions_outcome() -> None:
-    """The features of every checkout event scored, as they were then; not only the last."""
+    """The features of every cart and checkout event scored, as they were then; not only
+    the last."""
     partition = Partition()
     events = [*cart(), at(50_000, "payment_failed", error="declined", value=40.0)]
     partition.events(events)
@@ -464,7 +474,7 @@ def test_each_scored_checkout_event_is_learned_with_the_sessions_outcome() -> No
     reference = AbandonmentModel()
     for x in scored:
         reference.learn_one(x, True)
-    assert len(scored) == partition.models.learned["abandonment"] == 3
+    assert len(scored) == partition.models.learned["abandonment"] == 4
     assert partition.models.abandonment.score_one(ANY_X) == reference.score_one(ANY_X)
 
 
@@ -538,6 +548,7 @@ def test_nothing_ends_for_a_customer_not_seen_before() -> None:
 def test_an_intervention_with_a_cart_gets_anomaly_and_abandonment_risk() -> None:
     partition = Partition()
     partition.event(at(0, "add_to_cart", product_id="p1", value=40.0))
+    partition.learner.scores.clear()
 
     outcome = partition.event(at(5_000, "payment_failed", error="declined"))
 
@@ -739,6 +750,21 @@ def test_a_simulated_shop_without_prices_learns_about_as_many_carts() -> None:
     assert with_prices > 100
     assert without >= 0.9 * with_prices
     assert reminded > 0 and reminded_without > 0
+
+
+def test_a_simulated_shop_without_checkout_steps_still_learns_its_carts() -> None:
+    # Many shops send cart changes and purchases only: their carts are scored where they
+    # change, and the model does better than chance at telling which will be bought.
+    simulated = simulate(SimulationConfig(customers=100, days=2, seed=5))
+    partition = PartitionRun(learner=PartitionLearner(PartitionModels(), Rules()))
+    for wire, arrival_ms in zip(simulated.events, simulated.arrival_ms, strict=True):
+        if wire["type"] not in {"checkout_step", "payment_attempt", "payment_failed"}:
+            partition.event(validate_event(wire, arrival_ms), arrival_ms)
+    assert partition.learner is not None
+    models = partition.learner.models
+
+    assert models.learned["abandonment"] > 100
+    assert models.auc("abandonment") > 0.55
 
 
 # --- rhythm: the customer's own statistics, counted and scored here -----------------------

@@ -62,13 +62,13 @@ def step(customer: str, ms: int, name: str) -> dict[str, Any]:
     ("events", "abandoned", "rule_after_end_ms", "scores"),
     [
         pytest.param([add("a"), step("a", 10_000, "cart"), ev("a", "session_end", 20_000)],
-                     True, 0, 1, id="leaves-at-session-end"),
+                     True, 0, 2, id="leaves-at-session-end"),
         pytest.param([add("a"), ev("a", "page_view", 5_000, page="/")],
-                     True, CART_IDLE_MS, 0, id="cart-left-idle"),
+                     True, CART_IDLE_MS, 1, id="cart-left-idle"),
         pytest.param([add("a"), step("a", 10_000, "cart"), ev("a", "purchase", 20_000, value=40.0)],
-                     False, None, 1, id="buys"),
+                     False, None, 2, id="buys"),
         pytest.param([add("a"), ev("a", "remove_from_cart", 5_000, product_id="p1", value=40.0),
-                      ev("a", "session_end", 9_000)], False, None, 0, id="empties-the-cart"),
+                      ev("a", "session_end", 9_000)], False, None, 1, id="empties-the-cart"),
     ],
 )  # fmt: skip
 def test_replay_records_outcome_rule_and_scores(

@@ -29,6 +29,9 @@ def synthetic_session(rng: random.Random) -> tuple[AbandonmentFeatures, bool]:
         step_regressions=float(rng.randint(0, 2)),
         back_navigations=float(rng.randint(0, 3)),
         errors=float(rng.randint(0, 2)),
+        cart_items=float(rng.randint(1, 4)),
+        cart_changes=float(rng.randint(1, 6)),
+        session_s=rng.expovariate(1 / 600),
     )
     logit = -2.0 + 1.5 * x.failed_payments + 0.01 * x.checkout_s + 0.6 * x.step_regressions
     return x, rng.random() < 1 / (1 + math.exp(-logit))

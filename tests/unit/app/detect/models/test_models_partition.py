@@ -35,6 +35,9 @@ def abandonment_x(rng: random.Random) -> AbandonmentFeatures:
         step_regressions=float(rng.randint(0, 2)),
         back_navigations=float(rng.randint(0, 3)),
         errors=float(rng.randint(0, 2)),
+        cart_items=float(rng.randint(0, 4)),
+        cart_changes=float(rng.randint(0, 6)),
+        session_s=rng.expovariate(1 / 600),
     )
 
 
