@@ -25,10 +25,10 @@ def checkout_stall_due_ms(session: SessionState, t: SignalThresholds) -> int | N
     >>> checkout_stall_due_ms(s, SignalThresholds())
     61000
     """
-    step = session.step
+    rank = None if session.step is None else step_rank(session.step)
     if (
-        step is None
-        or (step_rank(step) or 0) < PAYMENT_RANK
+        rank is None
+        or rank < PAYMENT_RANK
         or not session.has_cart
         or session.purchased
         or REASON in session.fired_reasons

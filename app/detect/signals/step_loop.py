@@ -22,8 +22,8 @@ KIND: InterventionKind = "assist"
 #: Event types the rule looks at (None: every type).
 TRIGGERS: frozenset[str] | None = frozenset({"checkout_step"})
 
-#: The usual order of checkout steps, by words in the names shops give them, the latest
-#: step first: "Billing address" is billing, "add_shipping_info" shipping.
+#: The usual order of checkout steps, by words in the names shops give them. A later
+#: step's word wins: "Billing address" is billing (3), "shipping_details" shipping (2).
 _RANK_WORDS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (4, ("review", "confirm", "summary", "placeorder")),
     (3, ("pay", "billing")),
