@@ -331,6 +331,12 @@ def cart(session_id: str = "s1", start_ms: int = 0) -> list[ClickEvent]:
             id="remove-one-of-two",
         ),
         pytest.param(
+            cart()[:1],
+            at(5_000, "remove_from_cart", product_id="p1", value=40.0),
+            False,
+            id="remove-the-last",
+        ),
+        pytest.param(
             [at(0, "page_view")], at(5_000, "checkout_step", step="cart"), False, id="no-cart"
         ),
         pytest.param(
