@@ -90,10 +90,12 @@ __all__ = [
     "choose_threshold",
     "compare",
     "markdown_section",
+    "render_cart_only",
     "render_markdown",
     "replay_cart_sessions",
     "roc_auc",
     "simulated_streams",
+    "without_checkout",
 ]
 
 #: A simulated event as the simulator writes it (contract §1, ``ts`` in ms).
@@ -107,6 +109,8 @@ _CLOSE_AFTER_MS = _DAY_MS // 2
 # The sets ``nudgeflow eval`` scores: seeds 1-3 of ``tuning``, seed 1000 of ``holdout``.
 _TUNING_SEEDS = (1, 2, 3)
 _HOLDOUT_SEED = 1000
+#: What a shop that tracks no checkout does not send: the model then scores cart changes.
+_CHECKOUT_TYPES = frozenset({"checkout_step", "payment_attempt", "payment_failed"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -426,13 +430,27 @@ def simulated_streams(
     return streams[:-1], streams[-1:]
 
 
+def without_checkout(stream: Iterable[Event]) -> list[Event]:
+    """The stream as a shop that sends cart changes and purchases but no checkout steps or
+    payments would send it.
+
+    Examples
+    --------
+    >>> [e["type"] for e in without_checkout([{"type": "add_to_cart"},
+    ...     {"type": "checkout_step"}, {"type": "payment_failed"}, {"type": "purchase"}])]
+    ['add_to_cart', 'purchase']
+    """
+    return [event for event in stream if event["type"] not in _CHECKOUT_TYPES]
+
+
 def markdown_section(
     customers: int = 300,
     days: float = 3.0,
     tuning_seeds: Sequence[int] = _TUNING_SEEDS,
     holdout_seed: int = _HOLDOUT_SEED,
 ) -> str:
-    """The section "Abandonment: learned score vs rule" for these simulated sets; a set too
+    """The section "Abandonment: learned score vs rule" for these simulated sets, then the
+    same for them without checkout steps or payments (``without_checkout``); a set too
     small for the model to score any tuning session gets a line that says so.
 
     Examples
@@ -445,9 +463,27 @@ def markdown_section(
     """
     tuning, holdout = simulated_streams(customers, days, tuning_seeds, holdout_seed)
     try:
-        return render_markdown(compare(tuning, holdout))
+        section = render_markdown(compare(tuning, holdout))
+        cart_only = compare([without_checkout(s) for s in tuning],
+                            [without_checkout(s) for s in holdout])  # fmt: skip
     except NothingScored as exc:
         return f"{_TITLE}\n\nNo comparison: {exc}.\n"
+    return section + render_cart_only(cart_only)
+
+
+def render_cart_only(result: AbandonmentComparison) -> str:
+    """A paragraph on the comparison of streams without checkout steps or payments."""
+    tuning, holdout = result.tuning, result.holdout
+    return (
+        "\nWithout checkout steps or payments (the same streams, as a shop that tracks only "
+        "cart changes and purchases would send them: the model then scores cart changes, "
+        "and `checkout_stall` cannot fire), the learner's own progressive ROC AUC is "
+        f"{tuning.worker_auc:.3f} on tuning and {holdout.worker_auc:.3f} on held-out; over "
+        f"the held-out scored cart sessions, {_num(holdout.auc_last, 3)} from each one's last "
+        f"score and {_num(holdout.auc_first, 3)} from its first. On held-out, F1 over every "
+        f"cart session: model {holdout.every.model.f1:.3f} (threshold "
+        f"{result.threshold:.3f}, from tuning), rule {holdout.every.rule.f1:.3f}.\n"
+    )
 
 
 def _replay_all(

@@ -19,10 +19,12 @@ from app.tools.abandonment_comparison import (
     Detection,
     choose_threshold,
     compare,
+    render_cart_only,
     render_markdown,
     replay_cart_sessions,
     roc_auc,
     simulated_streams,
+    without_checkout,
 )
 
 T0_MS = 1_767_225_600_000
@@ -249,3 +251,18 @@ def test_render_markdown_says_the_verdict() -> None:
     verdict = "beats" if result.model_beats_rule else "does not beat"
     assert f"On held-out the model {verdict} the rule" in text
     assert text.count("| tuning |") == text.count("| holdout |") == 6
+
+
+def test_a_shop_without_checkout_events_still_gets_a_model_that_tells_carts_apart() -> None:
+    tuning, holdout = simulated()
+    cart_only = compare([without_checkout(s) for s in tuning],
+                        [without_checkout(s) for s in holdout])  # fmt: skip
+    # The same cart sessions, each scored at its cart changes.
+    sessions = cart_only.holdout.every.rule.sessions
+    assert sessions == simulated_comparison().holdout.every.rule.sessions
+    assert cart_only.holdout.scored.rule.sessions == sessions
+    assert cart_only.holdout.worker_auc > 0.55
+
+    text = render_cart_only(cart_only)
+    assert text.startswith("\nWithout checkout steps or payments")
+    assert f"{cart_only.holdout.worker_auc:.3f} on held-out" in text
