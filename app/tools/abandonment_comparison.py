@@ -89,6 +89,7 @@ __all__ = [
     "StreamComparison",
     "choose_threshold",
     "compare",
+    "compare_and_render",
     "markdown_section",
     "render_cart_only",
     "render_markdown",
@@ -461,13 +462,23 @@ def markdown_section(
     No comparison: no cart session was scored: there is no threshold to choose.
     <BLANKLINE>
     """
-    tuning, holdout = simulated_streams(customers, days, tuning_seeds, holdout_seed)
+    return compare_and_render(*simulated_streams(customers, days, tuning_seeds, holdout_seed))
+
+
+def compare_and_render(
+    tuning: Sequence[Sequence[Event]], holdout: Sequence[Sequence[Event]]
+) -> str:
+    """The section for these streams, and the paragraph for them without checkout steps or
+    payments; each says so when there is nothing to compare."""
     try:
         section = render_markdown(compare(tuning, holdout))
+    except NothingScored as exc:
+        return f"{_TITLE}\n\nNo comparison: {exc}.\n"
+    try:
         cart_only = compare([without_checkout(s) for s in tuning],
                             [without_checkout(s) for s in holdout])  # fmt: skip
     except NothingScored as exc:
-        return f"{_TITLE}\n\nNo comparison: {exc}.\n"
+        return f"{section}\nWithout checkout steps or payments, no comparison: {exc}.\n"
     return section + render_cart_only(cart_only)
 
 

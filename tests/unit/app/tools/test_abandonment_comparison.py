@@ -19,6 +19,7 @@ from app.tools.abandonment_comparison import (
     Detection,
     choose_threshold,
     compare,
+    compare_and_render,
     render_cart_only,
     render_markdown,
     replay_cart_sessions,
@@ -266,3 +267,21 @@ def test_a_shop_without_checkout_events_still_gets_a_model_that_tells_carts_apar
     text = render_cart_only(cart_only)
     assert text.startswith("\nWithout checkout steps or payments")
     assert f"{cart_only.holdout.worker_auc:.3f} on held-out" in text
+
+
+def test_carts_known_only_from_checkout_totals_leave_nothing_to_compare_without_checkout() -> None:
+    # The carts of these sessions are the order totals their checkout steps report.
+    def stream(customers: range) -> Stream:
+        events = []
+        for c in customers:
+            outcome = "purchase" if c % 2 else "session_end"
+            events += [step(f"c{c}", 1_000 * c, "cart"), ev(f"c{c}", outcome, 1_000 * c + 500)]
+        return events
+
+    text = compare_and_render([stream(range(10))], [stream(range(10, 20))])
+
+    assert "| holdout | every | model |" in text
+    assert text.endswith(
+        "\nWithout checkout steps or payments, no comparison: "
+        "no cart session was scored: there is no threshold to choose.\n"
+    )
