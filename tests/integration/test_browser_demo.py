@@ -422,8 +422,10 @@ async def test_tracker_events_arrive_valid(
     declared = next(e for e in events if e["type"] == "checkout_step" and e.get("value") == 12.5)
     assert declared["step"] == "x" * 64  # cut to the contract's limit, not refused
     assert declared["props"] == {"coupon": "SPRING"} and "results" not in declared
-    # Field names only: nothing typed ever leaves the page.
-    wire = orjson.dumps(events)
+    # Field names only: nothing typed ever leaves the page. Ids and times are left out of
+    # the search: random hex and millisecond digits hold "7946" now and then.
+    generated = {"event_id", "customer_id", "session_id", "ts"}
+    wire = orjson.dumps([{k: v for k, v in e.items() if k not in generated} for e in events])
     for typed in (b"7946", b"Ada", b"ada@example.com"):
         assert typed not in wire
     for e in events:
