@@ -40,19 +40,25 @@ $(STAMP): pyproject.toml
 run: install hot-path
 	$(BIN)/nudgeflow up
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), a file's tests in one of them:
+# the integration tests mostly wait on brokers and workers, so two halve the wall time
+# even on two cores. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 # pytest exits 5 when it collects nothing: here that means the suite vanished, a failure.
 # Then the unit tests once more, on the compiled hot path (tests/compiled.py).
 test: install hot-path lint
-	@$(BIN)/python -m pytest; status=$$?; \
+	@$(PYTEST); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	if [ $$status -ne 0 ]; then exit $$status; fi; \
 	$(BIN)/python -m tests.compiled
 
 unit: install hot-path
-	$(BIN)/python -m pytest tests/unit app agents tables config
+	$(PYTEST) tests/unit app agents tables config
 
 integration: install hot-path
-	$(BIN)/python -m pytest tests/integration
+	$(PYTEST) tests/integration
 
 .PHONY: bench eval
 bench: install hot-path
