@@ -353,6 +353,9 @@ class Settings(BaseSettings):
         description="Last visit's mean gap between events, over the usual, that is slowing.",
     )
     bot_min_events: int = Field(20, ge=2, description="Events before a session can look automated.")
+    bot_min_events_again: int = Field(
+        5, ge=2, description="The same, for a customer with an automated visit before."
+    )
     bot_gap_ms: int = Field(150, gt=0, description="Gaps shorter than this are no think time.")
     bot_fast_share: float = Field(
         0.5,

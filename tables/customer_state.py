@@ -34,7 +34,7 @@ __all__ = [
     "encode_state",
 ]
 
-_CODEC_VERSION = 4
+_CODEC_VERSION = 5
 
 
 class RecentEvent(NamedTuple):
@@ -207,6 +207,8 @@ class CustomerProfile:
     pace_mean_ms: float = 0.0
     pace_var_ms2: float = 0.0
     last_pace_ratio: float = 0.0
+    # Visits that looked automated: the customer's next visit is judged sooner.
+    bot_visits: int = 0
 
 
 @dataclass(slots=True)
@@ -275,7 +277,7 @@ def encode_state(state: CustomerState) -> bytes:
     True
     """
     # Positional: every changed state is encoded each commit interval, and arrays of the
-    # fields (in the order ``V4_*_FIELDS`` freeze) cost two thirds of a JSON object of them
+    # fields (in the order ``V5_*_FIELDS`` freeze) cost two thirds of a JSON object of them
     # and half the bytes (version 2 wrote objects). Built by hand: orjson writes neither
     # NamedTuples nor arrays, and a ``default`` hook for each recent event cost more
     # than the rest of the encoding.
@@ -300,10 +302,10 @@ def encode_state(state: CustomerState) -> bytes:
 
 
 def decode_state(data: bytes) -> CustomerState:
-    """Read a state written by ``encode_state`` (this version, or versions 1 to 3)."""
+    """Read a state written by ``encode_state`` (this version, or versions 1 to 4)."""
     raw = orjson.loads(data)
     version = raw.get("v") if isinstance(raw, dict) else None
-    if version == _CODEC_VERSION:
+    if version == _CODEC_VERSION or version == 4:  # 4: the profile without ``bot_visits``
         return _decode_positional(raw["s"], _decode_session_v4)
     if version == 3:
         return _decode_positional(raw["s"], _decode_session_v3)
@@ -317,6 +319,7 @@ def decode_state(data: bytes) -> CustomerState:
 # The fields of version 3, in the order it writes them. Frozen: a field added to a
 # dataclass needs a new version (tests/unit/tables/test_customer_state.py checks).
 # Version 4 added ``cart_items`` to the session; profile and summary are as in version 3.
+# Version 5 added ``bot_visits`` to the end of the profile; sessions are as in version 4.
 V3_PROFILE_FIELDS = (
     "first_seen_ts_ms", "last_seen_ts_ms", "visits", "events", "purchases",
     "last_purchase_ts_ms", "revenue", "late_events", "last_visit_ts_ms", "gap_mean_ms",
@@ -340,6 +343,9 @@ V4_SESSION_FIELDS = (
     *V3_SESSION_FIELDS[V3_SESSION_FIELDS.index("cart_value") + 1 :],
 )
 V4_SUMMARY_FIELDS = V3_SUMMARY_FIELDS
+V5_PROFILE_FIELDS = (*V4_PROFILE_FIELDS, "bot_visits")
+V5_SESSION_FIELDS = V4_SESSION_FIELDS
+V5_SUMMARY_FIELDS = V4_SUMMARY_FIELDS
 
 
 def _tuples(items: list[Any]) -> tuple[Any, ...]:
@@ -358,15 +364,15 @@ def _compile(name: str, source: str) -> Any:
 _profile_values = _compile(
     "profile_values",
     "def profile_values(o):\n    return ("
-    + "".join(f"o.{name}, " for name in V4_PROFILE_FIELDS)
+    + "".join(f"o.{name}, " for name in V5_PROFILE_FIELDS)
     + ")",
 )
 _session_values = _compile(
     "session_values",
     "def session_values(o):\n    m = o.summary\n    return ("
-    + "".join(f"o.{name}, " for name in V4_SESSION_FIELDS)
+    + "".join(f"o.{name}, " for name in V5_SESSION_FIELDS)
     + "list(map(tuple, o.recent)), None if m is None else ("
-    + "".join(f"m.{name}, " for name in V4_SUMMARY_FIELDS)
+    + "".join(f"m.{name}, " for name in V5_SUMMARY_FIELDS)
     + "))",
 )
 _TUPLE_FIELDS = ("fired_reasons", "product_views")
@@ -399,7 +405,8 @@ _decode_session_v4 = _session_decoder(V4_SESSION_FIELDS)
 
 
 def _decode_positional(s: list[Any], decode_session: Any) -> CustomerState:
-    """A state of version 3 or 4 (they differ only in their sessions' fields)."""
+    """A state of version 3, 4 or 5 (the profile of versions 3 and 4 is one field short:
+    ``bot_visits`` keeps its default)."""
     return CustomerState(
         customer_id=s[0],
         profile=CustomerProfile(*s[1]),
@@ -416,7 +423,7 @@ def _decode_positional(s: list[Any], decode_session: Any) -> CustomerState:
 
 
 def _decode_v2(s: dict[str, Any]) -> CustomerState:
-    """A version-2 state (objects rather than arrays, digests in hex), read as version 4."""
+    """A version-2 state (objects rather than arrays, digests in hex), read as version 5."""
     return CustomerState(
         customer_id=s["customer_id"],
         profile=_decode_profile(s["profile"]),

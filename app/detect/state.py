@@ -205,10 +205,15 @@ def fold_event(
     close_sessions(state, max(watermark_ms, profile.last_seen_ts_ms), limits, time)
 
     folded = _route(state, event, limits, time, live_ms)
-    if folded.session is None:
+    session = folded.session
+    if session is None:
         profile.late_events += 1
         return folded
-    _update_session(folded.session, event, limits, thresholds)
+    was_bot = session.bot
+    bot_min_events = thresholds.bot_min_events_again if profile.bot_visits else None
+    _update_session(session, event, limits, thresholds, bot_min_events)
+    if session.bot and not was_bot:
+        profile.bot_visits += 1
     return folded
 
 
@@ -428,8 +433,14 @@ def update_pace(profile: CustomerProfile, pace_ms: float) -> None:
 
 
 def _update_session(
-    session: SessionState, event: ClickEvent, limits: StateLimits, t: SignalThresholds
+    session: SessionState,
+    event: ClickEvent,
+    limits: StateLimits,
+    t: SignalThresholds,
+    bot_min_events: int | None = None,
 ) -> None:
+    """Fold ``event`` into ``session`` (a copy the caller owns). ``bot_min_events`` replaces
+    ``t.bot_min_events`` (a customer already seen automating)."""
     ts = event.ts_ms
     type_ = event.type
     session.event_count += 1
@@ -501,7 +512,7 @@ def _update_session(
     session.fast_gaps += fast_gaps_added(recent, at, ts, t.bot_gap_ms)
     if (
         not session.bot
-        and session.event_count >= t.bot_min_events
+        and session.event_count >= (bot_min_events or t.bot_min_events)
         and session.fast_gaps >= t.bot_fast_share * (session.event_count - 1)
     ):
         session.bot = True  # no think time between most events: automated

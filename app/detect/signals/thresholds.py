@@ -57,6 +57,9 @@ class SignalThresholds:
     # one action causes together (a person's checkout in the demo shop is ~60 % short
     # gaps, nearly all of them alone or in pairs).
     bot_min_events: int = 20
+    # A customer with an automated visit before: their next visits are judged after fewer
+    # events, so a crawler that comes back is not nudged over its first twenty.
+    bot_min_events_again: int = 5
     bot_gap_ms: int = 150
     bot_fast_share: float = 0.5
     click_rules: ClickRules = field(default_factory=ClickRules)

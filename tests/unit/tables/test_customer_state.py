@@ -15,7 +15,9 @@ from tables.customer_state import (
     V3_SESSION_FIELDS,
     V4_PROFILE_FIELDS,
     V4_SESSION_FIELDS,
-    V4_SUMMARY_FIELDS,
+    V5_PROFILE_FIELDS,
+    V5_SESSION_FIELDS,
+    V5_SUMMARY_FIELDS,
     CustomerProfile,
     CustomerState,
     RecentEvent,
@@ -138,25 +140,42 @@ def test_decoded_state_does_not_share_lists_with_the_original() -> None:
 def test_encoded_form_is_versioned_json() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
 
-    assert raw["v"] == 4
+    assert raw["v"] == 5
     assert raw["s"][0] == "ü-☕"
 
 
-def test_version_4_fields_are_the_dataclasses_fields() -> None:
-    # Version 4 writes fields by position: a field added, dropped or moved needs a new
+def test_version_5_fields_are_the_dataclasses_fields() -> None:
+    # Version 5 writes fields by position: a field added, dropped or moved needs a new
     # version (and this version's reader kept), or old records would be misread.
-    assert tuple(f.name for f in fields(CustomerProfile)) == V4_PROFILE_FIELDS
+    assert tuple(f.name for f in fields(CustomerProfile)) == V5_PROFILE_FIELDS
     assert (
         tuple(f.name for f in fields(SessionState) if f.name not in ("recent", "summary"))
-        == V4_SESSION_FIELDS
+        == V5_SESSION_FIELDS
     )
-    assert tuple(f.name for f in fields(SessionSummary)) == V4_SUMMARY_FIELDS
+    assert tuple(f.name for f in fields(SessionSummary)) == V5_SUMMARY_FIELDS
 
 
-def test_version_3_is_read_as_version_4_with_no_cart_items() -> None:
+def test_version_4_is_read_as_version_5_with_no_automated_visits() -> None:
+    # Version 4 is version 5 without the profile's bot_visits.
+    state = copy.deepcopy(HAND_BUILT)
+    state.profile.bot_visits = 2
+    raw = orjson.loads(encode_state(state))
+    raw["v"] = 4
+    del raw["s"][1][-1]
+    assert len(raw["s"][1]) == len(V4_PROFILE_FIELDS)
+
+    read = decode_state(orjson.dumps(raw))
+
+    assert read.profile.bot_visits == 0
+    read.profile.bot_visits = 2
+    assert read == state
+
+
+def test_version_3_is_read_as_version_5_with_no_cart_items() -> None:
     # Version 3 is version 4 without the sessions' cart_items.
     raw = orjson.loads(encode_state(HAND_BUILT))
     raw["v"] = 3
+    del raw["s"][1][len(V4_PROFILE_FIELDS) :]
     for session in raw["s"][2]:
         del session[V4_SESSION_FIELDS.index("cart_items")]
     assert len(raw["s"][2][0]) == len(V3_SESSION_FIELDS) + 2
@@ -188,14 +207,14 @@ _V2_HAND_BUILT = (
 )
 
 
-def test_version_2_is_read_as_version_4() -> None:
+def test_version_2_is_read_as_version_5() -> None:
     state = decode_state(_V2_HAND_BUILT.encode())
 
     assert state == HAND_BUILT
     assert decode_state(encode_state(state)) == state
 
 
-def test_version_4_is_smaller_than_version_2() -> None:
+def test_version_5_is_smaller_than_version_2() -> None:
     assert len(encode_state(HAND_BUILT)) < len(_V2_HAND_BUILT.encode()) / 2
 
 
@@ -242,12 +261,12 @@ def test_version_1_is_read_as_version_4() -> None:
     assert decode_state(encode_state(state)) == state
 
 
-@pytest.mark.parametrize("version", [0, 5, "4", None])
+@pytest.mark.parametrize("version", [0, 6, "5", None])
 def test_unknown_version_raises_value_error(version: object) -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     raw["v"] = version
 
-    with pytest.raises(ValueError, match="not a customer state of version 1 to 4"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 5"):
         decode_state(orjson.dumps(raw))
 
 
@@ -255,7 +274,7 @@ def test_missing_version_raises_value_error() -> None:
     raw = orjson.loads(encode_state(HAND_BUILT))
     del raw["v"]
 
-    with pytest.raises(ValueError, match="not a customer state of version 1 to 4 \\(found None\\)"):
+    with pytest.raises(ValueError, match="not a customer state of version 1 to 5 \\(found None\\)"):
         decode_state(orjson.dumps(raw))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -755,6 +756,35 @@ def test_a_crawler_on_a_jittery_network_is_still_known_as_one() -> None:
     assert [e.ts_ms for e in arrival] != sorted(e.ts_ms for e in arrival)
     session = fold(arrival).session
     assert session is not None and session.bot
+
+
+def test_an_automated_visit_is_counted_once_and_the_next_one_is_judged_sooner() -> None:
+    crawler = [click(ts_ms=T0_MS + 60 * i, page=f"/p/{i}") for i in range(30)]
+    # A day later, a new visit: five events 60 ms apart.
+    again = [replace(e, event_id=f"{e.event_id}-2", session_id="s2", ts_ms=e.ts_ms + 86_400_000)
+             for e in crawler[:5]]  # fmt: skip
+
+    first = fold(crawler)
+    assert first.session is not None and first.session.bot
+    assert first.profile.bot_visits == 1  # once, not at each event after the 20th
+    alone = fold(crawler[:5]).session
+    assert alone is not None and not alone.bot  # a first visit: 5 events tell nothing
+
+    second = fold(crawler + again)
+    assert second.session is not None and second.session.session_id == "s2"
+    assert second.session.bot
+    assert second.profile.bot_visits == 2
+
+
+def test_a_persons_next_visit_after_an_automated_one_is_not_automated() -> None:
+    crawler = [click(ts_ms=T0_MS + 60 * i, page=f"/p/{i}") for i in range(30)]
+    person = [click(session_id="s2", ts_ms=T0_MS + 86_400_000 + 2_000 * i, page=f"/p/{i}")
+              for i in range(10)]  # fmt: skip
+
+    folded = fold(crawler + person)
+
+    assert folded.session is not None and not folded.session.bot
+    assert folded.profile.bot_visits == 1
 
 
 @pytest.mark.parametrize(

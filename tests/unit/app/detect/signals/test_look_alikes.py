@@ -534,6 +534,24 @@ def test_no_think_time_from_the_first_event_gets_no_intervention() -> None:
     assert_held_back_as_bot(run(crawl(gap_ms=60, fetches_first=0)))
 
 
+def test_a_crawler_that_comes_back_is_held_back_from_its_first_events() -> None:
+    # Known as automated on its first visit; the next day it is known after five events,
+    # before it shows p1 a third time.
+    first_visit = crawl(gap_ms=60)
+    next_visit = [replace(e, session_id="s2", ts_ms=e.ts_ms + 86_400_000)
+                  for e in crawl(gap_ms=60, fetches_first=0)]  # fmt: skip
+
+    assert_held_back_as_bot(run(first_visit + next_visit))
+
+
+def test_a_person_on_the_id_a_crawler_used_still_gets_friction() -> None:
+    first_visit = crawl(gap_ms=60)
+    next_visit = [replace(e, session_id="s2", ts_ms=e.ts_ms + 86_400_000)
+                  for e in crawl(gap_ms=1_000, fetches_first=0)]  # fmt: skip
+
+    assert run(first_visit + next_visit).reasons == ["product_hesitation"]
+
+
 def test_a_crawlers_held_back_silence_is_asked_once() -> None:
     at_payment = at(0, "checkout_step", step="payment", value=30.0,
                     props={"user_agent": GOOGLEBOT})  # fmt: skip
