@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
 from app.detect.signals.signal import DetectionContext, InterventionKind, Signal, times
@@ -36,6 +37,7 @@ PAYMENT_RANK = 3
 # Names seen, with their rank: a shop uses a handful.
 _RANK_OF: dict[str, int | None] = {}
 _RANK_OF_MAX = 4_096
+_LAST_NUMBER = re.compile(r"[0-9]{1,9}(?=[^0-9]*$)")
 
 
 def step_rank(step: str) -> int | None:
@@ -62,18 +64,33 @@ def step_rank(step: str) -> int | None:
 
 def step_ranks(steps: list[str]) -> dict[str, int]:
     """Each step's place in the checkout: the usual order when every name says its place,
-    else the order the session first reached them in.
+    else the steps' numbers when each has its own (``"2"``, ``"checkout-step-3"``, as
+    Google Analytics' enhanced e-commerce numbers them), else the order the session first
+    reached them in.
 
     Examples
     --------
     >>> step_ranks(["shipping", "cart"])
     {'shipping': 2, 'cart': 0}
-    >>> step_ranks(["step-1", "step-2", "step-1"])
-    {'step-1': 0, 'step-2': 1}
+    >>> step_ranks(["step-3", "step-1", "step-3"])
+    {'step-3': 3, 'step-1': 1}
+    >>> step_ranks(["begin", "next", "begin"])
+    {'begin': 0, 'next': 1}
     """
     names = list(dict.fromkeys(steps))
     ranks = {s: r for s in names if (r := step_rank(s)) is not None}
-    return ranks if len(ranks) == len(names) else {s: i for i, s in enumerate(names)}
+    if len(ranks) == len(names):
+        return ranks
+    numbers = {s: n for s in names if (n := _step_number(s)) is not None}
+    if len(numbers) == len(names) and len(set(numbers.values())) == len(names):
+        return numbers
+    return {s: i for i, s in enumerate(names)}
+
+
+def _step_number(step: str) -> int | None:
+    """The last number in a step's name, or None."""
+    digits = _LAST_NUMBER.search(step)
+    return None if digits is None else int(digits.group())
 
 
 def count_loop_regressions(

@@ -40,7 +40,10 @@ CART = [at(0, "add_to_cart", product_id="p1", value=25.0)]
             id="one-step-back",
         ),
         pytest.param(
-            CART + steps("step-1", "step-2", "step-3"), {"step_index": 2.0}, id="shop-own-names"
+            CART + steps("step-1", "step-2", "step-3"), {"step_index": 3.0}, id="numbered-steps"
+        ),
+        pytest.param(
+            CART + steps("begin", "gift-wrap", "done"), {"step_index": 2.0}, id="shop-own-names"
         ),
         pytest.param(
             [*CART, *steps("cart", "payment"), at(40_000, "payment_failed", error="declined")],

@@ -33,10 +33,15 @@ DEFAULT_THRESHOLDS = SignalThresholds()
             ["basket", "delivery", "billing", "confirm"],
             {"basket": 0, "delivery": 2, "billing": 3, "confirm": 4},
         ),
+        # Numbered steps (no known word): by their numbers, when each has its own.
+        (["step-2", "step-1", "step-2"], {"step-2": 2, "step-1": 1}),
+        (["3", "1", "2"], {"3": 3, "1": 1, "2": 2}),
+        (["Checkout Step 10", "Checkout Step 9"], {"Checkout Step 10": 10, "Checkout Step 9": 9}),
         # One unknown name: every step is ranked by the order the session first reached it.
         (["cart", "gift-wrap", "shipping"], {"cart": 0, "gift-wrap": 1, "shipping": 2}),
-        (["step-2", "step-1", "step-2"], {"step-2": 0, "step-1": 1}),
         (["payment", "gift-wrap", "cart"], {"payment": 0, "gift-wrap": 1, "cart": 2}),
+        (["cart", "2", "1"], {"cart": 0, "2": 1, "1": 2}),  # a name and numbers
+        (["step-1b", "step-1a"], {"step-1b": 0, "step-1a": 1}),  # one number twice
         # Names with a known word in them, in any case, rank as it does.
         (
             ["View Cart", "add_shipping_info", "Billing address", "PaymentDetails"],
@@ -83,7 +88,10 @@ def path(*names: str) -> tuple[tuple[int, str], ...]:
             id="payment-shipping-twice",
         ),
         # Unknown names: ranked by first-seen order.
-        pytest.param(path("s1", "s2", "s1", "s2", "s1"), (), 2, id="unknown-names"),
+        pytest.param(path("a", "b", "a", "b", "a"), (), 2, id="unknown-names"),
+        # Numbered steps by their numbers: step 2 skipped, then fallen back to twice (in
+        # first-seen order 3 → 2 read as a step forward: one regression).
+        pytest.param(path("1", "3", "2", "3", "2"), (), 2, id="numbered-skip-then-back"),
         pytest.param(
             path("cart", "gift", "shipping", "gift", "shipping", "gift"),
             (),
