@@ -1,9 +1,10 @@
 """Real services for integration tests: the embedded broker and Redis, and worker processes.
 
 Everything starts on free loopback ports and is stopped at the end, also when a
-test fails. Set ``NUDGEFLOW_TEST_BROKER`` and ``NUDGEFLOW_TEST_REDIS_URL`` to run
-the shared-stack tests against an external Kafka and Redis instead (the compose
-stack); tests that need a private stack always start their own embedded one.
+test fails; each test process (pytest-xdist) has its own. Set ``NUDGEFLOW_TEST_BROKER``
+and ``NUDGEFLOW_TEST_REDIS_URL`` to run the shared-stack tests against an external Kafka
+and Redis instead (the compose stack), in one test process; tests that need a private
+stack always start their own embedded one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ import redis.asyncio as aioredis
 
 from app.runtime.embedded import EmbeddedStack, free_port
 from app.runtime.testing import Services, WorkerProcess, start_worker, worker_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    env = os.environ
+    external = env.get("NUDGEFLOW_TEST_BROKER") and env.get("NUDGEFLOW_TEST_REDIS_URL")
+    if external and (config.getoption("numprocesses", None) or 0):
+        # Each test process would start its own worker, in one group on the same topics.
+        raise pytest.UsageError(
+            "an external stack is shared: run the tests in one process (TEST_WORKERS=0)"
+        )
 
 
 @pytest.fixture(scope="session")
