@@ -210,8 +210,9 @@ def fold_event(
         profile.late_events += 1
         return folded
     was_bot = session.bot
-    bot_min_events = thresholds.bot_min_events_again if profile.bot_visits else None
-    _update_session(session, event, limits, thresholds, bot_min_events)
+    t = thresholds
+    bot_min_events = t.bot_min_events_again if profile.bot_visits else t.bot_min_events
+    _update_session(session, event, limits, t, bot_min_events)
     if session.bot and not was_bot:
         profile.bot_visits += 1
     return folded
@@ -437,10 +438,10 @@ def _update_session(
     event: ClickEvent,
     limits: StateLimits,
     t: SignalThresholds,
-    bot_min_events: int | None = None,
+    bot_min_events: int,
 ) -> None:
-    """Fold ``event`` into ``session`` (a copy the caller owns). ``bot_min_events`` replaces
-    ``t.bot_min_events`` (a customer already seen automating)."""
+    """Fold ``event`` into ``session`` (a copy the caller owns); past ``bot_min_events``
+    events, a session without think time is automated."""
     ts = event.ts_ms
     type_ = event.type
     session.event_count += 1
@@ -512,7 +513,7 @@ def _update_session(
     session.fast_gaps += fast_gaps_added(recent, at, ts, t.bot_gap_ms)
     if (
         not session.bot
-        and session.event_count >= (bot_min_events or t.bot_min_events)
+        and session.event_count >= bot_min_events
         and session.fast_gaps >= t.bot_fast_share * (session.event_count - 1)
     ):
         session.bot = True  # no think time between most events: automated
