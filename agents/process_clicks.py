@@ -39,6 +39,7 @@ def attach_process_clicks(app: NudgeflowApp) -> None:
         # The consumer hands this topic's messages to ``app.clicks_queue`` directly
         # (app.runtime.compat.streams), so the stream Faust passes in stays empty.
         async for batch in app.clicks_queue.batches(app.settings.batch_max_events):
+            await app.wait_for_changelog()  # outside the batch lock, which a commit takes
             async with app.batch_lock:
                 await handle_batch(app, batch)
 

@@ -16,8 +16,9 @@ from tables.customer_state import CustomerState, decode_state, encode_state
 
 __all__ = ["Changed", "CustomerStateCodec", "CustomerStore", "declare_customer_table"]
 
-#: Customer id → (changelog partition, state or None for a deletion).
-Changed = dict[str, tuple[int, "CustomerState | None"]]
+#: Customer id → (changelog partition, state as objects or already encoded, or None for a
+#: deletion).
+Changed = dict[str, tuple[int, "CustomerState | bytes | None"]]
 # Changelog records encoded between two returns of the loop to the agent (~1 ms).
 _YIELD_EVERY = 100
 
@@ -162,17 +163,23 @@ class CustomerStore:
         key, _ = self._decoded.popitem(last=False)
         if self.is_decoded(key):
             # A copy of its exact size: orjson's output keeps the page it was written in.
-            self._states[key] = memoryview(encode_state(self._states[key])).tobytes()
+            encoded = self._states[key] = memoryview(encode_state(self._states[key])).tobytes()
+            dirty = self._dirty.get(key)
+            if dirty is not None and dirty[1] is not None:
+                # Its objects would otherwise live on until the next commit writes them.
+                self._dirty[key] = (dirty[0], encoded)
 
-    def keep_changed(self, changed: Changed) -> None:
-        """Put back states whose write failed, unless a newer one replaced them since."""
-        for key, item in changed.items():
-            self._dirty.setdefault(key, item)
+    def keep_changed(self, partitions: dict[str, int]) -> None:
+        """Write these customers (id → changelog partition) at the next commit again, as
+        they are then (their last write failed)."""
+        for key, partition in partitions.items():
+            self._dirty.setdefault(key, (partition, self._states.get(key)))
 
     async def write_changelog(
         self, producer: AIOKafkaProducer, changed: Changed
     ) -> list[asyncio.Future[Any]]:
-        """Send ``changed``, one record batch per changelog partition.
+        """Send ``changed`` (emptied as its states are encoded), one record batch per
+        changelog partition.
 
         Returns the batches' delivery futures. ``producer`` is the raw aiokafka
         producer: building record batches directly costs a few µs a record, where
@@ -187,18 +194,23 @@ class CustomerStore:
         if not changed:
             return []
         topic = self.table.changelog_topic.get_topic_name()
-        by_partition: dict[int, list[tuple[str, CustomerState | None]]] = {}
-        for key, (partition, state) in changed.items():
-            by_partition.setdefault(partition, []).append((key, state))
+        by_partition: dict[int, list[str]] = {}
+        for key, (partition, _state) in changed.items():
+            by_partition.setdefault(partition, []).append(key)
         batches = []
         encoded = 0
-        for partition, items in by_partition.items():
+        for partition, keys in by_partition.items():
             batch = producer.create_batch()
-            for key, state in items:
+            for key in keys:
                 encoded += 1
                 if encoded % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                record = (key.encode(), None if state is None else encode_state(state))
+                # Taken out as it is encoded: a state the agent has replaced since does
+                # not live on until the whole commit is written.
+                state = changed.pop(key)[1]
+                if isinstance(state, CustomerState):
+                    state = encode_state(state)
+                record = (key.encode(), state)
                 if batch.append(key=record[0], value=record[1], timestamp=None) is None:
                     batches.append((partition, batch))
                     batch = producer.create_batch()

@@ -81,6 +81,74 @@ def test_a_deleted_customer_leaves_no_trace_and_may_come_back() -> None:
     assert customers.get("a") is state
 
 
+class _Batch:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    def append(self, key: bytes, value: bytes | None, timestamp: None) -> object:
+        self.records.append((key, value))
+        return object()
+
+
+class _Producer:
+    """What ``write_changelog`` asks of the raw producer, keeping what it is handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, partition: int) -> None:
+        self.sent.append((partition, batch.records))
+
+
+def test_a_changed_state_encoded_before_its_commit_waits_encoded() -> None:
+    # Its objects would otherwise stay alive until the commit, beyond ``decoded_max``.
+    customers = store(decoded_max=1)
+    a, b = state_of("a"), state_of("b")
+    customers.put("a", a, PARTITION)
+    customers.put("b", b, PARTITION)
+    assert customers.take_changed() == {"a": (PARTITION, encode_state(a)), "b": (PARTITION, b)}
+
+
+async def test_a_commit_writes_each_changed_customer_once_and_lets_go_of_the_states() -> None:
+    table: Any = SimpleNamespace(
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: "customer_to_state-changelog")
+    )
+    customers = CustomerStore(table, StoreMaps({}, {}), decoded_max=1)
+    a, b = state_of("a"), state_of("b")
+    customers.put("a", a, PARTITION)  # encoded while it waits (decoded_max)
+    customers.put("b", b, PARTITION)
+    customers.put("c", state_of("c"), PARTITION + 1)
+    customers.delete("c", PARTITION + 1)
+    changed = customers.take_changed()
+    producer = _Producer()
+    await customers.write_changelog(producer, changed)  # type: ignore[arg-type]
+    assert changed == {}, "each state is let go of once encoded"
+    assert producer.sent == [
+        (PARTITION, [(b"a", encode_state(a)), (b"b", encode_state(b))]),
+        (PARTITION + 1, [(b"c", None)]),
+    ]
+
+
+def test_a_failed_commit_writes_its_customers_again_as_they_are_then() -> None:
+    customers = store(decoded_max=10)
+    for key in "abc":
+        customers.put(key, state_of(key), PARTITION)
+    customers.take_changed()  # the commit whose write fails
+    newer = state_of("a", events=3)
+    customers.put("a", newer, PARTITION)
+    customers.delete("c", PARTITION)
+    customers.take_changed()  # a later one that went out: what the store holds now
+    customers.keep_changed({"a": PARTITION, "b": PARTITION, "c": PARTITION})
+    assert customers.take_changed() == {
+        "a": (PARTITION, newer),
+        "b": (PARTITION, customers.get("b")),
+        "c": (PARTITION, None),
+    }
+
+
 def test_recovery_keeps_the_changelog_records_encoded_and_reads_decode_them() -> None:
     state = state_of("a")
     recovered = CustomerStateCodec().loads(encode_state(state))
