@@ -67,7 +67,8 @@ class Settings(BaseSettings):
         1000,
         ge=1,
         le=100_000,
-        description="Most events the agent folds before it delivers and acks.",
+        description="Most events the agent folds before it delivers and acks; a worker behind "
+        "is handed this many at a time.",
     )
     data_dir: str = Field(".nudgeflow", description="Worker data directory (table stores).")
 

@@ -100,6 +100,8 @@ class _Harness:
     stream: str
     seen: list[_Seen]
     held: set[int] = field(default_factory=set)
+    # How many messages the direct agent took at each turn.
+    batch_sizes: list[int] = field(default_factory=list)
     _waiting: list[Message] = field(default_factory=list)
 
     def release(self) -> None:
@@ -113,7 +115,13 @@ async def _nothing() -> None:
 
 
 def _harness(
-    services: Services, group: str, direct: str, stream: str, name: str, **conf: Any
+    services: Services,
+    group: str,
+    direct: str,
+    stream: str,
+    name: str,
+    batch_max: int = 100,
+    **conf: Any,
 ) -> _Harness:
     app = _App(
         group,
@@ -141,7 +149,8 @@ def _harness(
 
     @app.agent(app.topic(direct, partitions=_PARTITIONS))
     async def read_direct(stream_: faust.StreamT[bytes]) -> None:
-        async for batch in queue.batches(100):
+        async for batch in queue.batches(batch_max):
+            harness.batch_sizes.append(len(batch))
             at = time.monotonic()
             harness.seen += [_Seen(name, direct, m.partition, m.offset, at) for m in batch]
             acked = [m for m in batch if m.partition not in harness.held]
@@ -257,6 +266,22 @@ async def test_each_partitions_messages_reach_the_agents_once_and_in_offset_orde
             highwater, asked_ms, position = fetch_position(harness.app, TP(direct, partition))
             assert (highwater, position) == (2 * n, 2 * n)
             assert asked_ms is not None and asked_ms <= time.time() * 1000
+
+
+async def test_a_backlog_reaches_the_agent_in_full_batches(services):
+    # A fetch can bring thousands of records: the drain hands the agent a full batch
+    # before it gives the loop a turn (it used to every 100 messages, so the agent
+    # folded, delivered and acked 100 at a time however far behind it was).
+    direct, stream, group = unique("full-direct"), unique("full-stream"), unique("full")
+    await _topics(services, direct, stream)
+    counts = {0: 1500, 1: 1500}
+    await _produce(services, direct, counts, batch=500)
+    async with _running(_harness(services, group, direct, stream, "one", 1000)) as harness:
+        await _until(lambda: len(harness.seen) >= 3000, "3000 messages seen")
+        assert harness.app.direct_queues[direct].batch_max == 1000
+        assert harness.batch_sizes.count(1000) >= 2, harness.batch_sizes
+        for partition, n in counts.items():
+            assert _offsets(harness.seen, direct, partition) == list(range(n))
 
 
 async def test_a_partition_is_settled_only_once_the_drain_has_handed_its_records_over(services):

@@ -359,7 +359,13 @@ class _Consumer(faust_aiokafka.Consumer):
         # again when flow resumes (``resume_flow``); so are those of a batch asked for
         # before or while ``perform_seek`` ran, fetched again from where it sent them.
         # Once a fetch's records are all handed over, it notes how far every partition
-        # of such a topic is settled (``_settle``).
+        # of such a topic is settled (``_settle``). And it gives the loop a turn after
+        # a full batch of such a topic's agent (``DirectQueue.batch_max``), not every
+        # 100 messages: a fetch can bring tens of thousands, and the agent folds what it
+        # finds at its turn. With batches of 100 a backlog drained ~7 % slower (a
+        # delivery, an ack and a loop turn each), and the commit timer did not see the
+        # worker behind: the fetched records the drain still held counted nowhere
+        # (``NudgeflowApp.clicks_waiting``).
         callback = self.callback
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         self._direct_dropped = getattr(self, "_direct_dropped", {})
@@ -372,7 +378,6 @@ class _Consumer(faust_aiokafka.Consumer):
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
         acks_enabled_for = self.app.topics.acks_enabled_for
-        yield_every = 100
         num_since_yield = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -381,12 +386,13 @@ class _Consumer(faust_aiokafka.Consumer):
                 sought_back: set[TP] = set()
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
+                yield_every = max((q.batch_max for q in direct_queues.values()), default=100)
                 if not self.should_stop:
                     async for tp, message in ait:
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await asyncio.sleep(0)
-                            num_since_yield = 0
+                            num_since_yield = 1
                         offset = message.offset
                         direct = direct_queues.get(tp.topic)
                         if direct is not None:

@@ -38,6 +38,9 @@ class DirectQueue:
         self.on_acked: Callable[[list[Message]], None] | None = None
         # The batch the agent took last, until it asks for the next one.
         self._in_hand = 0
+        #: Most messages the agent takes at once (set when it starts to take batches): the
+        #: consumer's drain hands over that many before it gives the loop a turn.
+        self.batch_max = 100
 
     async def put(self, message: Message) -> None:
         """Called by the consumer for each message of ``topic``; waits while full (or
@@ -57,6 +60,7 @@ class DirectQueue:
         """Lists of up to ``max_messages`` messages, as soon as at least one is there."""
         queue = self._queue
         get, get_nowait = queue.get, queue.get_nowait
+        self.batch_max = max_messages
         while True:
             batch = [await get()]
             while len(batch) < max_messages:
