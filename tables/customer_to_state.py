@@ -169,11 +169,15 @@ class CustomerStore:
                 # Its objects would otherwise live on until the next commit writes them.
                 self._dirty[key] = (dirty[0], encoded)
 
-    def keep_changed(self, partitions: dict[str, int]) -> None:
-        """Write these customers (id → changelog partition) at the next commit again, as
-        they are then (their last write failed)."""
-        for key, partition in partitions.items():
-            self._dirty.setdefault(key, (partition, self._states.get(key)))
+    def keep_changed(self, failed: dict[str, tuple[int, bool]]) -> None:
+        """Write these customers again at the next commit, as they are then (their last
+        write failed). ``failed``: customer id → (changelog partition, whether that write
+        was a deletion). One no longer held whose write was not a deletion has left this
+        worker since (a rebalance): its new owner writes it, not a tombstone from here."""
+        for key, (partition, deleted) in failed.items():
+            state = self._states.get(key)
+            if state is not None or deleted:
+                self._dirty.setdefault(key, (partition, state))
 
     async def write_changelog(
         self, producer: AIOKafkaProducer, changed: Changed

@@ -275,14 +275,14 @@ class NudgeflowApp(faust.App):
             # A failed send is counted and logged by the delivery; it cannot be retried here.
             await asyncio.gather(*sent, return_exceptions=True)
             self.metrics.changelog_writes.inc(len(changed))
-            partitions = {key: partition for key, (partition, _state) in changed.items()}
+            taken = {key: (partition, state is None) for key, (partition, state) in changed.items()}
             try:
                 written = await self.customers.write_changelog(producer, changed)
                 if self.models is not None:
                     written += await self.models.write(producer, checkpoints)
                 await asyncio.gather(*written)  # a failed write must stop the commit
             except BaseException:
-                self.customers.keep_changed(partitions)  # written at the next commit instead
+                self.customers.keep_changed(taken)  # written at the next commit instead
                 if self.models is not None:
                     self.models.take_again(checkpoints)
                 raise

@@ -134,18 +134,21 @@ async def test_a_commit_writes_each_changed_customer_once_and_lets_go_of_the_sta
 
 def test_a_failed_commit_writes_its_customers_again_as_they_are_then() -> None:
     customers = store(decoded_max=10)
-    for key in "abc":
+    for key in "abcd":
         customers.put(key, state_of(key), PARTITION)
+    customers.delete("e", PARTITION)
     customers.take_changed()  # the commit whose write fails
     newer = state_of("a", events=3)
     customers.put("a", newer, PARTITION)
     customers.delete("c", PARTITION)
     customers.take_changed()  # a later one that went out: what the store holds now
-    customers.keep_changed({"a": PARTITION, "b": PARTITION, "c": PARTITION})
+    customers._states.pop("d")  # its partition was revoked: Faust dropped it
+    customers.keep_changed({key: (PARTITION, key == "e") for key in "abcde"})
+    # "c" was deleted since, and its tombstone went out; "d" left this worker: no write.
     assert customers.take_changed() == {
         "a": (PARTITION, newer),
         "b": (PARTITION, customers.get("b")),
-        "c": (PARTITION, None),
+        "e": (PARTITION, None),
     }
 
 
