@@ -145,9 +145,8 @@ class PartitionLearner:
             return
         if after is not None:
             self._rhythm(before.profile, after.profile)
-        live = {s.session_id: s for s in after.sessions} if after is not None else {}
-        for session in before.sessions:
-            still = live.get(session.session_id)
+        for session in before.sessions:  # one to a few: no dict of them for every event
+            still = _session(after, session.session_id)
             if still is not None and still.started_ts_ms <= session.last_ts_ms:
                 continue  # the same visit, still going
             self._session_ended(customer_id, session)

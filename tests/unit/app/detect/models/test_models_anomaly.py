@@ -89,6 +89,25 @@ def test_trees_planted_up_front_are_the_trees_river_would_grow_on_first_learn() 
     assert planted.score_one(probe) == float(lazy.score_one(probe._asdict())) > 0
 
 
+@pytest.mark.parametrize("window_size", [1, 7, 250])
+def test_every_score_and_mass_is_river_s_own_step_by_step(window_size: int) -> None:
+    """The flat walk against River's pipeline on its node objects: after every session
+    learned (across window pivots), the same score for a probe and the same masses."""
+    ours = SessionAnomaly(n_trees=5, height=6, window_size=window_size, seed=3)
+    river_trees = anomaly.HalfSpaceTrees(n_trees=5, height=6, window_size=window_size, seed=3)
+    river = preprocessing.MinMaxScaler() | river_trees
+    rng = random.Random(5)
+    outlier = OUTLIERS[1].values[0]
+    for step in range(600):
+        x = usual_session(rng)
+        ours.learn_one(x)
+        river.learn_one(x._asdict())
+        for probe in (x, usual_session(rng), outlier):
+            assert ours.score_one(probe) == float(river.score_one(probe._asdict())), step
+    river_masses = [(n.l_mass, n.r_mass) for nodes in river_trees._tree_nodes for n in nodes]
+    assert masses(ours) == river_masses
+
+
 def test_a_pickled_model_keeps_only_masses_and_continues_exactly() -> None:
     rng = random.Random(3)
 
@@ -134,4 +153,4 @@ def test_a_checkpoint_that_does_not_fit_the_trees_is_refused() -> None:
 
 def masses(model: SessionAnomaly) -> list[tuple[int, int]]:
     """Every node's masses, tree by tree in depth-first order."""
-    return [(node.l_mass, node.r_mass) for nodes in model._trees._tree_nodes for node in nodes]
+    return model.masses()
