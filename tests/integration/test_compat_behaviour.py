@@ -299,6 +299,8 @@ async def test_a_partition_is_settled_only_once_the_drain_has_handed_its_records
         await let_in.wait()
         await put(message)
 
+    # The queue takes nothing at once (a piece or a message): the drain waits in ``put``.
+    queue.put_many = lambda _messages: False  # type: ignore[method-assign]
     queue.put_nowait = lambda _message: False  # type: ignore[method-assign]
     queue.put = put_when_let_in  # type: ignore[method-assign]
     async with _running(harness):

@@ -28,8 +28,9 @@ from tests.integration.clients import (
 pytestmark = pytest.mark.integration
 
 _PARTITIONS = 8
-# Events ahead of each partition's last customer: processing them again is the catch-up.
-_AHEAD_PER_PARTITION = 1_000
+# Events ahead of each partition's last customer: processing them again is the catch-up,
+# which the test must catch in the act (polling every 50 ms): ~0.3 s at a worker's pace.
+_AHEAD_PER_PARTITION = 2_000
 # Neither worker commits during the test (commits are timed only, and wait an hour), so
 # everything the killed owner processed lies after the committed offsets.
 _NO_COMMITS = {"broker_commit_interval_s": 3600}

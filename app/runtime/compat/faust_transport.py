@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any, cast
 
 import faust
@@ -42,6 +42,7 @@ from faust.types.tuples import ack_lock
 from mode import Service, ServiceT
 from mode.utils.futures import notify
 
+from app.runtime.compat.streams import DirectQueue
 from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
 
 __all__ = [
@@ -154,6 +155,8 @@ class _Consumer(faust_aiokafka.Consumer):
     # moment before the drain has them. Every seek clears it and counts in ``_seeks``.
     _settled: dict[TP, int]
     _seeks: int = 0
+    # The group's generation when the records ``fetch_pieces`` hands out were fetched.
+    _fetch_generation: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -310,10 +313,12 @@ class _Consumer(faust_aiokafka.Consumer):
             await self._commit_offsets(commit_offsets, start_new_transaction=start_new_transaction)
         )
 
-    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
-        # Upstream's, but the high watermark of a partition is read (across the consumer
-        # thread) and tracked once per fetch rather than once per record: every record of
-        # one answer has the same.
+    async def fetch_pieces(self, timeout: float) -> AsyncGenerator[tuple[TP, list[Message]], None]:
+        # Upstream's ``getmany``, but in pieces: a partition's records in lists of up to
+        # a full batch of the agent (``_pieces``) rather than one by one, for the drain
+        # to hand a direct queue whole lists (``_drain_messages``). And the high watermark
+        # of a partition is read (across the consumer thread) and tracked once per fetch
+        # rather than once per record: every record of one answer has the same.
         records, active_partitions = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
             return
@@ -324,7 +329,7 @@ class _Consumer(faust_aiokafka.Consumer):
             except Exception as exc:
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
-        generation_id = self.app.consumer_generation_id
+        generation_id = self._fetch_generation = self.app.consumer_generation_id
         buffered = self._buffered_partitions
         # A partition moves between active and buffered (stream buffers filling up and
         # draining), but stays in one of the two through a fetch's records.
@@ -337,39 +342,49 @@ class _Consumer(faust_aiokafka.Consumer):
         for tp in accepted:
             track(tp, self.highwater(tp))
         to_message = self._to_message
-        for tp, record in self.scheduler.iterate(records):
+        direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
+        piece_max = max((q.batch_max for q in direct_queues.values()), default=100)
+        for tp, piece in _pieces(records, accepted, direct_queues, piece_max):
             if not self.flow_active:
                 break
             if self.app.consumer_generation_id != generation_id:
                 self.log.dev("Generation id changed from %r. Cancelling getmany.", generation_id)
                 break
-            if tp in accepted:
-                yield tp, to_message(tp, record)
+            yield tp, [to_message(tp, record) for record in piece]
+
+    def _fetch_moved_on(self) -> bool:
+        """What ends upstream's ``getmany`` between two records: flow stopped, or a new
+        generation of the group since the fetch (``_drain_messages`` asks it after an
+        await in the middle of a piece)."""
+        return not self.flow_active or self.app.consumer_generation_id != self._fetch_generation
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        # Faust's loop, with three changes. It does not commit every
+        # Faust's loop, with four changes. It does not commit every
         # ``broker_commit_every`` messages (commits are timed: ``_commit_handler``).
         # Faust wraps every message in
         # ``wait_first(callback(message), suspend_flow.wait())`` -- two tasks and an
         # ``asyncio.wait`` per message, which caps a worker near 8 k events/s. Here the
         # callback is awaited directly, and ``suspend_flow`` is only raced while it is set.
-        # And messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
+        # Messages of a topic with a ``DirectQueue`` (``app.direct_queues``) go
         # straight onto it, skipping the conductor's per-message ``Event``; while flow
         # is suspended (a rebalance) they are dropped, not counted as read, and fetched
         # again when flow resumes (``resume_flow``); so are those of a batch asked for
         # before or while ``perform_seek`` ran, fetched again from where it sent them.
         # Once a fetch's records are all handed over, it notes how far every partition
-        # of such a topic is settled (``_settle``). And it gives the loop a turn after
-        # a full batch of such a topic's agent (``DirectQueue.batch_max``), not every
-        # 100 messages: a fetch can bring tens of thousands, and the agent folds what it
-        # finds at its turn. With batches of 100 a backlog drained ~7 % slower (a
-        # delivery, an ack and a loop turn each), and the commit timer did not see the
-        # worker behind: the fetched records the drain still held counted nowhere
-        # (``NudgeflowApp.clicks_waiting``).
+        # of such a topic is settled (``_settle``). And the records come in pieces of up
+        # to a full batch of the agent (``DirectQueue.batch_max``): a piece of a direct
+        # topic that follows on from the partition's last read, without a gap, goes onto
+        # the queue as one list (``DirectQueue.put_many``); any other piece message by
+        # message, as upstream. The loop gets a turn after each full batch handed over,
+        # not every 100 messages: a fetch can bring tens of thousands, and the agent
+        # folds what it finds at its turn. With batches of 100 a backlog drained ~7 %
+        # slower (a delivery, an ack and a loop turn each), and the commit timer did not
+        # see the worker behind: the fetched records the drain still held counted
+        # nowhere (``NudgeflowApp.clicks_waiting``).
         callback = self.callback
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
         self._direct_dropped = getattr(self, "_direct_dropped", {})
-        getmany = self.getmany
+        fetch_pieces = self.fetch_pieces
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         suspended = self.suspend_flow.is_set
@@ -384,51 +399,72 @@ class _Consumer(faust_aiokafka.Consumer):
                 set_flag(CONSUMER_FETCHING)
                 epoch, seeks, dropped = self._seek_epoch, self._seeks, False
                 sought_back: set[TP] = set()
-                ait = getmany(timeout=1.0)
+                ait = fetch_pieces(timeout=1.0)
                 await self.sleep(0)
                 yield_every = max((q.batch_max for q in direct_queues.values()), default=100)
                 if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
+                    async for tp, piece in ait:
+                        moved_on = False
+                        if num_since_yield >= yield_every:
                             await asyncio.sleep(0)
-                            num_since_yield = 1
-                        offset = message.offset
+                            num_since_yield = 0
+                            if self._fetch_moved_on():
+                                # Upstream's getmany stops after the record it handed out.
+                                piece, moved_on = piece[:1], True
+                        num_since_yield += len(piece)
                         direct = direct_queues.get(tp.topic)
-                        if direct is not None:
-                            # Dropped, not counted as read (no gap either), and fetched
-                            # again: asked for before (or while) a seek moved the
-                            # partition, from where the seek sent it; while flow is
-                            # suspended (a rebalance), from itself at ``resume_flow``.
-                            if self._seek_epoch % 2:  # a seek is running
-                                self._direct_dropped.setdefault(tp, offset)
-                                dropped = True
-                                continue
-                            if self._seek_epoch != epoch:
-                                if tp not in sought_back:
-                                    sought_back.add(tp)
-                                    self._seek_back(tp, offset)
-                                dropped = True
-                                continue
-                            if suspended():
-                                r_offset = get_read_offset(tp)
-                                if r_offset is None or offset >= r_offset:
+                        if direct is not None and self._hand_over(direct, tp, piece, epoch):
+                            if moved_on:
+                                break
+                            continue
+                        for number, message in enumerate(piece):
+                            if moved_on and number:
+                                break  # as upstream's getmany stops after an await
+                            offset = message.offset
+                            if direct is not None:
+                                # Dropped, not counted as read (no gap either), and
+                                # fetched again: asked for before (or while) a seek moved
+                                # the partition, from where the seek sent it; while flow
+                                # is suspended (a rebalance), from itself at
+                                # ``resume_flow``.
+                                if self._seek_epoch % 2:  # a seek is running
                                     self._direct_dropped.setdefault(tp, offset)
                                     dropped = True
-                                continue
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, r_offset + 1, offset)
-                            if suspended():
-                                await self.wait_first(callback(message), self.suspend_flow.wait())
-                            elif direct is not None:
-                                if not direct.put_nowait(message):
-                                    await direct.put(message)
-                            else:
-                                await callback(message)
-                            set_read_offset(tp, offset)
+                                    continue
+                                if self._seek_epoch != epoch:
+                                    if tp not in sought_back:
+                                        sought_back.add(tp)
+                                        self._seek_back(tp, offset)
+                                    dropped = True
+                                    continue
+                                if suspended():
+                                    r_offset = get_read_offset(tp)
+                                    if r_offset is None or offset >= r_offset:
+                                        self._direct_dropped.setdefault(tp, offset)
+                                        dropped = True
+                                    continue
+                            r_offset = get_read_offset(tp)
+                            if r_offset is None or offset >= r_offset:
+                                gap = offset - (r_offset or 0)
+                                if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                                    moved_on = self._fetch_moved_on()
+                                if suspended():
+                                    await self.wait_first(
+                                        callback(message), self.suspend_flow.wait()
+                                    )
+                                    moved_on = self._fetch_moved_on()
+                                elif direct is not None:
+                                    if not direct.put_nowait(message):
+                                        await direct.put(message)
+                                        moved_on = self._fetch_moved_on()
+                                else:
+                                    await callback(message)
+                                    moved_on = self._fetch_moved_on()
+                                set_read_offset(tp, offset)
+                        if moved_on:
+                            break
+                    await ait.aclose()  # the fetch ends here, whether or not all was read
                     if self._seeks == seeks and not dropped:
                         self._settle()
                     unset_flag(CONSUMER_FETCHING)
@@ -448,6 +484,23 @@ class _Consumer(faust_aiokafka.Consumer):
         finally:
             unset_flag(CONSUMER_FETCHING)
 
+    def _hand_over(self, queue: DirectQueue, tp: TP, piece: list[Message], epoch: int) -> bool:
+        """Put ``piece`` on ``queue`` at once when nothing in it needs a look of its own:
+        no seek since the fetch, flow not suspended, and offsets that follow on from the
+        partition's last read without a gap; False, and nothing put, otherwise."""
+        if self._seek_epoch != epoch or self._seek_epoch % 2 or self.suspend_flow.is_set():
+            return False
+        first = piece[0].offset
+        if piece[-1].offset - first != len(piece) - 1:
+            return False  # a gap inside (a compacted topic, a transaction's marker)
+        r_offset = self._read_offset[tp]
+        if r_offset is not None and (first < r_offset or (r_offset and first - r_offset > 1)):
+            return False  # read before, or a gap since the last read
+        if not queue.put_many(piece):
+            return False  # full, or flow suspended: message by message, waiting
+        self._read_offset[tp] = piece[-1].offset
+        return True
+
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
         reported = await super().highwaters(*partitions)
         if not self.app.tansu_compat:  # type: ignore[attr-defined]
@@ -462,6 +515,35 @@ class _Consumer(faust_aiokafka.Consumer):
             partitions,
         )
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
+
+
+def _pieces(
+    records: Mapping[TP, list[Any]],
+    accepted: set[TP],
+    direct_queues: Mapping[str, object],
+    piece_max: int,
+) -> Iterable[tuple[TP, list[Any]]]:
+    """The accepted partitions' records in pieces of up to ``piece_max``, the partitions
+    taking turns (as upstream's scheduler does record by record), those of topics without
+    a direct queue first in each turn: a few feedback records do not wait behind a fetch
+    of clicks.
+
+    Examples
+    --------
+    >>> a, b = TP("t", 0), TP("t", 1)
+    >>> [(tp.partition, p) for tp, p in _pieces({a: [1, 2, 3], b: [4]}, {a, b}, {"t": 0}, 2)]
+    [(0, [1, 2]), (1, [4]), (0, [3])]
+    """
+    turn = sorted(
+        (tp for tp in records if tp in accepted and records[tp]),
+        key=lambda tp: tp.topic in direct_queues,
+    )
+    start = 0
+    while turn:
+        for tp in turn:
+            yield tp, records[tp][start : start + piece_max]
+        start += piece_max
+        turn = [tp for tp in turn if len(records[tp]) > start]
 
 
 def fetch_position(app: faust.App, tp: TP) -> tuple[int | None, int | None, int | None]:

@@ -10,8 +10,8 @@ the consumer's drain loop (``app.runtime.compat.faust_transport``) puts them on 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import faust
 from faust.types import Message
@@ -56,18 +56,37 @@ class DirectQueue:
         queue.put_nowait(message)
         return True
 
+    def put_many(self, messages: list[Message]) -> bool:
+        """``put_nowait`` of a whole list at once: False, and nothing put, when it does not
+        fit or flow is suspended. Appended as mode's ``force_put_nowait`` appends one
+        message (the agent waiting for one is woken once)."""
+        queue = self._queue
+        if queue.maxsize - queue.qsize() < len(messages) or not self.app.flow_control.is_active():
+            return False
+        held: Any = queue  # asyncio.Queue's own fields, as mode uses them
+        held._queue.extend(messages)
+        held._unfinished_tasks += len(messages)
+        held._finished.clear()
+        held._wakeup_next(held._getters)
+        return True
+
     async def batches(self, max_messages: int) -> AsyncIterator[list[Message]]:
         """Lists of up to ``max_messages`` messages, as soon as at least one is there."""
         queue = self._queue
-        get, get_nowait = queue.get, queue.get_nowait
+        held: Any = queue  # asyncio.Queue's own fields, as mode uses them
+        waiting, putters, wake = held._queue, held._putters, held._wakeup_next
         self.batch_max = max_messages
         while True:
-            batch = [await get()]
-            while len(batch) < max_messages:
-                try:
-                    batch.append(get_nowait())
-                except asyncio.QueueEmpty:
-                    break
+            batch = [await queue.get()]
+            # The rest at once: ``get_nowait`` a message at a time cost ~0.4 µs each.
+            more = min(len(waiting), max_messages - 1)
+            if more:
+                take = waiting.popleft
+                batch += [take() for _ in range(more)]
+                for _ in range(more):  # as ``get_nowait`` does once per message taken
+                    if not putters:
+                        break
+                    wake(putters)
             self._in_hand = len(batch)
             yield batch
             self._in_hand = 0
