@@ -281,6 +281,25 @@ class _Consumer(faust_aiokafka.Consumer):
             if notified:
                 notify(self._waiting_for_ack)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        # Upstream's, without its walk when the acked offsets are one run (a partition
+        # whose batches were all acked, the common case): upstream finds the first run of
+        # consecutive offsets with ``groupby`` over every one of them, ~0.4 µs each.
+        # ``ack_many`` keeps them unique (``_acked_index``), so a sorted list whose ends
+        # are ``len - 1`` apart is one run. Gaps to fill, or a run that does not follow
+        # the committed offset, take upstream's way.
+        acked = self._acked[tp]
+        if not acked or self._gap[tp]:
+            return super()._new_offset(tp)
+        acked.sort()
+        first, last = acked[0], acked[-1]
+        committed = self._committed_offset[tp]
+        if last - first != len(acked) - 1 or (committed and first - committed > 1):
+            return super()._new_offset(tp)
+        self._acked_index[tp].difference_update(acked)
+        acked.clear()
+        return last + 1
+
     @Service.task
     async def _commit_handler(self) -> None:
         # Upstream's timer, but the app may let a tick pass while its agent is behind

@@ -7,7 +7,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.transport.consumer import Consumer as Upstream
 from faust.types import TP
+from intervaltree import IntervalTree
 from mode.utils.queues import FlowControlEvent
 
 from app.runtime.compat import DirectQueue
@@ -97,3 +99,34 @@ def test_pieces_take_turns_and_other_topics_go_first_in_each_turn() -> None:
 
     assert pieces == [(feedback, [7, 8]), (c0, [1, 2]), (c1, [6]), (feedback, [9]),
                       (c0, [3, 4]), (c0, [5])]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("acked", "committed", "gaps"),
+    [
+        ([5, 6, 7, 8], 4, []),  # one run after the committed offset: the fast way
+        ([8, 6, 7, 5], 4, []),  # acked out of order
+        ([5, 6, 8, 9], 4, []),  # two runs: the first counts
+        ([7, 8, 9], 4, []),  # a hole after the committed offset: nothing to commit
+        ([5, 6, 7], None, []),  # nothing committed yet
+        ([5, 6, 9, 10], 4, [(7, 9)]),  # a gap (compaction) filled in
+    ],
+)
+def test_the_new_offset_is_upstreams(
+    acked: list[int], committed: int | None, gaps: list[tuple[int, int]]
+) -> None:
+    def consumer() -> Any:
+        # Only the fields ``_new_offset`` reads (no service started).
+        c = _Consumer.__new__(_Consumer)
+        c._acked = {CLICKS_0: list(acked)}
+        c._acked_index = {CLICKS_0: set(acked)}
+        c._committed_offset = {CLICKS_0: committed}
+        c._gap = {CLICKS_0: IntervalTree.from_tuples(gaps)}
+        return c
+
+    ours, theirs = consumer(), consumer()
+    ours_offset = ours._new_offset(CLICKS_0)
+    theirs_offset = Upstream._new_offset(theirs, CLICKS_0)
+
+    assert ours_offset == theirs_offset
+    assert ours._acked == theirs._acked and ours._acked_index == theirs._acked_index
