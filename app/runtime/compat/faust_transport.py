@@ -362,7 +362,7 @@ class _Consumer(faust_aiokafka.Consumer):
             track(tp, self.highwater(tp))
         to_message = self._to_message
         direct_queues = self.app.direct_queues  # type: ignore[attr-defined]
-        piece_max = max((q.batch_max for q in direct_queues.values()), default=100)
+        piece_max = _piece_max(direct_queues)
         for tp, piece in _pieces(records, accepted, direct_queues, piece_max):
             if not self.flow_active:
                 break
@@ -420,7 +420,7 @@ class _Consumer(faust_aiokafka.Consumer):
                 sought_back: set[TP] = set()
                 ait = fetch_pieces(timeout=1.0)
                 await self.sleep(0)
-                yield_every = max((q.batch_max for q in direct_queues.values()), default=100)
+                yield_every = _piece_max(direct_queues)
                 if not self.should_stop:
                     async for tp, piece in ait:
                         moved_on = False
@@ -534,6 +534,12 @@ class _Consumer(faust_aiokafka.Consumer):
             partitions,
         )
         return {tp: max(reported.get(tp) or 0, fetched[tp]) for tp in partitions}
+
+
+def _piece_max(direct_queues: Mapping[str, DirectQueue]) -> int:
+    """How many records the drain hands over between two turns of the loop: a full batch
+    of the direct queues' agents (upstream: 100)."""
+    return max((queue.batch_max for queue in direct_queues.values()), default=100)
 
 
 def _pieces(
