@@ -142,25 +142,11 @@ class _FlatTrees:
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Add ``x`` to the masses of the current window; pivot the windows when full."""
-        height, subtree = self.height, self.subtree
-        feature, threshold, l_mass = self.feature, self.threshold, self.l_mass
-        for root in self.roots:
-            place = root
-            for depth in range(height):
-                l_mass[place] += 1
-                value = x.get(feature[place])
-                if value is None:  # River: towards the child with more mass
-                    right = place + 1 + subtree[depth + 1]
-                    place = right if l_mass[place + 1] < l_mass[right] else place + 1
-                elif value < threshold[place]:
-                    place += 1
-                else:
-                    place += 1 + subtree[depth + 1]
-            l_mass[place] += 1
+        self._walk(x, learn=True)
         self.counter += 1
         if self.counter == self.window_size:
-            self.r_mass = l_mass
-            self.l_mass = [0] * len(l_mass)
+            self.r_mass = self.l_mass
+            self.l_mass = [0] * len(self.l_mass)
             self.first_window = False
             self.counter = 0
 
@@ -169,30 +155,54 @@ class _FlatTrees:
         ``x``'s paths (weighted by depth) over the largest they could be."""
         if self.first_window:
             return 0.0
-        height, subtree = self.height, self.subtree
-        feature, threshold, l_mass, r_mass = self.feature, self.threshold, self.l_mass, self.r_mass
+        return 1 - self._walk(x, learn=False) / self.max_score
+
+    def _walk(self, x: dict[str, float], learn: bool) -> float:
+        """Walk ``x`` down every tree, as River's ``_walk_learn`` (``learn``: add 1 to the
+        current window's mass of each node passed) or its ``_walk_score`` (the reference
+        masses passed, weighted by depth, until one is below a tenth of the window: their
+        sum over the trees). One loop for both, with no call per node: the walk is most of
+        the model's cost."""
+        height, subtree, feature, threshold = (
+            self.height,
+            self.subtree,
+            self.feature,
+            self.threshold,
+        )
+        l_mass, r_mass = self.l_mass, self.r_mass
         size_limit = 0.1 * self.window_size
         score = 0.0
         for root in self.roots:
             place, depth_pow, tree_score = root, 1, 0.0
             for depth in range(height):
-                r = r_mass[place]
-                tree_score += r * depth_pow
-                if r < size_limit:
-                    break
+                if learn:
+                    l_mass[place] += 1
+                else:
+                    r = r_mass[place]
+                    tree_score += r * depth_pow
+                    if r < size_limit:
+                        break
+                    depth_pow <<= 1
                 value = x.get(feature[place])
                 if value is None:
-                    right = place + 1 + subtree[depth + 1]
-                    place = right if l_mass[place + 1] < l_mass[right] else place + 1
+                    place = self._fuller_child(place, depth)
                 elif value < threshold[place]:
                     place += 1
                 else:
                     place += 1 + subtree[depth + 1]
-                depth_pow <<= 1
             else:
-                tree_score += r_mass[place] * depth_pow
+                if learn:
+                    l_mass[place] += 1
+                else:
+                    tree_score += r_mass[place] * depth_pow
             score += tree_score
-        return 1 - score / self.max_score
+        return score
+
+    def _fuller_child(self, place: int, depth: int) -> int:
+        """Where River goes from ``place`` when the session lacks the node's feature: to
+        the child with more mass in the current window (the left one on a tie)."""
+        left, right = place + 1, place + 1 + self.subtree[depth + 1]
+        return right if self.l_mass[left] < self.l_mass[right] else left
 
     def nonzero_masses(self) -> tuple[bytes, bytes, bytes]:
         """The nodes with a mass: their places and masses (~600 of 5 110 in a warm
