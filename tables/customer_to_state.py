@@ -165,7 +165,7 @@ class CustomerStore:
             # A copy of its exact size: orjson's output keeps the page it was written in.
             encoded = self._states[key] = memoryview(encode_state(self._states[key])).tobytes()
             dirty = self._dirty.get(key)
-            if dirty is not None and dirty[1] is not None:
+            if dirty is not None:  # a held customer's change: never a deletion
                 # Its objects would otherwise live on until the next commit writes them.
                 self._dirty[key] = (dirty[0], encoded)
 
