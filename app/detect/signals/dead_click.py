@@ -178,6 +178,19 @@ def dead_click_due_ms(session: SessionState, t: SignalThresholds) -> int | None:
             break
         if event.type == "click" and event.element is not None and not event.flags & _EXCLUDED:
             pending.append(event.ts_ms + wait)
+    if not pending:
+        return None
+    # Each count below sees at most the eligible clicks from the earliest due's horizon
+    # on: when those are too few, no due holds, and the window is looked at once.
+    horizon = pending[-1] - t.dead_click_window_ms - wait
+    eligible = 0
+    for event in reversed(recent):
+        if event.ts_ms < horizon:
+            break
+        if event.type == "click" and event.element is not None and not event.flags & _EXCLUDED:
+            eligible += 1
+    if eligible < t.dead_click_min_clicks:
+        return None
     for due in reversed(pending):
         if dead_click_groups(recent, due, t) >= t.dead_click_min_clicks:
             return due

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+from array import array
 from dataclasses import replace
 
 import pytest
@@ -546,6 +547,19 @@ def test_is_duplicate_matches_ids_across_sessions() -> None:
     state = fold([click(event_id="a", session_id="s1"), click(session_id="s2", ts_ms=T0_MS + 1)])
 
     assert is_duplicate(state, click(event_id="a", session_id="s2"))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_is_duplicate_finds_a_digest_only_where_one_is_stored(seed: int) -> None:
+    # Digests made of the same few bytes, so one's bytes often show up across two others'.
+    rng = random.Random(seed)
+    stored = [int.from_bytes(bytes(rng.choice((0, 1, 255)) for _ in range(8))) for _ in range(32)]
+    state = replace(fold([click()]), seen_event_digests=array("Q", stored))
+    candidates = {*stored, *(int.from_bytes(state.seen_event_digests.tobytes()[i : i + 8], "little")
+                             for i in range(1, 8 * 31))}  # fmt: skip
+
+    for digest in candidates:
+        assert is_duplicate(state, click(), digest) is (digest in stored), digest
 
 
 # --- close_session ---------------------------------------------------------------------------

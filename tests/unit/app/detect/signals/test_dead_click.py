@@ -20,6 +20,7 @@ from app.detect.signals.dead_click import (
 )
 from app.ingest.events import ClickEvent
 from tables.customer_state import RecentEvent as R
+from tables.customer_state import SessionState
 from tests.factories import T0_MS, click, context, fold
 
 DEFAULT_THRESHOLDS = SignalThresholds()
@@ -365,3 +366,36 @@ def test_dead_click_groups_counts_as_the_rule_reads(seed: int) -> None:
     for now_ms in (T0_MS, ts_ms, ts_ms + 2_500, ts_ms + 40_000, ts_ms + 90_000):
         expected = _groups_by_definition(recent, now_ms, t)
         assert dead_click_groups(recent, now_ms, t) == expected, (seed, now_ms)
+
+
+def _due_by_definition(recent: list[R], t: SignalThresholds) -> int | None:
+    """``dead_click_due_ms`` as the rule reads: the earliest end of a pending click's wait
+    at which the whole window shows enough dead clicks."""
+    if not recent or recent[-1].type != "click":
+        return None
+    wait = t.dead_click_wait_ms
+    pending = sorted(
+        e.ts_ms + wait
+        for e in recent
+        if e.type == "click"
+        and e.element is not None
+        and not e.flags & _EXCLUDED
+        and e.ts_ms + wait > recent[-1].ts_ms
+    )
+    held = (due for due in pending if _groups_by_definition(recent, due, t) >= 2)
+    return next(held, None)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_dead_click_due_ms_is_the_earliest_pending_wait_at_which_the_rule_holds(seed: int) -> None:
+    rng = random.Random(seed)
+    t = DEFAULT_THRESHOLDS
+    ts_ms, recent = T0_MS, []
+    for _ in range(rng.randint(1, 32)):
+        ts_ms += rng.choice((0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 58_000, 60_000))
+        kind = rng.choice(("click", "click", "click", "page_view"))
+        element = rng.choice((".price", ".img", ".x", None)) if kind == "click" else None
+        recent.append(R(ts_ms, kind, element, flags=rng.choice((0, 0, 0, SELECTION))))
+    session = SessionState("s", recent[0].ts_ms, ts_ms, recent=recent)
+
+    assert dead_click_due_ms(session, t) == _due_by_definition(recent, t)
