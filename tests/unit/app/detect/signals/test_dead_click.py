@@ -353,16 +353,25 @@ def _groups_by_definition(recent: list[R], now_ms: int, t: SignalThresholds) -> 
     return groups
 
 
+def _random_window(rng: random.Random, min_events: int, gaps: tuple[int, ...]) -> list[R]:
+    """Up to 32 clicks (on two elements, or none), page views and scrolls, ``gaps`` apart;
+    some clicks are text selections."""
+    ts_ms, recent = T0_MS, []
+    for _ in range(rng.randint(min_events, 32)):
+        ts_ms += rng.choice(gaps)
+        kind = rng.choice(("click", "click", "click", "page_view", "scroll"))
+        element = rng.choice((".price", ".img", None)) if kind == "click" else None
+        recent.append(R(ts_ms, kind, element, flags=rng.choice((0, 0, 0, SELECTION))))
+    return recent
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_dead_click_groups_counts_as_the_rule_reads(seed: int) -> None:
     rng = random.Random(seed)
     t = DEFAULT_THRESHOLDS
-    ts_ms, recent = T0_MS, []
-    for _ in range(rng.randint(0, 32)):
-        ts_ms += rng.choice((0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 70_000))
-        kind = rng.choice(("click", "click", "click", "page_view", "scroll"))
-        element = rng.choice((".price", ".img", None)) if kind == "click" else None
-        recent.append(R(ts_ms, kind, element, flags=rng.choice((0, 0, 0, SELECTION))))
+    gaps = (0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 70_000)
+    recent = _random_window(rng, 0, gaps)
+    ts_ms = recent[-1].ts_ms if recent else T0_MS
     for now_ms in (T0_MS, ts_ms, ts_ms + 2_500, ts_ms + 40_000, ts_ms + 90_000):
         expected = _groups_by_definition(recent, now_ms, t)
         assert dead_click_groups(recent, now_ms, t) == expected, (seed, now_ms)
@@ -388,14 +397,9 @@ def _due_by_definition(recent: list[R], t: SignalThresholds) -> int | None:
 
 @pytest.mark.parametrize("seed", range(200))
 def test_dead_click_due_ms_is_the_earliest_pending_wait_at_which_the_rule_holds(seed: int) -> None:
-    rng = random.Random(seed)
     t = DEFAULT_THRESHOLDS
-    ts_ms, recent = T0_MS, []
-    for _ in range(rng.randint(1, 32)):
-        ts_ms += rng.choice((0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 58_000, 60_000))
-        kind = rng.choice(("click", "click", "click", "page_view"))
-        element = rng.choice((".price", ".img", ".x", None)) if kind == "click" else None
-        recent.append(R(ts_ms, kind, element, flags=rng.choice((0, 0, 0, SELECTION))))
-    session = SessionState("s", recent[0].ts_ms, ts_ms, recent=recent)
+    gaps = (0, 50, 300, 900, 2499, 2500, 2501, 4000, 30_000, 58_000, 60_000)
+    recent = _random_window(random.Random(seed), 1, gaps)
+    session = SessionState("s", recent[0].ts_ms, recent[-1].ts_ms, recent=recent)
 
     assert dead_click_due_ms(session, t) == _due_by_definition(recent, t)
