@@ -157,7 +157,7 @@ def _holds(digests: array[int], digest: int) -> bool:
 
     Examples
     --------
-    >>> window = array("Q", (1 << 8, 0))  # 1's bytes are found at offset 1
+    >>> window = array("Q", (1 << 8, 0))  # little-endian: 1's bytes are found at offset 1
     >>> _holds(window, 1), _holds(window, 0), _holds(window, 1 << 8), _holds(array("Q"), 0)
     (False, True, True, False)
     """
