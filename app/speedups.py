@@ -3,7 +3,9 @@
 The per-event path (decoding, the state's fold, the rules, the models' features and the
 changelog codec) is plain Python. Cython compiles the same files, unchanged, into C
 extensions that run it about a fifth faster (``benchmarks/RESULTS.md``), the way Faust
-and aiokafka ship compiled parts of their own. ``app.tools.compile_hot_path`` builds them
+and aiokafka ship compiled parts of their own. A ``.pxd`` beside a module declares what
+the build makes of it: the state's classes become extension types, whose fields the
+compiled rules read as C struct members. ``app.tools.compile_hot_path`` builds them
 into ``app/_compiled/`` with the SHA-256 of each source it compiled; the ``nudgeflow``
 command (``app.command``) installs the finder that loads a build only while its source is
 unchanged. An edited module runs as Python until the next build (``make`` rebuilds what
@@ -18,6 +20,7 @@ import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from importlib.machinery import ModuleSpec
@@ -36,6 +39,7 @@ __all__ = [
     "binary_path",
     "install",
     "loaded",
+    "module_source",
     "read_manifest",
     "source_digest",
 ]
@@ -110,7 +114,9 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         binary = binary_path(self._build_dir, fullname)
         if not binary.is_file():
             return None
-        if source_digest(Path(source.origin)) != digest:
+        origin = Path(source.origin)
+        depth = fullname.count(".") + (source.submodule_search_locations is not None)
+        if source_digest(origin.parents[depth], fullname) != digest:
             self.stale.append(fullname)
             return None
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(binary))
@@ -131,8 +137,36 @@ def binary_path(build_dir: Path, fullname: str) -> Path:
     return build_dir.joinpath(*package, name + importlib.machinery.EXTENSION_SUFFIXES[0])
 
 
-def source_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def module_source(root: Path, name: str) -> Path:
+    """The source file of module ``name`` under ``root`` (a package's ``__init__.py``)."""
+    path = root.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def source_digest(root: Path, name: str) -> str:
+    """The SHA-256 of what module ``name``'s build is made from: its source, its ``.pxd``
+    and, through the ``.pxd``'s cimports, the sources of the modules whose extension
+    types it reads as C structs (a build of it fits only their build)."""
+    digest = hashlib.sha256()
+    for path in _build_inputs(root, name, set()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+_CIMPORT = re.compile(r"^from\s+([\w.]+)\s+cimport\b", re.MULTILINE)
+
+
+def _build_inputs(root: Path, name: str, seen: set[str]) -> list[Path]:
+    seen.add(name)
+    source = module_source(root, name)
+    declarations = source.with_suffix(".pxd")
+    if not declarations.is_file():
+        return [source]
+    inputs = [source, declarations]
+    for cimported in _CIMPORT.findall(declarations.read_text()):
+        if cimported not in seen and module_source(root, cimported).is_file():
+            inputs += _build_inputs(root, cimported, seen)
+    return inputs
 
 
 def read_manifest(build_dir: Path) -> dict[str, Any]:

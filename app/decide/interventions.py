@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Turning a decision into the intervention object of contract §2."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Which of the signals that fired together becomes an intervention, and which are held back.
 
 Pure and in event time, so a replay decides identically. In order:

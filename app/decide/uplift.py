@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Does stepping in help? Decisions and conversions of the treated and holdout groups.
 
 Pure. Each decision (delivered, or recorded for a customer of the holdout group)

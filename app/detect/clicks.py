@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """What kind of click a click is: traits the rage- and dead-click rules exclude.
 
 Pure. Published rules agree on what does not count (``FRICTION-RULES.md``):

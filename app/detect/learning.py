@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """A partition's models at work: what they learn from each event and timer, the thresholds
 they adapt, and the evidence they add to an intervention.
 

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """One ``clicks`` partition replayed in memory, in offset order: the worker's steps without Kafka.
 
 Per event, as ``agents/process_clicks.py`` and ``app/runtime/event_time.py`` do it:

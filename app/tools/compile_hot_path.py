@@ -11,15 +11,29 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from app.speedups import BUILD_DIR, HOT_MODULES, MANIFEST, ROOT, read_manifest, source_digest
+from app.speedups import (
+    BUILD_DIR,
+    HOT_MODULES,
+    MANIFEST,
+    ROOT,
+    module_source,
+    read_manifest,
+    source_digest,
+)
 
 __all__ = ["build"]
 
 # Annotations stay hints, as in Python: typed by them, a ``float`` argument would become a
-# C double and a ``list`` one refuse a subclass. The compiled module is the same code.
+# C double, an ``int`` one be truncated to an integer and a ``list`` one refuse a subclass.
+# The modules that read the state's classes opt in with a ``# cython: annotation_typing=True``
+# first line; their ``.pxd`` cimports those classes, which the ``.pxd`` of
+# ``tables.customer_state`` (and of the event's and the detection context's modules) makes
+# extension types, so a field read is a C struct member's. The compiled module is the
+# same code.
 _DIRECTIVES = {"language_level": "3", "annotation_typing": False}
 
 
@@ -34,12 +48,10 @@ def build(
     from setuptools.command.build_ext import build_ext
 
     build_dir = build_dir.resolve()
-    sources: dict[str, Path] = {}  # relative to root, as cythonize names its C files
-    for name in modules:
-        path = Path(*name.split("."))
-        sources[name] = path / "__init__.py" if (root / path).is_dir() else path.with_suffix(".py")
+    # Relative to root, as cythonize names its C files.
+    sources = {name: module_source(root, name).relative_to(root) for name in modules}
     c_dir = build_dir / "c"
-    digests = {name: source_digest(root / path) for name, path in sources.items()}
+    digests = {name: source_digest(root, name) for name in sources}
     compiled_with = f"Cython {cython_version}, {_DIRECTIVES}"
     built = read_manifest(build_dir)
     same_compiler = built.get("compiled_with") == compiled_with
@@ -47,6 +59,7 @@ def build(
         if not same_compiler or built.get("modules", {}).get(name) != digests[name]:
             (c_dir / path).with_suffix(".c").unlink(missing_ok=True)
     jobs = os.cpu_count() or 1
+    _accept_slots()
     with contextlib.chdir(root):
         extensions = cythonize(  # type: ignore[no-untyped-call]
             [Extension(name, [str(path)]) for name, path in sources.items()],
@@ -67,6 +80,31 @@ def build(
     with tempfile.NamedTemporaryFile(dir=build_dir, delete=False) as written:
         written.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     os.replace(written.name, build_dir / MANIFEST)
+
+
+def _accept_slots() -> None:
+    """Let ``@dataclass(slots=True)`` stand on a class its ``.pxd`` makes an extension type.
+
+    Cython's dataclass refuses the ``slots`` argument; an extension type has no
+    ``__dict__`` anyway, so for it ``slots=True`` asks for nothing more.
+    """
+    from Cython.Compiler import Dataclass, ExprNodes
+
+    handle: Any = Dataclass.handle_cclass_dataclass
+    if getattr(handle, "accepts_slots", False):
+        return
+
+    def handle_cclass_dataclass(node: Any, dataclass_args: Any, transform: Any) -> Any:
+        if dataclass_args is not None:
+            positional, keywords = dataclass_args
+            slots = keywords.get("slots")
+            if isinstance(slots, ExprNodes.BoolNode) and getattr(slots, "value", False):
+                keywords = {k: v for k, v in keywords.items() if k != "slots"}
+                dataclass_args = (positional, keywords)
+        return handle(node, dataclass_args, transform)
+
+    handle_cclass_dataclass.accepts_slots = True  # type: ignore[attr-defined]
+    Dataclass.handle_cclass_dataclass = handle_cclass_dataclass
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """The models' features, read from a session's state: pure, and cheap enough per call.
 
 Only what the state already keeps is read: counts from the session's summaries, and

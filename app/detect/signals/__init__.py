@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Friction detectors: pure functions of one ``DetectionContext``.
 
 ``EVENT_DETECTORS`` run on every event folded into a session; ``SILENCE_DETECTORS``

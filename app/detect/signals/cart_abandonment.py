@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Cart abandonment risk: a cart, no purchase, and the customer drifting away."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Checkout stalls: at payment or review, with a cart, and silent for too long."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Dead clicks: clicks that nothing answers — no page change, no other event."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Error bursts: several errors within seconds."""
 
 from __future__ import annotations

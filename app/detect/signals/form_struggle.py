@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Form struggles: a field fought with, a form refused again and again, or far too long on it."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Micro-actions worth recognising: a first review, a completed profile, a wishlist after doubt."""
 
 from __future__ import annotations

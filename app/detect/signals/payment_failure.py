@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Payment failures: a declined payment, or repeated failed attempts."""
 
 from __future__ import annotations

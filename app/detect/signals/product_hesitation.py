@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Product hesitation: coming back to one product, adding and removing it, or lingering on it."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Rage clicks: the same element clicked again and again in a short time."""
 
 from __future__ import annotations

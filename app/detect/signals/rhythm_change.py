@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Rhythm change: a returning customer whose visits come later, and end sooner or go slower."""
 
 from __future__ import annotations

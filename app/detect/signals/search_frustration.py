@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Search frustration: searches that find nothing, or query after query with no result opened."""
 
 from __future__ import annotations

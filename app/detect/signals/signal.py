@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """What a detector reports, and what it is given."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=True
 """Step loops: going back to an earlier checkout step again and again, cart unchanged."""
 
 from __future__ import annotations

@@ -130,3 +130,39 @@ def test_a_build_with_another_compiler_compiles_everything_again(
     assert binary.stat().st_mtime_ns != first
     module, _ = _import_fresh(f"{name}.rules", build_dir, monkeypatch)
     assert module.answer() == 42
+
+
+def test_a_module_reading_another_s_extension_type_is_stale_when_that_one_changes(
+    package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, root = package
+    (root / name / "point.py").write_text(
+        "from dataclasses import dataclass\n\n\n"
+        "@dataclass(slots=True)\nclass Point:\n    x: int\n    y: int = 0\n"
+    )
+    (root / name / "point.pxd").write_text("cdef class Point:\n    cdef public object x, y\n")
+    (root / name / "rules.py").write_text(
+        "# cython: annotation_typing=True\n"
+        f"from {name}.point import Point\n\n\n"
+        "def answer(point: Point) -> int:\n    return point.x + point.y\n"
+    )
+    (root / name / "rules.pxd").write_text(f"from {name}.point cimport Point\n")
+    build_dir = root / "_compiled"
+    build([f"{name}.point", f"{name}.rules"], root=root, build_dir=build_dir)
+    point, finder = _import_fresh(f"{name}.point", build_dir, monkeypatch)
+    rules = importlib.import_module(f"{name}.rules")
+    assert finder.loaded == [f"{name}.point", f"{name}.rules"]
+    # An extension type (no __slots__), and still the dataclass the source says.
+    assert not hasattr(point.Point, "__slots__") and point.Point(40, 2) == point.Point(40, 2)
+    assert rules.answer(point.Point(40, 2)) == 42
+
+    # Another field in Point: its build and that of rules, which reads its layout, are stale.
+    source = (root / name / "point.py").read_text()
+    (root / name / "point.py").write_text(source + "    z: int = 0\n")
+    (root / name / "point.pxd").write_text("cdef class Point:\n    cdef public object x, y, z\n")
+    for module in (f"{name}.point", f"{name}.rules"):
+        sys.modules.pop(module, None)
+    point, finder = _import_fresh(f"{name}.point", build_dir, monkeypatch)
+    rules = importlib.import_module(f"{name}.rules")
+    assert finder.stale == [f"{name}.point", f"{name}.rules"] and finder.loaded == []
+    assert rules.answer(point.Point(40, 2, 1)) == 42

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import random
 from array import array
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import given
@@ -18,6 +18,8 @@ from app.detect.state import (
     Folded,
     StateLimits,
     TimeRules,
+    copy_session,
+    copy_state,
     end_session,
     event_digest,
     expire_state,
@@ -28,7 +30,13 @@ from app.detect.state import (
     record_signal,
 )
 from app.ingest.events import ClickEvent
-from tables.customer_state import CustomerState, RecentEvent
+from tables.customer_state import (
+    CustomerProfile,
+    CustomerState,
+    RecentEvent,
+    SessionState,
+    SessionSummary,
+)
 from tests.factories import T0_MS, click, fold
 
 
@@ -52,6 +60,44 @@ def close_session(state: CustomerState, event: ClickEvent, limits: StateLimits) 
     """What the pipeline does after looking at a ``session_end``."""
     if event.type == "session_end":
         end_session(state, event.session_id, limits)
+
+
+# --- copies ------------------------------------------------------------------------------
+
+
+def _with_every_field_set(cls: type, **given: object) -> object:
+    """An instance of ``cls`` whose every field holds an object of its own."""
+    return cls(**{f.name: given.get(f.name, object()) for f in fields(cls)})
+
+
+def test_a_state_copy_copies_every_field_and_the_profile() -> None:
+    profile = _with_every_field_set(CustomerProfile)
+    state = _with_every_field_set(CustomerState, profile=profile)
+    copied = copy_state(state)  # type: ignore[arg-type]
+    assert copied is not state
+    for f in fields(CustomerState):
+        if f.name != "profile":
+            assert getattr(copied, f.name) is getattr(state, f.name), f.name
+    assert copied.profile is not profile
+    for f in fields(CustomerProfile):
+        assert getattr(copied.profile, f.name) is getattr(profile, f.name), f.name
+
+
+@pytest.mark.parametrize("with_summary", [True, False])
+def test_a_session_copy_copies_every_field_and_the_summary(with_summary: bool) -> None:
+    summary = _with_every_field_set(SessionSummary) if with_summary else None
+    session = _with_every_field_set(SessionState, summary=summary)
+    copied = copy_session(session)  # type: ignore[arg-type]
+    assert copied is not session
+    for f in fields(SessionState):
+        if f.name != "summary":
+            assert getattr(copied, f.name) is getattr(session, f.name), f.name
+    if summary is None:
+        assert copied.summary is None
+        return
+    assert copied.summary is not summary
+    for f in fields(SessionSummary):
+        assert getattr(copied.summary, f.name) is getattr(summary, f.name), f.name
 
 
 # --- a new customer ------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+from app.ingest.events cimport ClickEvent

@@ -1,0 +1,3 @@
+from app.detect.signals.signal cimport DetectionContext
+from app.ingest.events cimport ClickEvent
+from tables.customer_state cimport CustomerState, SessionState

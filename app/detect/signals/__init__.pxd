@@ -1,0 +1,1 @@
+from tables.customer_state cimport SessionState

@@ -1,0 +1,2 @@
+from app.detect.signals.signal cimport DetectionContext
+from tables.customer_state cimport SessionState

@@ -1,0 +1,1 @@
+from app.detect.signals.signal cimport DetectionContext

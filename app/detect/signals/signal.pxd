@@ -1,0 +1,8 @@
+from app.ingest.events cimport ClickEvent
+from tables.customer_state cimport CustomerState, SessionState
+
+cdef class DetectionContext:
+    cdef public CustomerState state
+    cdef public SessionState session
+    cdef public ClickEvent event
+    cdef public object now_ms, thresholds, visit_gap_ms
