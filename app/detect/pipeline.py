@@ -15,10 +15,11 @@ from typing import Any
 from app.decide.interventions import Trigger, build_intervention
 from app.decide.policy import PolicyRules, decide
 from app.decide.uplift import UpliftMark, conversions, decided_mark
-from app.detect.signals import Signal, SignalThresholds, detect_all
+from app.detect.signals import Signal, detect_all
 from app.detect.signals import detect_silence as detect_silent_signals
 from app.detect.signals import due_ms as session_due_ms
 from app.detect.signals.signal import DetectionContext
+from app.detect.signals.thresholds import SignalThresholds
 from app.detect.state import (
     StateLimits,
     TimeRules,

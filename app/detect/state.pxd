@@ -6,3 +6,19 @@ from tables.customer_state cimport (
     SessionSummary,
     SignalRecord,
 )
+from app.detect.signals.thresholds cimport SignalThresholds
+
+
+cdef class StateLimits:
+    cdef readonly object recent_events_max, seen_event_ids_max
+    cdef readonly object seen_session_ids_max, live_sessions_max, summary_max
+    cdef readonly object signals_max, interventions_max
+
+cdef class TimeRules:
+    cdef readonly object allowed_lateness_ms, session_timeout_ms
+    cdef readonly object customer_ttl_ms
+
+cdef class Folded:
+    cdef public CustomerState state
+    cdef public SessionState session
+    cdef public object late, visit_gap_ms

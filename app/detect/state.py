@@ -544,7 +544,8 @@ def _update_session(
     ):
         session.bot = True  # no think time between most events: automated
     flags = click_flags(event, t.click_rules)
-    past = RecentEvent(ts, type_, event.element, event.x, event.y, flags)
+    # What RecentEvent(...) does, without the Python-level __new__ a NamedTuple has.
+    past = tuple.__new__(RecentEvent, (ts, type_, event.element, event.x, event.y, flags))
     session.recent = [*recent[start:at], past, *recent[at:]]
 
 

@@ -1,2 +1,3 @@
+from app.detect.signals.thresholds cimport SignalThresholds
 from app.detect.signals.signal cimport DetectionContext
 from tables.customer_state cimport SessionState

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.machinery
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,49 @@ def test_a_module_reading_another_s_extension_type_is_stale_when_that_one_change
     rules = importlib.import_module(f"{name}.rules")
     assert finder.stale == [f"{name}.point", f"{name}.rules"] and finder.loaded == []
     assert rules.answer(point.Point(40, 2, 1)) == 42
+
+
+def _pxd_classes(text: str) -> dict[str, list[str]]:
+    """The attributes each ``cdef class`` of a ``.pxd`` declares, in order."""
+    classes: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if match := re.match(r"cdef class (\w+):", line):
+            current = classes.setdefault(match.group(1), [])
+        elif match := re.match(r"\s+cdef (?:public |readonly )?\w+ (.+)", line):
+            current += [name.strip() for name in match.group(1).split(",")]
+    return classes
+
+
+def _source_fields(source: str) -> dict[str, list[str]]:
+    """The annotated fields of each class of a module's source, in order."""
+    return {
+        node.name: [
+            item.target.id
+            for item in node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+        ]
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+@pytest.mark.parametrize(
+    "declarations",
+    sorted(
+        path.relative_to(speedups.ROOT)
+        for package in ("app", "tables")
+        for path in (speedups.ROOT / package).glob("**/*.pxd")
+        if "_compiled" not in path.parts
+    ),
+    ids=str,
+)
+def test_an_extension_type_declares_the_source_s_fields_in_their_order(
+    declarations: Path,
+) -> None:
+    # A dataclass made an extension type takes its fields (and __init__'s positional
+    # arguments) in the .pxd's order: another order would swap arguments silently.
+    path = speedups.ROOT / declarations
+    sources = _source_fields(path.with_suffix(".py").read_text())
+    for name, attributes in _pxd_classes(path.read_text()).items():
+        assert attributes == sources[name], name
