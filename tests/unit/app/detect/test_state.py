@@ -70,17 +70,19 @@ def _with_every_field_set(cls: type, **given: object) -> object:
     return cls(**{f.name: given.get(f.name, object()) for f in fields(cls)})
 
 
+def _assert_shares_fields(copied: object, original: object, *, but: str = "") -> None:
+    assert copied is not original
+    for f in fields(original):  # type: ignore[arg-type]
+        if f.name != but:
+            assert getattr(copied, f.name) is getattr(original, f.name), f.name
+
+
 def test_a_state_copy_copies_every_field_and_the_profile() -> None:
     profile = _with_every_field_set(CustomerProfile)
     state = _with_every_field_set(CustomerState, profile=profile)
     copied = copy_state(state)  # type: ignore[arg-type]
-    assert copied is not state
-    for f in fields(CustomerState):
-        if f.name != "profile":
-            assert getattr(copied, f.name) is getattr(state, f.name), f.name
-    assert copied.profile is not profile
-    for f in fields(CustomerProfile):
-        assert getattr(copied.profile, f.name) is getattr(profile, f.name), f.name
+    _assert_shares_fields(copied, state, but="profile")
+    _assert_shares_fields(copied.profile, profile)
 
 
 @pytest.mark.parametrize("with_summary", [True, False])
@@ -88,16 +90,11 @@ def test_a_session_copy_copies_every_field_and_the_summary(with_summary: bool) -
     summary = _with_every_field_set(SessionSummary) if with_summary else None
     session = _with_every_field_set(SessionState, summary=summary)
     copied = copy_session(session)  # type: ignore[arg-type]
-    assert copied is not session
-    for f in fields(SessionState):
-        if f.name != "summary":
-            assert getattr(copied, f.name) is getattr(session, f.name), f.name
+    _assert_shares_fields(copied, session, but="summary")
     if summary is None:
         assert copied.summary is None
-        return
-    assert copied.summary is not summary
-    for f in fields(SessionSummary):
-        assert getattr(copied.summary, f.name) is getattr(summary, f.name), f.name
+    else:
+        _assert_shares_fields(copied.summary, summary)
 
 
 # --- a new customer ------------------------------------------------------------------------
