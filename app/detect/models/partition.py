@@ -44,8 +44,9 @@ MODEL_NAMES: tuple[str, ...] = ("baselines", "abandonment", "anomaly", "rhythm",
 #: the last features. 5: the variant bandit, and its counts in ``learned`` and ``scored``.
 #: 6: the anomaly trees keep only the nodes with a mass, the variant bandit only its counts;
 #: the pickle is compressed. 7: the abandonment features include the cart's items, its
-#: changes and the session's age.
-CHECKPOINT_VERSION = 7
+#: changes and the session's age. 8: a pending session's snapshots hold the features'
+#: values as a plain tuple.
+CHECKPOINT_VERSION = 8
 
 _MAGIC = b"NFPM"
 _HEADER = struct.Struct(">4sHB")
