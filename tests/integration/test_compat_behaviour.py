@@ -23,6 +23,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.conn import AIOKafkaConnection
 from faust.types import TP, Message, TransportT
 
 from app.runtime.compat import (
@@ -31,6 +32,7 @@ from app.runtime.compat import (
     fetch_position,
     settled_position,
 )
+from app.runtime.faust_app import _SENDER_TURNS
 from app.runtime.testing import Services
 from app.runtime.topics import TopicSpec, declare_topics
 from tables.changelogged import declare_changelogged_table
@@ -456,6 +458,37 @@ async def test_the_worker_consumer_fetch_wait_is_the_apps_not_fausts(services):
         await asyncio.gather(control.stop(), producer.stop())
     assert statistics.median(app_ms) < 150, app_ms
     assert statistics.median(control_ms) > 400, control_ms
+
+
+async def test_a_send_reaches_the_socket_within_the_commits_sender_turns(services, monkeypatch):
+    # A commit yields _SENDER_TURNS turns of the loop before its checkpoints hold the loop,
+    # so that the last batch's interventions leave first: count the turns a send takes.
+    topic = unique("turns")
+    await _topics(services, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=0)
+    await producer.start()
+    turns: list[int] = []
+    turn = 0
+    send = AIOKafkaConnection.send
+
+    def counted(self: AIOKafkaConnection, request: Any, *args: Any, **kwargs: Any) -> Any:
+        turns.append(turn)
+        return send(self, request, *args, **kwargs)
+
+    try:
+        await producer.send_and_wait(topic, b"first", partition=0)  # metadata, connection
+        monkeypatch.setattr(AIOKafkaConnection, "send", counted)
+        for _ in range(3):
+            turns.clear()
+            turn = 0
+            await producer.send(topic, b"x", partition=0)
+            while not turns and turn < 10:
+                turn += 1
+                await asyncio.sleep(0)
+            assert turns and turns[0] <= _SENDER_TURNS, turns
+            await asyncio.sleep(0.05)  # its answer, before the next
+    finally:
+        await producer.stop()
 
 
 @pytest.mark.parametrize("tansu_compat", [True, False])
