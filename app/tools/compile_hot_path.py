@@ -30,10 +30,9 @@ __all__ = ["build"]
 # Annotations stay hints, as in Python: typed by them, a ``float`` argument would become a
 # C double, an ``int`` one be truncated to an integer and a ``list`` one refuse a subclass.
 # The modules that read the state's classes opt in with a ``# cython: annotation_typing=True``
-# first line; their ``.pxd`` cimports those classes, which the ``.pxd`` of
-# ``tables.customer_state`` (and of the event's and the detection context's modules) makes
-# extension types, so a field read is a C struct member's. The compiled module is the
-# same code.
+# first line; their ``.pxd`` cimports those classes, which the ``.pxd`` beside the classes'
+# own modules (``tables.customer_state``, the event's, the rules') makes extension types,
+# so a field read is a C struct member's. The compiled module is the same code.
 _DIRECTIVES = {"language_level": "3", "annotation_typing": False}
 
 
