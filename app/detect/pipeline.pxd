@@ -1,8 +1,8 @@
 from app.detect.signals.signal cimport DetectionContext
-from app.ingest.events cimport ClickEvent
-from tables.customer_state cimport CustomerState, SessionState
 from app.detect.signals.thresholds cimport SignalThresholds
 from app.detect.state cimport Folded, StateLimits, TimeRules
+from app.ingest.events cimport ClickEvent
+from tables.customer_state cimport CustomerState, SessionState
 
 
 cdef class Rules:

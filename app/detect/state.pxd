@@ -1,3 +1,4 @@
+from app.detect.signals.thresholds cimport SignalThresholds
 from app.ingest.events cimport ClickEvent
 from tables.customer_state cimport (
     CustomerProfile,
@@ -6,7 +7,6 @@ from tables.customer_state cimport (
     SessionSummary,
     SignalRecord,
 )
-from app.detect.signals.thresholds cimport SignalThresholds
 
 
 cdef class StateLimits:

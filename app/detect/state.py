@@ -654,8 +654,8 @@ def copy_state(state: CustomerState) -> CustomerState:
 
     Field by field, without ``__init__``: compiled, each is a C struct member, and the
     copy costs a fraction of a constructor call with default factories (or of
-    ``copy.copy``). ``tests/unit/app/detect/test_state_copies.py`` checks that every
-    field is copied.
+    ``copy.copy``). ``tests/unit/app/detect/test_state.py`` checks that every field is
+    copied.
     """
     copied: CustomerState = CustomerState.__new__(CustomerState)
     copied.customer_id = state.customer_id
