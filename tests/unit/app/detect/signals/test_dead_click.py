@@ -391,7 +391,9 @@ def _due_by_definition(recent: list[R], t: SignalThresholds) -> int | None:
         and not e.flags & _EXCLUDED
         and e.ts_ms + wait > recent[-1].ts_ms
     )
-    held = (due for due in pending if _groups_by_definition(recent, due, t) >= 2)
+    held = (
+        due for due in pending if _groups_by_definition(recent, due, t) >= t.dead_click_min_clicks
+    )
     return next(held, None)
 
 
