@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.runtime.topics import CLICKS, declare_topics, topic_specs
+from app.runtime.compat.tansu_fetch_wait import widen_fetch_wait_while_truncated
+from app.runtime.topics import CLICKS, TopicSpec, declare_topics, topic_specs
 from tests.integration.clients import event, metric_families, unique
 
 pytestmark = pytest.mark.integration
@@ -44,3 +46,49 @@ async def test_a_partition_of_many_batches_does_not_stall_the_worker(private_sta
         assert asyncio.get_running_loop().time() < deadline, f"{handled:.0f} of {BATCHES}"
         await asyncio.sleep(0.5)
     assert "the broker ran out of the 2 ms fetch wait" in worker.log_tail(100_000)
+
+
+async def test_a_steady_stream_does_not_widen_the_fetch_wait(services):
+    # Tansu reads a partition's high watermark after listing it, so an answer often shows
+    # a partition empty below its high watermark while records are being produced to it.
+    # Taken as a truncated answer, that doubled a worker's 20 ms wait every few seconds
+    # under a steady 1 000 events/s (to 68 ms in 20 s), and each empty fetch then slept
+    # half of it. This stream widened it within seconds on every run before the fix.
+    topic, partitions, floor_ms = unique("steady"), 8, 20
+    await declare_topics(services.broker_url, [TopicSpec(topic, partitions)], 1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=floor_ms)  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        widen_fetch_wait_while_truncated(consumer, floor_ms)
+        fetcher = consumer._fetcher
+        waits: set[int] = set()
+        received = 0
+
+        async def consume() -> None:
+            nonlocal received
+            while True:
+                batches = await consumer.getmany(timeout_ms=100)
+                received += sum(len(records) for records in batches.values())
+                waits.add(fetcher._fetch_max_wait_ms)
+
+        consuming = asyncio.create_task(consume())
+        sent, started = 0, time.monotonic()
+        while (elapsed := time.monotonic() - started) < 8.0:  # 2 000 records/s
+            for _ in range(int(elapsed * 2000) - sent):
+                await producer.send(topic, b"x" * 200, partition=sent % partitions)
+                sent += 1
+            await asyncio.sleep(0.002)
+        await producer.flush()
+        deadline = time.monotonic() + 10
+        while received < sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        consuming.cancel()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    assert received == sent
+    assert waits == {floor_ms}

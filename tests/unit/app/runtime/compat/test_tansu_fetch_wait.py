@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
-from app.runtime.compat.tansu_fetch_wait import _answered_short, next_fetch_wait_ms
+from app.runtime.compat.tansu_fetch_wait import (
+    _short_partitions,
+    next_fetch_wait_ms,
+    widen_fetch_wait_while_truncated,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +49,7 @@ class _State:
 class _Assignment:
     def __init__(self, states: dict[TopicPartition, _State]) -> None:
         self.states = states
+        self.active = True
 
     def state_value(self, tp: TopicPartition) -> _State | None:
         return self.states.get(tp)
@@ -58,11 +65,12 @@ REQUEST = _Request([("clicks", [(0, 100, 1 << 20), (1, 50, 1 << 20)])])
 
 
 def _short(records: dict[TopicPartition, Any], states: dict[TopicPartition, _State]) -> bool:
-    return _answered_short(records, _Assignment(states), REQUEST)
+    return bool(_short_partitions(records, _Assignment(states), REQUEST))
 
 
 def test_an_empty_answer_below_the_high_watermark_is_short() -> None:
-    assert _short({}, {TP0: _State(100, 100), TP1: _State(50, 90)})
+    states = {TP0: _State(100, 100), TP1: _State(50, 90)}
+    assert _short_partitions({}, _Assignment(states), REQUEST) == {TP1: 50}
 
 
 def test_records_or_nothing_new_is_a_whole_answer() -> None:
@@ -76,3 +84,38 @@ def test_partitions_that_moved_or_lost_their_position_do_not_count() -> None:
     invalid = {TP0: _State(100, 200, has_valid_position=False), TP1: _State(50, 50)}
     revoked = {TP1: _State(50, 50)}
     assert not _short({}, moved) and not _short({}, invalid) and not _short({}, revoked)
+
+
+def _waits_after(answers: list[dict[TopicPartition, _State]]) -> list[int]:
+    """The fetch wait after each answer (states as the answer left them), none with records."""
+    answered = iter(answers)
+    assignment = _Assignment({})
+
+    async def process_answer(_assignment: Any, _node_id: int, _request: Any) -> bool:
+        assignment.states = next(answered)
+        return False
+
+    fetcher = SimpleNamespace(_proc_fetch_request=process_answer, _records={},
+                              _fetch_max_wait_ms=20)  # fmt: skip
+    widen_fetch_wait_while_truncated(SimpleNamespace(_fetcher=fetcher), 20)  # type: ignore[arg-type]
+
+    async def fetch_all() -> list[int]:
+        waits = []
+        for _ in answers:
+            await fetcher._proc_fetch_request(assignment, 0, REQUEST)
+            waits.append(fetcher._fetch_max_wait_ms)
+        return waits
+
+    return asyncio.run(fetch_all())
+
+
+def test_the_wait_widens_on_a_partition_short_twice_at_one_offset() -> None:
+    short = {TP0: _State(100, 100), TP1: _State(50, 90)}
+    assert _waits_after([short, short, short]) == [20, 40, 80]
+
+
+def test_a_record_produced_while_the_broker_answered_does_not_widen_it() -> None:
+    # Short once, then the next answer has moved on (or another partition is short).
+    raced = {TP0: _State(100, 100), TP1: _State(50, 51)}
+    other = {TP0: _State(100, 101), TP1: _State(50, 50)}
+    assert _waits_after([raced, other, raced, other]) == [20, 20, 20, 20]
