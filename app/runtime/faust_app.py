@@ -14,7 +14,7 @@ from faust.types import TP, TransportT
 from prometheus_client import CollectorRegistry
 
 from app import speedups
-from app.deliver.delivery import Delivery
+from app.deliver.delivery import Delivery, yield_to_sender
 from app.deliver.redis_sink import RedisSink
 from app.deliver.sse import InterventionHub
 from app.deliver.webhooks import WebhookService
@@ -60,9 +60,6 @@ _SWEEP_CHUNK = 5_000
 # records, built at once (Kafka Streams flushes its record cache at 10 MB by default), as
 # many as a commit every 0.5 s took while 100 000 customers' visits were drained.
 _COMMIT_WAITS_FOR_CHANGED_MAX = 10_000
-# Turns of the event loop from a producer's send() to its request on the socket: three
-# with aiokafka 0.14 and linger_ms=0 (tests/integration/test_compat_behaviour.py).
-_SENDER_TURNS = 3
 
 
 class NudgeflowApp(faust.App):
@@ -271,8 +268,7 @@ class NudgeflowApp(faust.App):
                 # The producer's sender needs a few turns of the loop to put the last
                 # batch's interventions on the wire: taken first, the checkpoints below
                 # would hold them back for their milliseconds.
-                for _turn in range(_SENDER_TURNS):
-                    await asyncio.sleep(0)
+                await yield_to_sender()
                 changed = self.customers.take_changed()
                 sent = self.delivery.take_unconfirmed()
                 if self.models is not None:
