@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
 from tables.changelogged import StoreMaps, declare_changelogged_table
 
-__all__ = ["Checkpoint", "ModelStore", "declare_models_table"]
+__all__ = ["Checkpoint", "ModelStore", "Snapshot", "declare_models_table"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,15 @@ def declare_models_table(app: faust.App, name: str, partitions: int) -> faust.Ta
 
 
 @dataclass(slots=True, frozen=True)
+class Snapshot:
+    """One partition's models as of a commit, pickled, and the time that took."""
+
+    partition: int
+    pickled: bytes
+    seconds: float
+
+
+@dataclass(slots=True, frozen=True)
 class Checkpoint:
     """One partition's models as of a commit: the record, and the time to serialise it."""
 
@@ -55,10 +65,11 @@ class ModelStore:
     the table.
 
     A learner is made on first use: from the partition's checkpoint when the table
-    holds one this worker can read, else cold. At every commit, ``take_checkpoints``
-    serialises each partition whose models changed since its last checkpoint (from
+    holds one this worker can read, else cold. At every commit, ``take_snapshots``
+    pickles each partition whose models changed since its last checkpoint (from
     events, timers, picks or feedback), between two batches, when the customer states
-    the commit writes are taken; ``write`` queues them right behind those states,
+    the commit writes are taken; ``seal`` compresses them while the agent goes on, and
+    ``write`` queues them right behind those states,
     before the offsets are committed. So the models on the changelog belong with the
     states there: a replay after a crash learns exactly the events those states do
     not hold yet (``NudgeflowApp.before_commit`` says when a crash can part them).
@@ -89,25 +100,38 @@ class ModelStore:
             del self.learners[partition]
             self._written.pop(partition, None)
 
-    def take_checkpoints(self) -> list[Checkpoint]:
-        """Serialise the models of every partition that changed since its last checkpoint.
+    def take_snapshots(self) -> list[Snapshot]:
+        """Pickle the models of every partition that changed since its last checkpoint.
 
         Call it between two batches, with the states the same commit writes: the
-        checkpoints are the models as those states leave them.
+        snapshots are the models as those states leave them. ``seal`` makes them the
+        checkpoints afterwards, while the agent goes on.
         """
-        checkpoints = []
+        snapshots = []
         for partition, learner in self.learners.items():
             models = learner.models
             revision = _revision(models)
             if revision == self._written.get(partition):
                 continue
             started = time.perf_counter()
-            data = models.to_bytes()
-            checkpoints.append(Checkpoint(partition, data, time.perf_counter() - started))
-            key = str(partition)
-            self._checkpoints[key] = data
-            self._partitions[key] = partition
+            pickled = models.snapshot()
+            snapshots.append(Snapshot(partition, pickled, time.perf_counter() - started))
             self._written[partition] = revision
+        return snapshots
+
+    async def seal(self, snapshots: list[Snapshot]) -> list[Checkpoint]:
+        """The checkpoints of ``snapshots`` (compressed one at a time, the loop free in
+        between), kept in the table's local store."""
+        checkpoints = []
+        for snapshot in snapshots:
+            await asyncio.sleep(0)
+            started = time.perf_counter()
+            data = PartitionModels.sealed(snapshot.pickled)
+            seconds = snapshot.seconds + time.perf_counter() - started
+            checkpoints.append(Checkpoint(snapshot.partition, data, seconds))
+            key = str(snapshot.partition)
+            self._checkpoints[key] = data
+            self._partitions[key] = snapshot.partition
         return checkpoints
 
     async def write(
@@ -127,11 +151,11 @@ class ModelStore:
             for checkpoint in checkpoints
         ]  # fmt: skip
 
-    def take_again(self, checkpoints: list[Checkpoint]) -> None:
-        """Checkpoint these partitions again at the next commit (this one's write failed)."""
-        for checkpoint in checkpoints:
-            if checkpoint.partition in self._written:
-                self._written[checkpoint.partition] = _NEVER
+    def take_again(self, taken: Iterable[Snapshot | Checkpoint]) -> None:
+        """Checkpoint these partitions again at the next commit (this one failed)."""
+        for snapshot in taken:
+            if snapshot.partition in self._written:
+                self._written[snapshot.partition] = _NEVER
 
     def _restore(self, partition: int) -> PartitionModels:
         data = self._checkpoints.get(str(partition))

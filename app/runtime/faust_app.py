@@ -43,7 +43,7 @@ from app.runtime.ops_metrics import OpsMetricsExport
 from app.runtime.topics import CLICKS, CLICKS_FAILED, CUSTOMER_TABLE, INTERVENTIONS, MODELS_TABLE
 from config import Settings
 from tables.customer_to_state import CustomerStore, declare_customer_table
-from tables.partition_models import Checkpoint, ModelStore, declare_models_table
+from tables.partition_models import Checkpoint, ModelStore, Snapshot, declare_models_table
 
 if TYPE_CHECKING:
     from faust.tables.manager import TableManager
@@ -250,37 +250,40 @@ class NudgeflowApp(faust.App):
         has been handed to the producer, and those sends are awaited first: a state
         that says a reason fired, and its event seen, never reaches the changelog
         ahead of the intervention, so a crash in between cannot lose it (the restarted
-        worker would drop the event as a duplicate). The models are serialised at the
+        worker would drop the event as a duplicate). The models are pickled at the
         same moment, so they hold exactly the events those states hold: after a crash
-        the next owner learns what it folds again, once. Then the states are encoded
-        while the agent goes on; commits write one after another, so a customer's
-        records stay in order. The state batches are handed to the producer once all
-        are encoded, and the checkpoints right behind them with nothing in between, so
-        they leave in one request (the producer sends one batch per partition in a
-        request): a crash puts the whole commit on the broker or none of it, unless a
-        partition's states fill more than one batch.
+        the next owner learns what it folds again, once. Then the pickles are
+        compressed and the states encoded while the agent goes on; commits write one
+        after another, so a customer's records stay in order. The state batches are
+        handed to the producer once all are encoded, and the checkpoints right behind
+        them with nothing in between, so they leave in one request (the producer sends
+        one batch per partition in a request): a crash puts the whole commit on the
+        broker or none of it, unless a partition's states fill more than one batch.
         """
         started = time.perf_counter()
         async with self.changelog_lock:
             producer = raw_producer(self)
-            checkpoints: list[Checkpoint] = []
+            snapshots: list[Snapshot] = []
             async with self.batch_lock:
                 # The producer's sender needs a few turns of the loop to put the last
-                # batch's interventions on the wire: taken first, the checkpoints below
+                # batch's interventions on the wire: taken first, the snapshots below
                 # would hold them back for their milliseconds.
                 await yield_to_sender()
                 changed = self.customers.take_changed()
                 sent = self.delivery.take_unconfirmed()
                 if self.models is not None:
-                    checkpoints = self.models.take_checkpoints()
-            for checkpoint in checkpoints:
-                self.metrics.model_checkpoint.observe(checkpoint.seconds)
-                self.metrics.model_checkpoint_bytes.set(len(checkpoint.data))
+                    snapshots = self.models.take_snapshots()
             # A failed send is counted and logged by the delivery; it cannot be retried here.
             await asyncio.gather(*sent, return_exceptions=True)
             self.metrics.changelog_writes.inc(len(changed))
             taken = {key: (partition, state is None) for key, (partition, state) in changed.items()}
             try:
+                checkpoints: list[Checkpoint] = []
+                if self.models is not None:
+                    checkpoints = await self.models.seal(snapshots)
+                for checkpoint in checkpoints:
+                    self.metrics.model_checkpoint.observe(checkpoint.seconds)
+                    self.metrics.model_checkpoint_bytes.set(len(checkpoint.data))
                 written = await self.customers.write_changelog(producer, changed)
                 if self.models is not None:
                     written += await self.models.write(producer, checkpoints)
@@ -288,7 +291,7 @@ class NudgeflowApp(faust.App):
             except BaseException:
                 self.customers.keep_changed(taken)  # written at the next commit instead
                 if self.models is not None:
-                    self.models.take_again(checkpoints)
+                    self.models.take_again(snapshots)
                 raise
         self.metrics.commit.observe(time.perf_counter() - started)
 

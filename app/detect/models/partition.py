@@ -195,10 +195,19 @@ class PartitionModels:
 
     def to_bytes(self) -> bytes:
         """The checkpoint of these models and the offset they include."""
+        return self.sealed(self.snapshot())
+
+    def snapshot(self) -> bytes:
+        """These models as they are now, pickled: a copy, which ``sealed`` makes the
+        checkpoint while the models go on learning (the pickle is ~60 % of ``to_bytes``)."""
+        return pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
+
+    @staticmethod
+    def sealed(snapshot: bytes) -> bytes:
+        """The checkpoint of a ``snapshot``: format header, River version, compressed pickle."""
         river_version = _RIVER_VERSION.encode("ascii")
         header = _HEADER.pack(_MAGIC, CHECKPOINT_VERSION, len(river_version))
-        pickled = pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
-        return header + river_version + zlib.compress(pickled, _ZLIB_LEVEL)
+        return header + river_version + zlib.compress(snapshot, _ZLIB_LEVEL)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PartitionModels:

@@ -15,7 +15,7 @@ from app.detect.models.anomaly import SessionFeatures
 from app.detect.models.partition import PartitionModels
 from app.detect.pipeline import Rules
 from tables.changelogged import StoreMaps
-from tables.partition_models import ModelStore
+from tables.partition_models import Checkpoint, ModelStore
 
 HESITATION = "product_hesitation"
 OFFER_VARIANTS = ("discount", "price_comparison", "free_shipping")
@@ -49,7 +49,11 @@ def store_of(maps: StoreMaps | None = None) -> ModelStore:
 
 
 def taken(store: ModelStore) -> list[int]:
-    return [checkpoint.partition for checkpoint in store.take_checkpoints()]
+    return [snapshot.partition for snapshot in store.take_snapshots()]
+
+
+def checkpoints_of(store: ModelStore) -> list[Checkpoint]:
+    return asyncio.run(store.seal(store.take_snapshots()))
 
 
 USUAL = SessionFeatures(6.0, 1.0, 0.0, 30.0, 0.0, 1.0)
@@ -81,7 +85,7 @@ def test_every_changed_partition_is_taken_at_once_and_sent_to_its_own_partition(
         store.learner(partition)
     for partition in (0, 2, 3):
         store.learners[partition].models.include(10 + partition)
-    checkpoints = store.take_checkpoints()
+    checkpoints = checkpoints_of(store)
     assert [c.partition for c in checkpoints] == [0, 2, 3]
 
     producer = _Producer()
@@ -104,7 +108,7 @@ def test_the_checkpoints_of_a_failed_commit_are_taken_again_at_the_next() -> Non
     store = store_of()
     store.learner(1).models.include(5)
     store.learner(2)
-    failed = store.take_checkpoints()
+    failed = store.take_snapshots()
     store.take_again(failed)
     assert taken(store) == [1]
     assert taken(store) == []
@@ -119,7 +123,7 @@ def test_a_restored_partition_continues_from_its_checkpoint_and_is_due_once_it_c
         models.observe_baseline("form_ms", rng.uniform(1_000, 9_000))
         models.include(offset)
     models.learn_variant(HESITATION, "discount", 1.0)
-    assert taken(first) == [5]
+    assert [checkpoint.partition for checkpoint in checkpoints_of(first)] == [5]
 
     second = store_of(maps)  # another worker, after a rebalance
     restored = second.learner(5).models
@@ -133,8 +137,26 @@ def test_a_partition_no_longer_owned_is_forgotten() -> None:
     store = store_of()
     for partition in (1, 2):
         store.learner(partition).models.include(7)
-    failed = store.take_checkpoints()  # its commit fails while partition 1 moves away
+    failed = store.take_snapshots()  # its commit fails while partition 1 moves away
     store.keep_only({2})
     store.take_again(failed)
     assert sorted(store.learners) == [2]
     assert taken(store) == [2]
+
+
+def test_a_checkpoint_holds_the_models_as_they_were_when_taken_not_when_sealed() -> None:
+    # The commit takes the snapshots with the states, then lets the agent go on (and
+    # the models learn) while it seals them: what is sealed is the taken copy.
+    maps = StoreMaps({}, {})
+    store = store_of(maps)
+    models = store.learner(2).models
+    models.include(10)
+    snapshots = store.take_snapshots()
+    models.include(11)
+    models.learn_variant(HESITATION, "discount", 1.0)
+    [checkpoint] = asyncio.run(store.seal(snapshots))
+    restored = PartitionModels.from_bytes(checkpoint.data)
+    assert restored.offset == 10 and not restored.learned["variants"]
+    assert maps.values["2"] == checkpoint.data
+    assert checkpoint.data == PartitionModels.sealed(snapshots[0].pickled)
+    assert taken(store) == [2]  # what it learned since is due at the next commit
