@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +68,10 @@ class ModelStore:
     pickles each partition whose models changed since its last checkpoint (from
     events, timers, picks or feedback), between two batches, when the customer states
     the commit writes are taken; ``seal`` compresses them while the agent goes on, and
-    ``write`` queues them right behind those states,
-    before the offsets are committed. So the models on the changelog belong with the
-    states there: a replay after a crash learns exactly the events those states do
-    not hold yet (``NudgeflowApp.before_commit`` says when a crash can part them).
+    ``write`` queues them right behind those states, before the offsets are committed.
+    So the models on the changelog belong with the states there: a replay after a
+    crash learns exactly the events those states do not hold yet
+    (``NudgeflowApp.before_commit`` says when a crash can part them).
     """
 
     def __init__(self, table: faust.Table[str, bytes], maps: StoreMaps, rules: Rules) -> None:
@@ -140,8 +139,8 @@ class ModelStore:
         """Send ``checkpoints`` to the table's changelog; returns their delivery futures.
 
         The records are queued back to back (the producer does not pause while its
-        batches have room), so they leave in one request. Call ``take_again`` when
-        they fail to go out.
+        batches have room), so they leave in one request. Call ``take_again`` with
+        their snapshots when they fail to go out.
         """
         topic = self.table.changelog_topic.get_topic_name()
         return [
@@ -151,9 +150,9 @@ class ModelStore:
             for checkpoint in checkpoints
         ]  # fmt: skip
 
-    def take_again(self, taken: Iterable[Snapshot | Checkpoint]) -> None:
+    def take_again(self, snapshots: list[Snapshot]) -> None:
         """Checkpoint these partitions again at the next commit (this one failed)."""
-        for snapshot in taken:
+        for snapshot in snapshots:
             if snapshot.partition in self._written:
                 self._written[snapshot.partition] = _NEVER
 
