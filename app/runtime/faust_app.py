@@ -323,7 +323,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         topic_partitions=s.topic_partitions,
         topic_replication_factor=s.topic_replication_factor,
         topic_allow_declare=True,
-        topic_disable_leader=False,
+        # Nothing runs on the leader alone: no leader topic, one partition less in every fetch.
+        topic_disable_leader=True,
         table_standby_replicas=s.table_standby_replicas,
         broker_session_timeout=s.broker_session_timeout_s,
         broker_heartbeat_interval=s.broker_heartbeat_interval_s,

@@ -70,7 +70,7 @@ class TopicSpec:
 
 
 def topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
-    """The topics of one deployment: contract topics, table changelogs, Faust internals.
+    """The topics of one deployment: contract topics and table changelogs.
 
     Examples
     --------
@@ -85,7 +85,6 @@ def topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
         TopicSpec(INTERVENTIONS_WEBHOOK_FAILED, partitions),
         TopicSpec(f"{app_id}-{CUSTOMER_TABLE}-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-{MODELS_TABLE}-changelog", partitions, compacted=True),
-        TopicSpec(f"{app_id}-__assignor-__leader", 1),
     ]
 
 

@@ -36,7 +36,6 @@ def test_topic_specs(app_id: str, partitions: int) -> None:
         TopicSpec("interventions-webhook-failed", partitions),
         TopicSpec(f"{app_id}-customer_to_state-changelog", partitions, compacted=True),
         TopicSpec(f"{app_id}-partition_models-changelog", partitions, compacted=True),
-        TopicSpec(f"{app_id}-__assignor-__leader", 1),
     ]
 
 
