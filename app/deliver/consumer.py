@@ -26,9 +26,13 @@ async def start_interventions_consumer(
     group_id: str,
     auto_offset_reset: Literal["earliest", "latest"],
     listener: ConsumerRebalanceListener | None = None,
+    *,
+    fetch_max_wait_ms: int | None = None,
 ) -> AIOKafkaConsumer:
-    """A started consumer of ``interventions`` in ``group_id``, committing by hand."""
+    """A started consumer of ``interventions`` in ``group_id``, committing by hand; its
+    fetch wait is the worker's unless ``fetch_max_wait_ms`` says otherwise."""
     s = settings
+    fetch_wait_ms = s.fetch_max_wait_ms if fetch_max_wait_ms is None else fetch_max_wait_ms
     session_timeout_ms = int(s.broker_session_timeout_s * 1000)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(s.broker),
@@ -40,7 +44,7 @@ async def start_interventions_consumer(
         rebalance_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
         request_timeout_ms=max(30_000, session_timeout_ms * 2),
-        fetch_max_wait_ms=s.fetch_max_wait_ms,
+        fetch_max_wait_ms=fetch_wait_ms,
     )
     if listener is None:
         consumer.subscribe([INTERVENTIONS])
@@ -48,5 +52,5 @@ async def start_interventions_consumer(
         consumer.subscribe([INTERVENTIONS], listener=listener)
     await consumer.start()
     if s.broker_flavour == "tansu":  # as the worker's consumer (app.runtime.compat)
-        widen_fetch_wait_while_truncated(consumer, s.fetch_max_wait_ms)
+        widen_fetch_wait_while_truncated(consumer, fetch_wait_ms)
     return consumer

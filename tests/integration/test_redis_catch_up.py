@@ -11,10 +11,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
-from app.runtime.topics import INTERVENTIONS
+from app.deliver.redis_sink import RedisSink
+from app.runtime.metrics import Metrics
+from app.runtime.testing import Services
+from app.runtime.topics import INTERVENTIONS, declare_topics, topic_specs
+from config.settings import Settings
 from tests.integration import crash_replay
 from tests.integration.clients import event, post, read_redis_stream, unique
 
@@ -55,3 +62,45 @@ async def test_the_catch_up_skips_what_the_fast_path_wrote(private_stack, worker
     # One Lua call each, by the fast path: the catch-up read them all and wrote again only
     # the few it read before the fast path's write had returned (without the skip: 2 each).
     assert CUSTOMERS <= await _evals(private_stack.redis_url) <= CUSTOMERS * 5 // 4
+
+
+async def test_the_catch_up_commits_on_its_timer_and_when_it_stops(private_stack):
+    """Not after every fetch: that was a commit request per partition ~50 times a second."""
+    settings = Settings(broker=private_stack.broker_url, redis_url=private_stack.redis_url,
+                        broker_flavour="tansu", broker_commit_interval_s=3600)  # fmt: skip
+    await declare_topics(settings.broker, topic_specs(settings.app_id, crash_replay.PARTITIONS), 1)
+    redis = aioredis.from_url(private_stack.redis_url)
+    sink = RedisSink(settings, redis, Metrics.create(CollectorRegistry()), written=())
+    group = f"{settings.app_id}-redis"
+    await sink.start()
+    try:
+        while not sink._consumer or not sink._consumer.assignment():  # it starts at the end
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # its position resolved before the records below
+        ids = [unique("caught-up") for _ in range(CUSTOMERS)]
+        producer = AIOKafkaProducer(bootstrap_servers=private_stack.bootstrap)
+        await producer.start()
+        try:
+            for intervention_id in ids:
+                value = {"intervention_id": intervention_id, "customer_id": intervention_id,
+                         "session_id": "s1", "reason": "rage_click", "kind": "assist",
+                         "emitted_ts": 1}  # fmt: skip
+                await producer.send_and_wait(INTERVENTIONS, orjson.dumps(value),
+                                             key=intervention_id.encode())  # fmt: skip
+        finally:
+            await producer.stop()
+        entries = await read_redis_stream(private_stack.redis_url,
+                                          lambda v: v["intervention_id"] in ids,
+                                          want=CUSTOMERS, timeout_s=30)  # fmt: skip
+        assert len(entries) == CUSTOMERS
+        await asyncio.sleep(1.0)  # a few more fetches, each of which used to commit
+        assert await _committed(private_stack, group) == 0
+    finally:
+        await sink.stop()
+        await redis.aclose()
+
+    assert await _committed(private_stack, group) == CUSTOMERS
+
+
+async def _committed(services: Services, group: str) -> int:
+    return sum((await crash_replay.committed(services, INTERVENTIONS, group)).values())
