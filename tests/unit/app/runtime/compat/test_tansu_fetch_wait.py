@@ -70,7 +70,7 @@ def _short(records: dict[TopicPartition, Any], states: dict[TopicPartition, _Sta
 
 def test_an_empty_answer_below_the_high_watermark_is_short() -> None:
     states = {TP0: _State(100, 100), TP1: _State(50, 90)}
-    assert _short_partitions({}, _Assignment(states), REQUEST) == {TP1: 50}
+    assert _short_partitions({}, _Assignment(states), REQUEST) == {TP1: (50, 40)}
 
 
 def test_records_or_nothing_new_is_a_whole_answer() -> None:
@@ -119,3 +119,10 @@ def test_a_record_produced_while_the_broker_answered_does_not_widen_it() -> None
     raced = {TP0: _State(100, 100), TP1: _State(50, 51)}
     other = {TP0: _State(100, 101), TP1: _State(50, 50)}
     assert _waits_after([raced, other, raced, other]) == [20, 20, 20, 20]
+
+
+def test_a_partition_far_behind_widens_it_at_once() -> None:
+    # A backlog: thousands of records past the offset cannot have come in while the
+    # broker answered; the wait widens at the first such answer, as it drains.
+    behind = {TP0: _State(100, 100), TP1: _State(50, 5_050)}
+    assert _waits_after([behind, behind, behind]) == [40, 80, 160]
