@@ -223,6 +223,15 @@ class RedisSink(Service):
             return
         self._committed.update(offsets)
 
+    async def release(self, partitions: Iterable[TopicPartition]) -> None:
+        """Commit what was written of ``partitions`` and forget them: another worker may
+        move them on before they come back."""
+        given_up = set(partitions)
+        await self.commit_done(given_up)
+        for tp in given_up:
+            self._done.pop(tp, None)
+            self._committed.pop(tp, None)
+
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         # Committed on a timer, as the worker's offsets are, not after every fetch: a new
         # owner writes again what came since (each intervention lands once).
@@ -281,13 +290,13 @@ class RedisSink(Service):
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits what the catch-up wrote of the partitions it gives up."""
+    """Commits what the catch-up wrote of the partitions it gives up, and forgets them."""
 
     def __init__(self, sink: RedisSink) -> None:
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.sink.commit_done(revoked)
+        await self.sink.release(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         pass

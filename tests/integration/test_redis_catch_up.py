@@ -64,42 +64,61 @@ async def test_the_catch_up_skips_what_the_fast_path_wrote(private_stack, worker
     assert CUSTOMERS <= await _evals(private_stack.redis_url) <= CUSTOMERS * 5 // 4
 
 
-async def test_the_catch_up_commits_on_its_timer_and_when_it_stops(private_stack):
-    """Not after every fetch: that was a commit request per partition ~50 times a second."""
+@pytest.mark.parametrize("gives_up", ["it_stops", "another_joins"])
+async def test_the_catch_up_commits_on_its_timer_and_what_it_gives_up(private_stack, gives_up):
+    """Not after every fetch: that was a commit request per partition ~50 times a second.
+    What it wrote is committed when it stops, or when a rebalance takes its partitions."""
     settings = Settings(broker=private_stack.broker_url, redis_url=private_stack.redis_url,
                         broker_flavour="tansu", broker_commit_interval_s=3600)  # fmt: skip
     await declare_topics(settings.broker, topic_specs(settings.app_id, crash_replay.PARTITIONS), 1)
     redis = aioredis.from_url(private_stack.redis_url)
-    sink = RedisSink(settings, redis, Metrics.create(CollectorRegistry()), written=())
+    sinks = [RedisSink(settings, redis, Metrics.create(CollectorRegistry()), written=())]
     group = f"{settings.app_id}-redis"
-    await sink.start()
+    await sinks[0].start()
     try:
-        while not sink._consumer or not sink._consumer.assignment():  # it starts at the end
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # its position resolved before the records below
+        await _assigned(sinks[0])
+        await asyncio.sleep(1.0)  # its position (the end) resolved before the records below
         ids = [unique("caught-up") for _ in range(CUSTOMERS)]
-        producer = AIOKafkaProducer(bootstrap_servers=private_stack.bootstrap)
-        await producer.start()
-        try:
-            for intervention_id in ids:
-                value = {"intervention_id": intervention_id, "customer_id": intervention_id,
-                         "session_id": "s1", "reason": "rage_click", "kind": "assist",
-                         "emitted_ts": 1}  # fmt: skip
-                await producer.send_and_wait(INTERVENTIONS, orjson.dumps(value),
-                                             key=intervention_id.encode())  # fmt: skip
-        finally:
-            await producer.stop()
+        await _produce(private_stack, ids)
         entries = await read_redis_stream(private_stack.redis_url,
                                           lambda v: v["intervention_id"] in ids,
                                           want=CUSTOMERS, timeout_s=30)  # fmt: skip
         assert len(entries) == CUSTOMERS
         await asyncio.sleep(1.0)  # a few more fetches, each of which used to commit
         assert await _committed(private_stack, group) == 0
+        if gives_up == "another_joins":
+            sinks.append(RedisSink(settings, redis, Metrics.create(CollectorRegistry()),
+                                   written=()))  # fmt: skip
+            await sinks[1].start()
+            await _assigned(sinks[1])
+            assert await _committed(private_stack, group) == CUSTOMERS
     finally:
-        await sink.stop()
+        for sink in sinks:
+            await sink.stop()
         await redis.aclose()
 
     assert await _committed(private_stack, group) == CUSTOMERS
+
+
+async def _assigned(sink: RedisSink) -> None:
+    deadline = time.monotonic() + 30
+    while not sink._consumer or not sink._consumer.assignment():
+        assert time.monotonic() < deadline, "the catch-up joined no group"
+        await asyncio.sleep(0.05)
+
+
+async def _produce(services: Services, ids: list[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap)
+    await producer.start()
+    try:
+        for intervention_id in ids:
+            value = {"intervention_id": intervention_id, "customer_id": intervention_id,
+                     "session_id": "s1", "reason": "rage_click", "kind": "assist",
+                     "emitted_ts": 1}  # fmt: skip
+            await producer.send_and_wait(INTERVENTIONS, orjson.dumps(value),
+                                         key=intervention_id.encode())  # fmt: skip
+    finally:
+        await producer.stop()
 
 
 async def _committed(services: Services, group: str) -> int:
