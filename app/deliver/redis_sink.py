@@ -261,7 +261,8 @@ class RedisSink(Service):
                         interventions.append((intervention, record.value))
                 self._done.setdefault(tp, records[0].offset)
                 await self._write_until_taken(interventions)
-                self._done[tp] = records[-1].offset + 1
+                if tp in consumer.assignment():  # not given up (``release``) meanwhile
+                    self._done[tp] = records[-1].offset + 1
 
     async def _write_until_taken(self, interventions: list[tuple[dict[str, Any], bytes]]) -> None:
         failures = 0
