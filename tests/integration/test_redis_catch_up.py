@@ -14,7 +14,6 @@ import time
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from app.deliver.redis_sink import RedisSink
@@ -23,7 +22,7 @@ from app.runtime.testing import Services
 from app.runtime.topics import INTERVENTIONS, declare_topics, topic_specs
 from config.settings import Settings
 from tests.integration import crash_replay
-from tests.integration.clients import event, post, read_redis_stream, unique
+from tests.integration.clients import event, post, produce, read_redis_stream, unique
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +52,7 @@ async def test_the_catch_up_skips_what_the_fast_path_wrote(private_stack, worker
 
     deadline = time.monotonic() + 30
     group = "nudgeflow-redis"
-    while sum((await crash_replay.committed(private_stack, INTERVENTIONS, group)).values()) < (
-        CUSTOMERS
-    ):
+    while await _committed(private_stack, group) < CUSTOMERS:
         assert time.monotonic() < deadline, "the catch-up never read the interventions"
         await asyncio.sleep(0.5)
 
@@ -79,7 +76,13 @@ async def test_the_catch_up_commits_on_its_timer_and_what_it_gives_up(private_st
         await _assigned(sinks[0])
         await asyncio.sleep(1.0)  # its position (the end) resolved before the records below
         ids = [unique("caught-up") for _ in range(CUSTOMERS)]
-        await _produce(private_stack, ids)
+        await produce(private_stack.bootstrap, INTERVENTIONS, [
+            (intervention_id.encode(), orjson.dumps({
+                "intervention_id": intervention_id, "customer_id": intervention_id,
+                "session_id": "s1", "reason": "rage_click", "kind": "assist", "emitted_ts": 1,
+            }))
+            for intervention_id in ids
+        ])  # fmt: skip
         entries = await read_redis_stream(private_stack.redis_url,
                                           lambda v: v["intervention_id"] in ids,
                                           want=CUSTOMERS, timeout_s=30)  # fmt: skip
@@ -105,20 +108,6 @@ async def _assigned(sink: RedisSink) -> None:
     while not sink._consumer or not sink._consumer.assignment():
         assert time.monotonic() < deadline, "the catch-up joined no group"
         await asyncio.sleep(0.05)
-
-
-async def _produce(services: Services, ids: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap)
-    await producer.start()
-    try:
-        for intervention_id in ids:
-            value = {"intervention_id": intervention_id, "customer_id": intervention_id,
-                     "session_id": "s1", "reason": "rage_click", "kind": "assist",
-                     "emitted_ts": 1}  # fmt: skip
-            await producer.send_and_wait(INTERVENTIONS, orjson.dumps(value),
-                                         key=intervention_id.encode())  # fmt: skip
-    finally:
-        await producer.stop()
 
 
 async def _committed(services: Services, group: str) -> int:
