@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from app.errors import InvalidEvent
+from app.ingest import events
 from app.ingest.events import EVENT_TYPES, MIN_TS_MS, ClickEvent, event_to_wire, validate_event
 
 MISSING: Any = object()  # pass as an override to leave the field out
@@ -102,6 +103,30 @@ def test_catalogue_names_are_held_once_however_many_events_name_them(name: str) 
     first, second = (orjson.loads(orjson.dumps(click_event(**FULL_OPTIONALS))) for _ in "ab")
     assert first[name] is not second[name]
     assert getattr(validate_event(first), name) is getattr(validate_event(second), name)
+
+
+def test_catalogue_names_seen_lately_stay_bounded_and_held_once_after_the_cache_empties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events, "_NAMES", {})
+    monkeypatch.setattr(events, "_NAMES_MAX", 3)
+    kept = validate_event(click_event(page="/a")).page  # as a customer's state keeps it
+    for number in range(10):
+        validate_event(click_event(page=f"/page-{number}"))
+        assert len(events._NAMES) <= 3
+    assert "/a" not in events._NAMES  # emptied since
+    again = orjson.loads(orjson.dumps(click_event(page="/a")))
+    assert validate_event(again).page is kept
+
+
+def test_a_long_catalogue_name_is_held_once_but_not_kept_among_the_names_seen_lately(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events, "_NAMES", {})
+    page = "/" + "p" * events._NAME_CACHED_MAX_LEN
+    first, second = (orjson.loads(orjson.dumps(click_event(page=page))) for _ in "ab")
+    assert validate_event(first).page is validate_event(second).page
+    assert events._NAMES == {}
 
 
 def test_input_not_mutated() -> None:
