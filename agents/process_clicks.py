@@ -110,7 +110,7 @@ async def handle_batch(app: NudgeflowApp, messages: list[Message]) -> None:
             metrics.processing.observe(time.perf_counter() - started)
 
     # The models' counts and scores reach /metrics at the timer tick (faust_app), not here.
-    await app.delivery.send(outbox)
+    await app.delivery.send(outbox, behind=app.clicks_queue.behind())
     for message, reason, error in rejected:
         await _reject(app, message, reason, error)
     app.clicks_queue.ack(messages)

@@ -115,7 +115,7 @@ class Delivery:
         forwarded event), so its offset is committed only once the record is on the broker."""
         self._unconfirmed.append(future)
 
-    async def send(self, outbox: Outbox) -> None:
+    async def send(self, outbox: Outbox, *, behind: bool = False) -> None:
         """Produce each intervention to ``interventions``, and hand it and the uplift marks
         to the Redis writer.
 
@@ -129,7 +129,10 @@ class Delivery:
         batch when one is already fetched, went first and held the interventions back
         (a Redis write already in flight may still take them first, at its next step). At
         1 000 events/s that put a send on the wire p50 0.19 ms and p90 0.61 ms after
-        ``send()``, against 0.58 and 1.53 ms.
+        ``send()``, against 0.58 and 1.53 ms. A worker ``behind`` (a full batch already
+        waiting: a backlog, where throughput counts) goes on at once instead, and its
+        sends leave in fewer, larger requests: a drain of 200 000 events ran ~6 %
+        faster without the turns (5 of 5 alternating rounds).
 
         Redis is written by a task of its own (``deliver_once``: each intervention's
         stream entry and index key once, the uplift marks to their sets), never
@@ -160,7 +163,7 @@ class Delivery:
         if len(marks) > _MARKS_MAX:
             self.metrics.delivery_errors.labels(channel="uplift").inc(len(marks) - _MARKS_MAX)
             del marks[: len(marks) - _MARKS_MAX]
-        if interventions:
+        if interventions and not behind:
             await yield_to_sender()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_redis())

@@ -91,6 +91,10 @@ class DirectQueue:
             yield batch
             self._in_hand = 0
 
+    def behind(self) -> bool:
+        """Whether a full batch is already waiting: the agent is working off a backlog."""
+        return self._queue.qsize() >= self.batch_max
+
     def size(self) -> int:
         """Messages not processed yet: waiting for the agent, or in the batch it took last
         and has not finished (it may be waiting for a lock before it begins)."""

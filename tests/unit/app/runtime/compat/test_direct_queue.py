@@ -108,3 +108,19 @@ async def test_a_batch_taken_wakes_as_many_waiting_puts_as_it_freed_places() -> 
     assert await anext(batches) == ["a", "b"]
     await asyncio.wait_for(asyncio.gather(*putting), 1)
     assert await anext(batches) == ["c", "d"]
+
+
+async def test_behind_while_a_full_batch_waits_beyond_the_one_taken() -> None:
+    # The agent's next batch would be a full one: a backlog, where its sends need not
+    # have the loop first.
+    queue = _queue(10)
+    batches = queue.batches(2)
+    for message in ("a", "b", "c"):
+        queue.put_nowait(message)
+
+    assert await anext(batches) == ["a", "b"]
+    assert queue.behind() is False  # one waiting
+    queue.put_nowait("d")
+    assert queue.behind() is True
+    assert await anext(batches) == ["c", "d"]
+    assert queue.behind() is False
